@@ -1,0 +1,171 @@
+"""LightningDataModule: normal training images + an OE subset -> balanced batches, all as device tensors.
+
+Every dataset is decoded once into a uint8 tensor that lives on the training device; a batch is built by
+indexing and augmented as a whole (data/augment.py), so no per-sample Python runs in the training loop.
+"""
+
+import math
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import OEADError
+from .augment import Augmenter, channel_stats
+from .benchmarks import Benchmark, normal_class_names, split
+from .oe import cycle_indices, draw_subset
+from .sources import OEPool
+
+
+class BalancedBatches:
+    """One epoch of (images, is_normal) batches: ``batch_size`` normal + ``batch_size`` OE, one tensor.
+
+    An epoch is one pass over the normal data (the last batch is completed from the next permutation);
+    the OE subset is cycled in random order to fill every batch. The order and the augmentation come
+    from a generator seeded with (seed, epoch), so a resumed run replays exactly the same batches.
+    """
+
+    def __init__(
+        self,
+        normal: Tensor,
+        oe: Tensor | None,
+        batch_size: int,
+        seed: int,
+        augment: Callable[[Tensor, torch.Generator], Tensor],
+        epoch: Callable[[], int],
+    ) -> None:
+        self.normal, self.oe, self.batch_size, self.seed = normal, oe, batch_size, seed
+        self.augment, self.epoch = augment, epoch
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.normal) / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        gen = torch.Generator(device=self.normal.device).manual_seed(self.seed * 1_000_003 + self.epoch())
+        b, steps = self.batch_size, len(self)
+        normal_idx = cycle_indices(len(self.normal), steps * b, gen)
+        oe_idx = cycle_indices(len(self.oe), steps * b, gen) if self.oe is not None else None
+        is_normal = torch.ones(b * (1 if self.oe is None else 2), dtype=torch.bool, device=self.normal.device)
+        is_normal[b:] = False
+        for s in range(steps):
+            x = self.normal[normal_idx[s * b : (s + 1) * b]]
+            if oe_idx is not None:
+                x = torch.cat([x, self.oe[oe_idx[s * b : (s + 1) * b]]])
+            yield self.augment(x, gen), is_normal
+
+
+class OEDataModule(pl.LightningDataModule):
+    """Normal data of one benchmark split + a seeded OE subset, as balanced 128/128 batches."""
+
+    def __init__(
+        self,
+        normal,
+        oe: OEPool | None,
+        normal_class: int,
+        oe_size: int | None,
+        seed: int,
+        batch_size: int = 128,
+        augment: bool = True,
+        benchmark: Benchmark = "ovr",
+        crop: int | None = None,
+        padding: int = 4,
+        jitter: float = 0.01,
+        noise: float = 0.001,
+        test_batch_size: int = 1024,
+    ) -> None:
+        super().__init__()
+        if batch_size <= 0:
+            raise OEADError(f"batch_size={batch_size}: must be positive")
+        self.normal_source, self.oe_pool = normal, oe
+        self.normal_class, self.oe_size, self.seed = normal_class, oe_size, seed
+        self.batch_size, self.benchmark, self.test_batch_size = batch_size, benchmark, test_batch_size
+        self.aug_options = dict(crop=crop, padding=padding, jitter=jitter, noise=noise, enabled=augment)
+        self.oe_indices: np.ndarray | None = None
+        self._ready = False
+
+    # -- setup -------------------------------------------------------------------------------------------
+    def _device(self) -> torch.device:
+        return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._ready:
+            return
+        train, test = self.normal_source.load()
+        self.classes = list(self.normal_source.classes)
+        normal_idx, self.test_labels = split(
+            train.labels, test.labels, self.normal_class, len(self.classes), self.benchmark
+        )
+        self.normal_names = normal_class_names(self.classes, self.normal_class, self.benchmark)
+        self.train_normal = train.images[normal_idx]
+        self.test_images = test.images
+        size = self.train_normal.shape[-1]
+        mean, std = channel_stats(self.train_normal)
+        opts = dict(self.aug_options)
+        opts["crop"] = opts["crop"] or size
+        self.augmenter = Augmenter(mean=mean, std=std, **opts)
+        self.train_oe = None
+        if self.oe_pool is not None:
+            self.oe_indices = draw_subset(len(self.oe_pool), self.oe_size, self.seed)
+            oe = self.oe_pool.load(self.oe_indices)
+            if oe.shape[-2:] != self.train_normal.shape[-2:]:  # e.g. 32x32 OE for 224x224 data
+                oe = (
+                    F.interpolate(oe.float(), size=self.train_normal.shape[-2:], mode="bilinear", antialias=True)
+                    .round()
+                    .clamp(0, 255)
+                    .to(torch.uint8)
+                )
+            self.train_oe = oe
+        elif self.oe_size is not None:
+            raise OEADError(f"oe_size={self.oe_size} but oe=none: choose an OE pool or set oe_size=null")
+        self.to_device(self._device())
+        self._ready = True
+
+    def to_device(self, device: torch.device) -> None:
+        self.train_normal = self.train_normal.to(device)
+        self.test_images = self.test_images.to(device)
+        self.test_labels = self.test_labels.to(device)
+        if self.train_oe is not None:
+            self.train_oe = self.train_oe.to(device)
+        self.augmenter.to(device)
+
+    @property
+    def normalisation(self) -> dict:
+        return {
+            "mean": self.augmenter.mean.tolist(),
+            "std": self.augmenter.std.tolist(),
+            "image_size": self.augmenter.crop,
+        }
+
+    # -- loaders -----------------------------------------------------------------------------------------
+    def _epoch(self) -> int:
+        return self.trainer.current_epoch if self.trainer is not None else 0
+
+    def train_dataloader(self) -> BalancedBatches:
+        return BalancedBatches(
+            self.train_normal, self.train_oe, self.batch_size, self.seed, self.augmenter.train, self._epoch
+        )
+
+    def test_dataloader(self) -> "EvalBatches":
+        return EvalBatches(self.test_images, self.test_labels, self.test_batch_size, self.augmenter.test)
+
+    def normal_batches(self) -> "EvalBatches":
+        """The normal training images, normalised without augmentation (e.g. for the Deep SVDD centre)."""
+        labels = torch.zeros(len(self.train_normal), dtype=torch.long, device=self.train_normal.device)
+        return EvalBatches(self.train_normal, labels, self.test_batch_size, self.augmenter.test)
+
+
+class EvalBatches:
+    """(normalised images, labels) in chunks, converted lazily so large test sets never sit in float."""
+
+    def __init__(self, images: Tensor, labels: Tensor, batch_size: int, transform: Callable[[Tensor], Tensor]) -> None:
+        self.images, self.labels, self.batch_size, self.transform = images, labels, batch_size, transform
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.images) / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        for i in range(0, len(self.images), self.batch_size):
+            yield self.transform(self.images[i : i + self.batch_size]), self.labels[i : i + self.batch_size]

@@ -1,0 +1,214 @@
+"""Normal datasets and OE pools, each decoded once into uint8 NCHW tensors.
+
+A normal dataset gives (train, test) ``Split``s and its class names; an OE pool gives its size and the
+images at given indices (memory-mapped or decoded once, so drawing a subset never reads the whole pool).
+"""
+
+import hashlib
+import pickle
+import urllib.error
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torchvision.datasets.utils import download_and_extract_archive, download_url
+
+from ..errors import OEADError
+from .images import decode_all, list_images
+
+
+@dataclass
+class Split:
+    images: Tensor  # (N, 3, H, W) uint8
+    labels: Tensor  # (N,) int64
+
+
+def _download(what: str, fn, *args, **kwargs) -> None:
+    try:
+        fn(*args, **kwargs)
+    except (urllib.error.URLError, OSError, RuntimeError) as e:
+        raise OEADError(
+            f"could not download {what} ({e.__class__.__name__}: {e}); "
+            "download it by hand or point the config at a local copy"
+        ) from None
+
+
+def _require_dir(path: Path, key: str) -> Path:
+    if not path.is_dir():
+        raise OEADError(f"{key}={path}: no such directory")
+    return path
+
+
+# ----------------------------------------------------------------------------------------------------
+# CIFAR (the python pickle format of https://www.cs.toronto.edu/~kriz/cifar.html)
+
+
+def _read_cifar_batches(files: list[Path], label_key: str) -> tuple[np.ndarray, np.ndarray]:
+    data, labels = [], []
+    for f in files:
+        if not f.exists():
+            raise OEADError(f"missing CIFAR file {f}")
+        with open(f, "rb") as fh:
+            d = pickle.load(fh, encoding="latin1")
+        data.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        labels.append(np.asarray(d[label_key], dtype=np.int64))
+    return np.concatenate(data), np.concatenate(labels)
+
+
+class CIFAR10:
+    """CIFAR-10 from ``root/cifar-10-batches-py`` (downloaded there on first use if ``download``)."""
+
+    url = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+    md5 = "c58f30108f718f92721af3b95e74349a"
+    folder = "cifar-10-batches-py"
+    classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+    def __init__(self, root: str, download: bool = True) -> None:
+        self.root = Path(root)
+        self.download = download
+
+    def _ensure(self) -> Path:
+        base = self.root / self.folder
+        if not base.is_dir():
+            if not self.download:
+                raise OEADError(f"data.root={self.root}: no {self.folder} folder (set data.download=true)")
+            _download("CIFAR-10", download_and_extract_archive, self.url, str(self.root), md5=self.md5)
+        return base
+
+    def load(self) -> tuple[Split, Split]:
+        base = self._ensure()
+        train = _read_cifar_batches([base / f"data_batch_{i}" for i in range(1, 6)], "labels")
+        test = _read_cifar_batches([base / "test_batch"], "labels")
+        return tuple(Split(torch.from_numpy(x), torch.from_numpy(y)) for x, y in (train, test))
+
+
+class ImageFolder:
+    """``root/train/<class>/*`` and ``root/test/<class>/*`` (or ``val``), classes sorted by name."""
+
+    def __init__(self, root: str, image_size: int | None = 32, cache_dir: str | None = None) -> None:
+        self.root = Path(root)
+        self.image_size = image_size
+        self.cache_dir = cache_dir
+        self.classes: list[str] = []
+
+    def _split_dir(self, names: tuple[str, ...]) -> Path:
+        for name in names:
+            if (self.root / name).is_dir():
+                return self.root / name
+        raise OEADError(f"data.root={self.root}: expected a '{names[0]}/' folder of class folders")
+
+    def _load_split(self, split_dir: Path) -> Split:
+        files, labels = [], []
+        for label, cls in enumerate(self.classes):
+            cls_files = list_images(split_dir / cls)
+            files += cls_files
+            labels += [label] * len(cls_files)
+        if not files:
+            raise OEADError(f"no images found under {split_dir}")
+        images = decode_all(files, self.image_size, self.cache_dir)
+        return Split(torch.from_numpy(np.array(images)), torch.tensor(labels))
+
+    def load(self) -> tuple[Split, Split]:
+        _require_dir(self.root, "data.root")
+        train_dir = self._split_dir(("train",))
+        test_dir = self._split_dir(("test", "val"))
+        self.classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
+        return self._load_split(train_dir), self._load_split(test_dir)
+
+
+# ----------------------------------------------------------------------------------------------------
+# OE pools
+
+
+class OEPool:
+    """Base class: ``len(pool)`` images; ``pool.load(indices)`` returns them as a uint8 NCHW tensor."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def load(self, indices: np.ndarray) -> Tensor:
+        raise NotImplementedError
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class NpyPool(OEPool):
+    """An (N, H, W, 3) uint8 ``.npy`` (the 300K-random-images format), memory-mapped.
+
+    With ``url`` set and the file missing, it is downloaded and, if ``sha256`` is given, verified.
+    """
+
+    def __init__(self, path: str, url: str | None = None, sha256: str | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.exists() and url:
+            _download(self.path.name, download_url, url, str(self.path.parent), self.path.name)
+            if sha256 and _sha256(self.path) != sha256:
+                self.path.unlink()
+                raise OEADError(f"checksum mismatch for {self.path} downloaded from {url}; file removed")
+        if not self.path.exists():
+            raise OEADError(f"oe.path={self.path}: no such file")
+        try:
+            self.array = np.load(self.path, mmap_mode="r")
+        except (ValueError, OSError) as e:
+            raise OEADError(f"oe.path={self.path}: not a readable .npy file ({e})") from None
+        a = self.array
+        if a.dtype != np.uint8 or a.ndim != 4 or a.shape[-1] != 3:
+            raise OEADError(f"oe.path={self.path}: expected an (N, H, W, 3) uint8 array, got {a.shape} {a.dtype}")
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def load(self, indices: np.ndarray) -> Tensor:
+        return torch.from_numpy(np.ascontiguousarray(self.array[np.sort(indices)])).permute(0, 3, 1, 2).contiguous()
+
+
+class CIFAR100Pool(OEPool):
+    """CIFAR-100 training images as OE; ``classes=k`` keeps k classes drawn at random from ``seed``."""
+
+    url = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
+    md5 = "eb9058c3a382ffc7106e4002c42a8d85"
+    folder = "cifar-100-python"
+
+    def __init__(self, root: str, classes: int | None = None, seed: int = 0, download: bool = True) -> None:
+        base = Path(root) / self.folder
+        if not base.is_dir():
+            if not download:
+                raise OEADError(f"oe.root={root}: no {self.folder} folder (set oe.download=true)")
+            _download("CIFAR-100", download_and_extract_archive, self.url, str(root), md5=self.md5)
+        images, labels = _read_cifar_batches([base / "train"], "fine_labels")
+        if classes is not None:
+            if not 1 <= classes <= 100:
+                raise OEADError(f"oe.classes={classes}: must be between 1 and 100")
+            self.chosen = np.sort(np.random.default_rng(seed).choice(100, size=classes, replace=False))
+            images = images[np.isin(labels, self.chosen)]
+        self.images = torch.from_numpy(images)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def load(self, indices: np.ndarray) -> Tensor:
+        return self.images[torch.from_numpy(np.asarray(indices))]
+
+
+class FolderPool(OEPool):
+    """Every image under ``root`` (recursively), decoded once and cached."""
+
+    def __init__(self, root: str, image_size: int | None = 32, cache_dir: str | None = None) -> None:
+        files = list_images(_require_dir(Path(root), "oe.root"))
+        if not files:
+            raise OEADError(f"oe.root={root}: no image files found")
+        self.images = torch.from_numpy(np.array(decode_all(files, image_size, cache_dir)))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def load(self, indices: np.ndarray) -> Tensor:
+        return self.images[torch.from_numpy(np.asarray(indices))]

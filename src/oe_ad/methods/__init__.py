@@ -1,0 +1,1 @@
+"""One LightningModule per method; each is a loss and a score over :class:`AnomalyDetector`."""

@@ -1,0 +1,14 @@
+"""Deep SAD (unsupervised OE) with centre c = 0 and no autoencoder pretraining, as in the paper's code."""
+
+from torch import Tensor
+
+from ..losses import deep_sad_loss, squared_distance
+from .base import AnomalyDetector
+
+
+class DeepSAD(AnomalyDetector):
+    def loss(self, out: Tensor, is_normal: Tensor) -> Tensor:
+        return deep_sad_loss(out, is_normal)
+
+    def score(self, out: Tensor) -> Tensor:
+        return squared_distance(out)

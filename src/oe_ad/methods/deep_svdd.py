@@ -1,0 +1,34 @@
+"""Deep SVDD (one-class, no OE): centre = mean initial feature of the normal training data."""
+
+import torch
+from torch import Tensor, nn
+
+from ..losses import deep_svdd_loss, squared_distance, svdd_center
+from .base import AnomalyDetector
+
+
+class DeepSVDD(AnomalyDetector):
+    uses_oe = False
+
+    def __init__(self, net: nn.Module, **kwargs) -> None:
+        super().__init__(net, **kwargs)
+        # Buffers, so a checkpoint carries the centre and a resumed run does not recompute it.
+        self.register_buffer("center", torch.zeros(net.out_dim))
+        self.register_buffer("center_ready", torch.tensor(False))
+
+    @torch.no_grad()
+    def on_fit_start(self) -> None:
+        if bool(self.center_ready):
+            return
+        was_training = self.training
+        self.eval()
+        feats = torch.cat([self(x) for x, _ in self.trainer.datamodule.normal_batches()])
+        self.center.copy_(svdd_center(feats))
+        self.center_ready.fill_(True)
+        self.train(was_training)
+
+    def loss(self, out: Tensor, is_normal: Tensor) -> Tensor:
+        return deep_svdd_loss(out[is_normal], self.center)  # OE, if any, is ignored
+
+    def score(self, out: Tensor) -> Tensor:
+        return squared_distance(out, self.center)

@@ -1,0 +1,92 @@
+"""Hydra entry point: ``python -m oe_ad.run method=bce oe_size=256 [-m]``.
+
+Without ``-m`` one job runs (normal_class=0, seed=0 by default); with ``-m`` the sweep in
+``hydra.sweeper.params`` runs, narrowed by the command line (``normal_class=3 seed=0,1``).
+"""
+
+import hashlib
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+from .errors import OEADError
+from .results import write_json_atomic
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+GROUPS = ("method", "data", "oe", "net", "trainer", "logger", "experiment", "launcher")
+ERROR_FILE = "error.json"
+log = logging.getLogger("oe_ad")
+
+
+def job_dirname(override_dirname: str) -> str:
+    """A job folder name from its overrides: one path level, not too long for a file system."""
+    name = override_dirname.replace("/", "_") or "defaults"
+    if len(name) > 180:
+        name = f"{name[:160]}-{hashlib.sha1(name.encode()).hexdigest()[:12]}"
+    return name
+
+
+OmegaConf.register_new_resolver("oe_ad.job_dirname", job_dirname, replace=True)
+
+
+def check_group_choices(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
+    """Fail fast, in one line, on ``method=nope`` (Hydra's own message spans a screen)."""
+    for arg in argv:
+        key, sep, value = arg.lstrip("+~").partition("=")
+        if not sep or key not in GROUPS or value in ("null", ""):
+            continue
+        options = sorted(p.stem for p in (conf_dir / key).glob("*.yaml"))
+        for choice in value.split(","):
+            if choice not in options:
+                raise OEADError(f"unknown {key} '{choice}' (choose from: {', '.join(options)})")
+
+
+def _fail(message: str, job_dir: Path, multirun: bool) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    if multirun:  # record the failure for the end-of-sweep summary and let the other jobs run
+        write_json_atomic(job_dir / ERROR_FILE, {"error": message})
+        return
+    sys.exit(2)
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def _task(cfg: DictConfig) -> float | None:
+    from .train import run_job  # heavy imports after Hydra has parsed the command line
+
+    hc = HydraConfig.get()
+    job_dir = Path(hc.runtime.output_dir)
+    multirun = hc.mode == RunMode.MULTIRUN
+    (job_dir / ERROR_FILE).unlink(missing_ok=True)
+    try:
+        return run_job(cfg, job_dir)["test_auroc"]
+    except OEADError as e:
+        _fail(str(e), job_dir, multirun)
+    except MissingMandatoryValue as e:
+        _fail(f"missing value for {e.full_key}: set it on the command line ({e.full_key}=...)", job_dir, multirun)
+    except OmegaConfBaseException as e:
+        _fail(f"bad config: {str(e).splitlines()[0]}", job_dir, multirun)
+    except Exception as e:
+        if not multirun:
+            raise
+        log.exception("job failed")
+        _fail(f"{e.__class__.__name__}: {e}", job_dir, multirun)
+    return None
+
+
+def main() -> None:
+    try:
+        check_group_choices(sys.argv[1:])
+    except OEADError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    _task()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""One job = one (method, data, normal class, OE size, seed): seed, build, fit, test, write one record."""
+
+import hashlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from .data.datamodule import OEDataModule
+from .errors import OEADError
+from .loggers import build_logger, finish_wandb, log_config
+from .results import config_hash, write_record
+
+log = logging.getLogger(__name__)
+
+
+class EpochSummary(pl.Callback):
+    """One log line per epoch (the progress bar is off so sweep logs stay readable)."""
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.t0 = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        m = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
+        parts = " ".join(f"{k.split('/')[1]}={v:.4f}" for k, v in sorted(m.items()))
+        log.info(
+            "epoch %d/%d %s (%.1f s)",
+            trainer.current_epoch + 1,
+            trainer.max_epochs,
+            parts,
+            time.perf_counter() - self.t0,
+        )
+
+
+def build(spec: dict | DictConfig, **kwargs: Any) -> Any:
+    """hydra.utils.instantiate, but our one-line OEADError is passed through instead of wrapped."""
+    try:
+        return instantiate(spec, **kwargs)
+    except InstantiationException as e:
+        if isinstance(e.__cause__, OEADError):
+            raise e.__cause__ from None
+        raise
+
+
+def _without_name(node: DictConfig) -> dict:
+    """The resolved node minus its ``name`` (a label for records and logs, not a constructor argument)."""
+    spec = OmegaConf.to_container(node, resolve=True)
+    spec.pop("name", None)
+    return spec
+
+
+def uses_oe(cfg: DictConfig) -> bool:
+    """Whether this job trains with OE: the method wants it and a pool is configured."""
+    return bool(cfg.oe) and get_class(cfg.method._target_).uses_oe
+
+
+def build_datamodule(cfg: DictConfig) -> OEDataModule:
+    normal = build(_without_name(cfg.data))
+    oe = build(_without_name(cfg.oe)) if uses_oe(cfg) else None
+    return OEDataModule(
+        normal,
+        oe,
+        normal_class=cfg.normal_class,
+        oe_size=cfg.oe_size,
+        seed=cfg.seed,
+        batch_size=cfg.batch_size,
+        augment=cfg.augment,
+        benchmark=cfg.benchmark,
+        **cfg.augmentation,
+    )
+
+
+def build_method(cfg: DictConfig) -> pl.LightningModule:
+    net = instantiate(cfg.net)
+    return instantiate(_without_name(cfg.method), net=net, lr=cfg.lr, milestones=list(cfg.milestones), _recursive_=True)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Reject contradictory options before any data is read."""
+    if not get_class(cfg.method._target_).uses_oe and cfg.oe_size is not None:
+        raise OEADError(f"method={cfg.method.name} trains without OE: oe_size={cfg.oe_size} must be null")
+    if cfg.epochs < 0:
+        raise OEADError(f"epochs={cfg.epochs}: must be >= 0")
+
+
+def indices_digest(indices: np.ndarray | None) -> str | None:
+    return None if indices is None else hashlib.sha256(np.asarray(indices, np.int64).tobytes()).hexdigest()
+
+
+def run_job(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
+    """Train and test one job; write ``output_dir/result.json``; return the record."""
+    output_dir = Path(output_dir)
+    validate(cfg)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)  # fixes the initial weights
+    method = build_method(cfg)
+    datamodule = build_datamodule(cfg)
+    logger = build_logger(cfg.logger, output_dir, group=cfg.name, run_name=output_dir.name)
+    try:
+        trainer: pl.Trainer = instantiate(
+            cfg.trainer, logger=logger, default_root_dir=str(output_dir), callbacks=[EpochSummary()]
+        )
+        datamodule.trainer = trainer
+        datamodule.setup("fit")  # data errors surface here, before any training
+        log_config(logger, cfg)
+        t0 = time.perf_counter()
+        if method.needs_training and cfg.epochs > 0:
+            trainer.fit(method, datamodule=datamodule)
+        train_time = time.perf_counter() - t0
+        train_auroc = trainer.callback_metrics.get("train/auroc")
+        trainer.test(method, datamodule=datamodule, verbose=False)
+        test_auroc = float(trainer.callback_metrics["test/auroc"])
+        record = {
+            "config_hash": config_hash(resolved),
+            "method": cfg.method.name,
+            "data": cfg.data.name,
+            "oe": cfg.oe.name if uses_oe(cfg) else "none",
+            "benchmark": cfg.benchmark,
+            "normal_class": cfg.normal_class,
+            "class_name": datamodule.classes[cfg.normal_class],
+            "seed": cfg.seed,
+            "oe_size": cfg.oe_size,
+            "oe_count": None if datamodule.oe_indices is None else len(datamodule.oe_indices),
+            "test_auroc": test_auroc,
+            "train_auroc": None if train_auroc is None else float(train_auroc),
+            "epochs": cfg.epochs,
+            "train_time_s": train_time,
+            "time_per_epoch_s": train_time / cfg.epochs if cfg.epochs else 0.0,
+            "oe_indices_sha256": indices_digest(datamodule.oe_indices),
+            "oe_indices": (
+                datamodule.oe_indices.tolist()
+                if datamodule.oe_indices is not None and len(datamodule.oe_indices) <= 4096
+                else None
+            ),
+            "normalisation": datamodule.normalisation,
+            "device": str(trainer.strategy.root_device),
+            "torch": torch.__version__,
+            "config": resolved,
+        }
+        write_record(output_dir, record)
+        log.info(
+            "test AUROC %.2f%% (%s, class %d %s, seed %d, oe_size %s) -> %s",
+            100 * test_auroc,
+            record["method"],
+            cfg.normal_class,
+            record["class_name"],
+            cfg.seed,
+            cfg.oe_size,
+            output_dir / "result.json",
+        )
+        return record
+    finally:
+        finish_wandb()
