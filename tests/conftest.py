@@ -1,0 +1,97 @@
+"""Synthetic data the tests make themselves (no downloads): a fake image-folder tree, a fake
+cifar-10-batches-py, a small OE .npy, and a helper that composes the package's Hydra config."""
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from PIL import Image
+
+from oe_ad.run import CONF_DIR
+
+COLOURS = [(200, 40, 40), (40, 200, 40), (40, 40, 200)]
+
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def coloured_images(colour, n: int, rng: np.random.Generator, size: int = 32) -> np.ndarray:
+    """n images of one colour plus pixel noise: trivially separable between colours."""
+    base = np.asarray(colour, dtype=np.float64)[None, None, None, :]
+    return np.clip(base + rng.normal(0, 12, (n, size, size, 3)), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def folder_root(tmp_path_factory) -> Path:
+    """train/<class>/*.png and test/<class>/*.png for 3 colour classes (24 train, 12 test each)."""
+    root = tmp_path_factory.mktemp("folder")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 24), ("test", 12)):
+        for k, colour in enumerate(COLOURS):
+            d = root / split / f"class{k}"
+            d.mkdir(parents=True)
+            for i, img in enumerate(coloured_images(colour, n, rng)):
+                Image.fromarray(img).save(d / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def oe_npy(tmp_path_factory) -> Path:
+    """64 OE images of random colours, (64, 32, 32, 3) uint8."""
+    rng = np.random.default_rng(1)
+    colours = rng.integers(0, 256, (64, 3))
+    images = np.concatenate([coloured_images(c, 1, rng) for c in colours])
+    path = tmp_path_factory.mktemp("oe") / "oe.npy"
+    np.save(path, images)
+    return path
+
+
+@pytest.fixture(scope="session")
+def cifar_root(tmp_path_factory) -> Path:
+    """A fake cifar-10-batches-py (torchvision's pickle format): 5 train batches + test batch."""
+    root = tmp_path_factory.mktemp("cifar")
+    base = root / "cifar-10-batches-py"
+    base.mkdir()
+    rng = np.random.default_rng(2)
+
+    def batch(n: int) -> dict:
+        labels = rng.integers(0, 10, n).tolist()
+        data = rng.integers(0, 256, (n, 3 * 32 * 32), dtype=np.uint8)
+        return {"data": data, "labels": labels}
+
+    for i in range(1, 6):
+        with open(base / f"data_batch_{i}", "wb") as fh:
+            pickle.dump(batch(20), fh)
+    with open(base / "test_batch", "wb") as fh:
+        pickle.dump(batch(30), fh)
+    return root
+
+
+def tiny_overrides(folder_root: Path, oe_npy: Path, out: Path) -> list[str]:
+    """Overrides for a fast job on the synthetic data."""
+    return [
+        "data=folder",
+        f"data.root={folder_root}",
+        "oe=npy",
+        f"oe.path={oe_npy}",
+        "epochs=3",
+        "milestones=[2]",
+        "batch_size=16",
+        "logger=none",
+        f"paths.output_dir={out}",
+        f"paths.cache_dir={out}/cache",
+    ]
+
+
+@pytest.fixture
+def make_cfg(folder_root, oe_npy, tmp_path):
+    """compose the config with tiny-data overrides plus the given ones."""
+
+    def _make(*overrides: str):
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            return compose("config", overrides=[*tiny_overrides(folder_root, oe_npy, tmp_path), *overrides])
+
+    return _make
