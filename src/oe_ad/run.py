@@ -7,6 +7,7 @@ Without ``-m`` one job runs (normal_class=0, seed=0 by default); with ``-m`` the
 import hashlib
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 import hydra
@@ -35,6 +36,15 @@ def job_dirname(override_dirname: str) -> str:
 OmegaConf.register_new_resolver("oe_ad.job_dirname", job_dirname, replace=True)
 
 
+def quiet_third_party() -> None:
+    """Drop per-run noise that says nothing about the job (deprecations inside Lightning, ads)."""
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
+        lambda record: "litlogger" not in record.getMessage()
+    )
+
+
 def check_group_choices(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
     """Fail fast, in one line, on ``method=nope`` (Hydra's own message spans a screen)."""
     for arg in argv:
@@ -59,6 +69,7 @@ def _fail(message: str, job_dir: Path, multirun: bool) -> None:
 def _task(cfg: DictConfig) -> float | None:
     from .train import run_job  # heavy imports after Hydra has parsed the command line
 
+    quiet_third_party()
     hc = HydraConfig.get()
     job_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN

@@ -22,21 +22,27 @@ log = logging.getLogger(__name__)
 
 
 class EpochSummary(pl.Callback):
-    """One log line per epoch (the progress bar is off so sweep logs stay readable)."""
+    """One log line per epoch (the progress bar is off so sweep logs stay readable).
+
+    Printed when the next epoch starts (or training ends): callbacks' epoch-end hooks run before the
+    module's, so the epoch's train AUROC is only logged by then.
+    """
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch > 0:
+            self._report(trainer, trainer.current_epoch)
         self.t0 = time.perf_counter()
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.elapsed = time.perf_counter() - self.t0
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._report(trainer, trainer.current_epoch)
+
+    def _report(self, trainer, epoch: int) -> None:
         m = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
         parts = " ".join(f"{k.split('/')[1]}={v:.4f}" for k, v in sorted(m.items()))
-        log.info(
-            "epoch %d/%d %s (%.1f s)",
-            trainer.current_epoch + 1,
-            trainer.max_epochs,
-            parts,
-            time.perf_counter() - self.t0,
-        )
+        log.info("epoch %d/%d %s (%.1f s)", epoch, trainer.max_epochs, parts, getattr(self, "elapsed", 0.0))
 
 
 def build(spec: dict | DictConfig, **kwargs: Any) -> Any:
