@@ -38,7 +38,7 @@ def per_class(df: pd.DataFrame) -> pd.DataFrame:
 
 def _oe_sort_key(col: pd.Series) -> pd.Series:
     if col.name == "oe_size":
-        return col.map(lambda v: float("inf") if v == "full" else float(v))
+        return col.map(lambda v: {"none": -1.0, "full": float("inf")}.get(v) or float(v))
     return col
 
 
