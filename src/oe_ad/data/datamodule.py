@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import OEADError
@@ -18,6 +17,7 @@ from .augment import Augmenter, channel_stats
 from .benchmarks import Benchmark, normal_class_names, split
 from .oe import cycle_indices, draw_subset
 from .sources import OEPool
+from .stream import OEStream, fit_size
 
 
 class BalancedBatches:
@@ -31,7 +31,7 @@ class BalancedBatches:
     def __init__(
         self,
         normal: Tensor,
-        oe: Tensor | None,
+        oe: Tensor | OEStream | None,
         batch_size: int,
         seed: int,
         augment: Callable[[Tensor, torch.Generator], Tensor],
@@ -47,13 +47,17 @@ class BalancedBatches:
         gen = torch.Generator(device=self.normal.device).manual_seed(self.seed * 1_000_003 + self.epoch())
         b, steps = self.batch_size, len(self)
         normal_idx = cycle_indices(len(self.normal), steps * b, gen)
-        oe_idx = cycle_indices(len(self.oe), steps * b, gen) if self.oe is not None else None
+        oe_idx = cycle_indices(len(self.oe), steps * b, gen) if isinstance(self.oe, Tensor) else None
+        if isinstance(self.oe, OEStream):  # a pool too big to hold: its half of each batch is read on the fly
+            oe_stream = self.oe.batches(steps, b, self.seed * 1_000_003 + self.epoch(), self.normal.device)
         is_normal = torch.ones(b * (1 if self.oe is None else 2), dtype=torch.bool, device=self.normal.device)
         is_normal[b:] = False
         for s in range(steps):
             x = self.normal[normal_idx[s * b : (s + 1) * b]]
             if oe_idx is not None:
                 x = torch.cat([x, self.oe[oe_idx[s * b : (s + 1) * b]]])
+            elif self.oe is not None:
+                x = torch.cat([x, next(oe_stream)])
             yield self.augment(x, gen), is_normal
 
 
@@ -93,14 +97,20 @@ class OEDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self._ready:
             return
-        train, test = self.normal_source.load()
-        self.classes = list(self.normal_source.classes)
-        normal_idx, self.test_labels = split(
-            train.labels, test.labels, self.normal_class, len(self.classes), self.benchmark
-        )
+        if hasattr(self.normal_source, "benchmark_split"):  # e.g. MVTec-AD: anomalies are defects, not classes
+            self.train_normal, self.test_images, self.test_labels = self.normal_source.benchmark_split(
+                self.normal_class, self.benchmark
+            )
+            self.classes = list(self.normal_source.classes)
+        else:
+            train, test = self.normal_source.load()
+            self.classes = list(self.normal_source.classes)
+            normal_idx, self.test_labels = split(
+                train.labels, test.labels, self.normal_class, len(self.classes), self.benchmark
+            )
+            self.train_normal = train.images[normal_idx]
+            self.test_images = test.images
         self.normal_names = normal_class_names(self.classes, self.normal_class, self.benchmark)
-        self.train_normal = train.images[normal_idx]
-        self.test_images = test.images
         size = self.train_normal.shape[-1]
         mean, std = channel_stats(self.train_normal)
         opts = dict(self.aug_options)
@@ -109,15 +119,12 @@ class OEDataModule(pl.LightningDataModule):
         self.train_oe = None
         if self.oe_pool is not None:
             self.oe_indices = draw_subset(len(self.oe_pool), self.oe_size, self.seed)
-            oe = self.oe_pool.load(self.oe_indices)
-            if oe.shape[-2:] != self.train_normal.shape[-2:]:  # e.g. 32x32 OE for 224x224 data
-                oe = (
-                    F.interpolate(oe.float(), size=self.train_normal.shape[-2:], mode="bilinear", antialias=True)
-                    .round()
-                    .clamp(0, 255)
-                    .to(torch.uint8)
-                )
-            self.train_oe = oe
+            limit = getattr(self.oe_pool, "max_in_memory", None)
+            if limit is not None and len(self.oe_indices) > limit:  # too big to hold: stream it
+                workers = getattr(self.oe_pool, "workers", 0)
+                self.train_oe = OEStream(self.oe_pool, self.oe_indices, self.train_normal.shape[-2:], workers)
+            else:  # e.g. 32x32 OE for 224x224 data is resized once
+                self.train_oe = fit_size(self.oe_pool.load(self.oe_indices), self.train_normal.shape[-2:])
         elif self.oe_size is not None:
             raise OEADError(f"oe_size={self.oe_size} but oe=none: choose an OE pool or set oe_size=null")
         self.to_device(self._device())
@@ -127,7 +134,7 @@ class OEDataModule(pl.LightningDataModule):
         self.train_normal = self.train_normal.to(device)
         self.test_images = self.test_images.to(device)
         self.test_labels = self.test_labels.to(device)
-        if self.train_oe is not None:
+        if isinstance(self.train_oe, Tensor):
             self.train_oe = self.train_oe.to(device)
         self.augmenter.to(device)
 

@@ -2,12 +2,13 @@
 
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import torch.utils.data
 from PIL import Image
 
-from ..atomic import atomic_open
 from ..errors import OEADError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
@@ -42,20 +43,79 @@ def _cache_key(files: list[Path], size: int | None) -> str:
     return h.hexdigest()[:20]
 
 
-def decode_all(files: list[Path], size: int | None, cache_dir: str | os.PathLike | None) -> np.ndarray:
-    """Decode ``files`` into an (N, 3, S, S) uint8 array; reuse the cached array if the files are unchanged."""
+def _try_decode(path: Path, size: int | None) -> np.ndarray | OEADError:
+    """decode, with the error returned rather than raised (a loader worker would wrap it in a traceback)."""
+    try:
+        return decode(path, size)
+    except OEADError as e:
+        return e
+
+
+class _Decoded(torch.utils.data.Dataset):
+    def __init__(self, files: list[Path], size: int | None) -> None:
+        self.files, self.size = files, size
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> np.ndarray | OEADError:
+        return _try_decode(self.files[i], self.size)
+
+
+def _first(batch: list) -> object:
+    return batch[0]
+
+
+def decoded(files: list[Path], size: int | None, workers: int = 0) -> Iterator[np.ndarray]:
+    """HWC uint8 arrays of ``files`` in order, decoded by ``workers`` loader processes (0: in this one)."""
+    if workers <= 0:
+        yield from (decode(f, size) for f in files)
+        return
+    loader = torch.utils.data.DataLoader(_Decoded(files, size), batch_size=1, num_workers=workers, collate_fn=_first)
+    for item in loader:
+        if isinstance(item, OEADError):
+            raise item
+        yield item
+
+
+def decode_all(
+    files: list[Path], size: int | None, cache_dir: str | os.PathLike | None, workers: int = 0
+) -> np.ndarray:
+    """Decode ``files`` into an (N, 3, S, S) uint8 array; reuse the cached array if the files are unchanged.
+
+    Images are written one at a time into the result (a memory-mapped .npy when cached), so decoding never
+    holds more than the result itself; a cached array is opened copy-on-write, reading only the rows used.
+    """
     cache = Path(cache_dir) / f"images-{_cache_key(files, size)}.npy" if cache_dir else None
     if cache is not None and cache.exists():
-        return np.load(cache, mmap_mode="r")
-    arrays = [decode(f, size) for f in files]
-    shapes = {a.shape for a in arrays}
-    if len(shapes) > 1:
-        raise OEADError(
-            f"images under {files[0].parent.parent} have different sizes {sorted(shapes)[:3]}; "
-            "set data.image_size (or oe.image_size) to resize them"
-        )
-    out = np.ascontiguousarray(np.stack(arrays).transpose(0, 3, 1, 2))
-    if cache is not None:
-        with atomic_open(cache, "wb") as fh:
-            np.save(fh, out)
-    return out
+        return np.load(cache, mmap_mode="c")
+    tmp = None
+    try:
+        out = None
+        for i, img in enumerate(decoded(files, size, workers)):
+            if out is None:
+                shape = (len(files), 3, *img.shape[:2])
+                if cache is None:
+                    out = np.empty(shape, np.uint8)
+                else:
+                    cache.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+                    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+            elif img.shape[:2] != out.shape[2:]:
+                raise OEADError(
+                    f"images under {files[0].parent.parent} have different sizes ({files[0].name}: "
+                    f"{tuple(out.shape[2:])}, {files[i].name}: {img.shape[:2]}); "
+                    "set data.image_size (or oe.image_size) to resize them"
+                )
+            out[i] = img.transpose(2, 0, 1)
+        if out is None:
+            raise OEADError("no image files to decode")
+        if cache is None:
+            return out
+        out.flush()
+        del out
+        os.replace(tmp, cache)
+        return np.load(cache, mmap_mode="c")
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)

@@ -87,10 +87,11 @@ class CIFAR10:
 class ImageFolder:
     """``root/train/<class>/*`` and ``root/test/<class>/*`` (or ``val``), classes sorted by name."""
 
-    def __init__(self, root: str, image_size: int | None = 32, cache_dir: str | None = None) -> None:
+    def __init__(self, root: str, image_size: int | None = 32, cache_dir: str | None = None, workers: int = 0) -> None:
         self.root = Path(root)
         self.image_size = image_size
         self.cache_dir = cache_dir
+        self.workers = workers
         self.classes: list[str] = []
 
     def _split_dir(self, names: tuple[str, ...]) -> Path:
@@ -107,8 +108,9 @@ class ImageFolder:
             labels += [label] * len(cls_files)
         if not files:
             raise OEADError(f"no images found under {split_dir}")
-        images = decode_all(files, self.image_size, self.cache_dir)
-        return Split(torch.from_numpy(np.array(images)), torch.tensor(labels))
+        images = decode_all(files, self.image_size, self.cache_dir, self.workers)
+        # no copy: a cached array is memory-mapped, so selecting the normal class reads only its rows
+        return Split(torch.from_numpy(images), torch.tensor(labels))
 
     def load(self) -> tuple[Split, Split]:
         _require_dir(self.root, "data.root")
