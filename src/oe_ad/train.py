@@ -79,13 +79,14 @@ def build_datamodule(cfg: DictConfig) -> OEDataModule:
         batch_size=cfg.batch_size,
         augment=cfg.augment,
         benchmark=cfg.benchmark,
+        normalise=not get_class(cfg.method._target_).normalises_input,
         **cfg.augmentation,
     )
 
 
 def build_method(cfg: DictConfig) -> pl.LightningModule:
-    net = instantiate(cfg.net)
-    return instantiate(_without_name(cfg.method), net=net, lr=cfg.lr, milestones=list(cfg.milestones), _recursive_=True)
+    net = build(cfg.net)
+    return build(_without_name(cfg.method), net=net, lr=cfg.lr, milestones=list(cfg.milestones), _recursive_=True)
 
 
 def validate(cfg: DictConfig) -> None:

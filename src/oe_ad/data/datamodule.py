@@ -79,6 +79,7 @@ class OEDataModule(pl.LightningDataModule):
         jitter: float = 0.01,
         noise: float = 0.001,
         test_batch_size: int = 1024,
+        normalise: bool = True,
     ) -> None:
         super().__init__()
         if batch_size <= 0:
@@ -87,6 +88,7 @@ class OEDataModule(pl.LightningDataModule):
         self.normal_class, self.oe_size, self.seed = normal_class, oe_size, seed
         self.batch_size, self.benchmark, self.test_batch_size = batch_size, benchmark, test_batch_size
         self.aug_options = dict(crop=crop, padding=padding, jitter=jitter, noise=noise, enabled=augment)
+        self.normalise = normalise
         self.oe_indices: np.ndarray | None = None
         self._ready = False
 
@@ -112,7 +114,8 @@ class OEDataModule(pl.LightningDataModule):
             self.test_images = test.images
         self.normal_names = normal_class_names(self.classes, self.normal_class, self.benchmark)
         size = self.train_normal.shape[-1]
-        mean, std = channel_stats(self.train_normal)
+        # normalise=False: batches stay in [0, 1] for a net with its own normalisation (CLIP's mean/std).
+        mean, std = channel_stats(self.train_normal) if self.normalise else (torch.zeros(3), torch.ones(3))
         opts = dict(self.aug_options)
         opts["crop"] = opts["crop"] or size
         self.augmenter = Augmenter(mean=mean, std=std, **opts)

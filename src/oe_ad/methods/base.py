@@ -14,10 +14,12 @@ class AnomalyDetector(pl.LightningModule):
 
     ``uses_oe``: False for one-class methods (batches are then normal only).
     ``needs_training``: False for zero-shot methods (``fit`` is skipped).
+    ``normalises_input``: True when the net does its own input normalisation (CLIP): batches then arrive in [0, 1].
     """
 
     uses_oe: bool = True
     needs_training: bool = True
+    normalises_input: bool = False
 
     def __init__(
         self,

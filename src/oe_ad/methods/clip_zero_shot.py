@@ -1,0 +1,39 @@
+"""Zero-shot CLIP (SPEC.md eq. 4-5): no training; score = the softmax probability of "a photo of something"."""
+
+import torch
+from torch import Tensor
+
+from ..nets.clip import CLIPNet, anomaly_log_odds, prompt_logits, prompts
+from .base import AnomalyDetector
+
+
+class CLIPZeroShot(AnomalyDetector):
+    """Prompts: one per normal class (one vs. rest: one; LOO: K), then the anomaly prompt; text features frozen."""
+
+    uses_oe = False
+    needs_training = False
+    normalises_input = True  # CLIPNet applies CLIP's own resize and mean/std
+
+    def __init__(self, net: CLIPNet, **kwargs) -> None:
+        kwargs.setdefault("optimizer", None)  # nothing to optimise
+        super().__init__(net, **kwargs)
+        self.register_buffer("text_features", torch.empty(0))
+        self.prompts: list[str] = []
+
+    def set_normal_classes(self, names: list[str]) -> None:
+        """Encode the prompts for these normal classes; computed once, then a frozen buffer."""
+        texts = prompts(names)
+        if texts != self.prompts:
+            self.text_features = self.net.encode_text(texts)
+            self.prompts = texts
+
+    def setup(self, stage: str) -> None:
+        # Lightning calls this after the datamodule's setup and before moving the module to its device.
+        self.set_normal_classes(self.trainer.datamodule.normal_names)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits over the prompts: 100 x cosine similarity, the anomaly prompt last."""
+        return prompt_logits(self.net(x), self.text_features)
+
+    def score(self, out: Tensor) -> Tensor:
+        return anomaly_log_odds(out)
