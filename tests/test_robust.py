@@ -310,7 +310,15 @@ def test_killed_job_resumes_from_its_checkpoint_with_the_uninterrupted_result(fo
 @pytest.mark.slow
 def test_sweep_killed_mid_way_reruns_only_the_missing_jobs(folder_root, oe_npy, tmp_path):
     out = tmp_path / "runs"
-    args = ["-m", *tiny_overrides(folder_root, oe_npy, out), "method=hsc", "seed=0,1,2,3", "epochs=6", "name=sweep"]
+    args = [
+        "-m",
+        *tiny_overrides(folder_root, oe_npy, out),
+        "method=hsc",
+        "normal_class=0",
+        "seed=0,1,2,3",
+        "epochs=6",
+        "name=sweep",
+    ]
     proc = _popen(args, tmp_path)
     _wait_for(lambda: len(list(out.rglob(RECORD_NAME))) >= 2, proc)
     os.killpg(proc.pid, signal.SIGKILL)
@@ -336,7 +344,14 @@ def test_sweep_killed_mid_way_reruns_only_the_missing_jobs(folder_root, oe_npy, 
 @pytest.mark.slow
 def test_joblib_launcher_runs_two_jobs_in_parallel_with_a_share_of_the_cores(folder_root, oe_npy, tmp_path):
     out = tmp_path / "runs"
-    args = [*tiny_overrides(folder_root, oe_npy, out), "method=hsc", "seed=0,1", "epochs=1", "name=par"]
+    args = [
+        *tiny_overrides(folder_root, oe_npy, out),
+        "method=hsc",
+        "normal_class=0",
+        "seed=0,1",
+        "epochs=1",
+        "name=par",
+    ]
     proc = run_cli("-m", *args, "launcher=joblib", "hydra.launcher.n_jobs=2", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     recs = records(out)
@@ -349,7 +364,14 @@ def test_joblib_launcher_runs_two_jobs_in_parallel_with_a_share_of_the_cores(fol
 def test_slurm_launcher_runs_a_sweep_with_submits_local_executor_standing_in(folder_root, oe_npy, tmp_path):
     """The real SLURM launcher code path; only submitit's executor is swapped for its local one."""
     out = tmp_path / "runs"
-    args = [*tiny_overrides(folder_root, oe_npy, out), "method=hsc", "seed=0,1", "epochs=1", "name=slurm"]
+    args = [
+        *tiny_overrides(folder_root, oe_npy, out),
+        "method=hsc",
+        "normal_class=0",
+        "seed=0,1",
+        "epochs=1",
+        "name=slurm",
+    ]
     argv = ["oe_ad.run", "-m", *args, "launcher=slurm", "hydra.launcher.partition=gpu"]
     argv += ["hydra.launcher.gpus_per_node=0", "hydra.launcher.cpus_per_task=1"]
     script = (
