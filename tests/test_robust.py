@@ -389,3 +389,15 @@ def test_slurm_launcher_runs_a_sweep_with_submits_local_executor_standing_in(fol
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sorted(r["seed"] for r in records(out)) == [0, 1]
     assert list((out / "slurm" / ".submitit").iterdir())
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_trains_one_job_and_writes_one_record(folder_root, oe_npy, tmp_path):
+    out = tmp_path / "runs"
+    ddp = ["trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp", "threads=1"]
+    proc = run_cli(*tiny_overrides(folder_root, oe_npy, out), "method=hsc", "epochs=2", *ddp, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "GLOBAL_RANK: 1" in proc.stdout + proc.stderr
+    (record,) = records(out)
+    assert record["config"]["trainer"]["devices"] == 2 and record["test_auroc"] > 0.9
+    assert len(list(out.rglob(MODEL_FILE))) == 1
