@@ -5,7 +5,9 @@ Without ``-m`` one job runs (normal_class=0, seed=0 by default); with ``-m`` the
 """
 
 import hashlib
+import json
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -17,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from .errors import OEADError
-from .results import write_json_atomic
+from .results import RECORD_NAME, config_hash, find_record, index_record, write_json_atomic
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 GROUPS = ("method", "data", "oe", "net", "trainer", "logger", "experiment", "launcher")
@@ -33,7 +35,15 @@ def job_dirname(override_dirname: str) -> str:
     return name
 
 
+def cpu_share(n_jobs: int) -> int:
+    """Torch threads per job when ``n_jobs`` run at once (joblib's n_jobs: -1 = one per core)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    parallel = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)
+    return max(1, cores // parallel)
+
+
 OmegaConf.register_new_resolver("oe_ad.job_dirname", job_dirname, replace=True)
+OmegaConf.register_new_resolver("oe_ad.cpu_share", cpu_share, replace=True)
 
 
 def quiet_third_party() -> None:
@@ -57,25 +67,51 @@ def check_group_choices(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
                 raise OEADError(f"unknown {key} '{choice}' (choose from: {', '.join(options)})")
 
 
+def _is_rank_zero() -> bool:
+    """False in the extra processes of a multi-device (DDP) job, which must not write job files."""
+    from pytorch_lightning.utilities import rank_zero_only
+
+    return rank_zero_only.rank == 0
+
+
+def run_or_skip(cfg: DictConfig, job_dir: Path) -> float:
+    """Run the job unless the experiment folder already holds its record (same effective config);
+    ``force=true`` runs it anyway. Returns the test AUROC."""
+    from .train import run_job  # heavy imports after Hydra has parsed the command line
+
+    exp_dir = Path(cfg.paths.output_dir) / cfg.name
+    chash = config_hash(OmegaConf.to_container(cfg, resolve=True))
+    done = None if cfg.get("force") else find_record(exp_dir, job_dir, chash)
+    if done is not None:
+        log.info("skip: %s is finished (record %s); force=true re-runs it", job_dir, done)
+        path = done
+        auroc = json.loads(done.read_text())["test_auroc"]
+    else:
+        auroc = run_job(cfg, job_dir)["test_auroc"]
+        path = job_dir / RECORD_NAME
+    if _is_rank_zero():
+        index_record(exp_dir, path, chash)
+    return auroc
+
+
 def _fail(message: str, job_dir: Path, multirun: bool) -> None:
     print(f"error: {message}", file=sys.stderr, flush=True)
     if multirun:  # record the failure for the end-of-sweep summary and let the other jobs run
-        write_json_atomic(job_dir / ERROR_FILE, {"error": message})
+        if _is_rank_zero():
+            write_json_atomic(job_dir / ERROR_FILE, {"error": message})
         return
     sys.exit(2)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def _task(cfg: DictConfig) -> float | None:
-    from .train import run_job  # heavy imports after Hydra has parsed the command line
-
     quiet_third_party()
     hc = HydraConfig.get()
     job_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
     (job_dir / ERROR_FILE).unlink(missing_ok=True)
     try:
-        return run_job(cfg, job_dir)["test_auroc"]
+        return run_or_skip(cfg, job_dir)
     except OEADError as e:
         _fail(str(e), job_dir, multirun)
     except MissingMandatoryValue as e:

@@ -13,10 +13,11 @@ from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from .checkpointing import MODEL_FILE, LastCheckpoint, drop_last_checkpoint, resume_path, save_model
 from .data.datamodule import OEDataModule
 from .errors import OEADError
 from .loggers import build_logger, finish_wandb, log_config
-from .results import config_hash, write_record
+from .results import claim_job_dir, config_hash, write_record
 
 log = logging.getLogger(__name__)
 
@@ -101,31 +102,47 @@ def indices_digest(indices: np.ndarray | None) -> str | None:
     return None if indices is None else hashlib.sha256(np.asarray(indices, np.int64).tobytes()).hexdigest()
 
 
+def set_threads(threads: int | None) -> None:
+    """Torch CPU threads for this job (parallel launchers give each job its share of the cores)."""
+    if threads:
+        torch.set_num_threads(int(threads))
+
+
 def run_job(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
-    """Train and test one job; write ``output_dir/result.json``; return the record."""
+    """Train and test one job; write ``output_dir/result.json``; return the record.
+
+    Resumes from ``output_dir/last.ckpt`` when this config left one there (an interrupted run).
+    """
     output_dir = Path(output_dir)
     validate(cfg)
     resolved = OmegaConf.to_container(cfg, resolve=True)
+    chash = config_hash(resolved)
+    claim_job_dir(output_dir, chash, force=bool(cfg.get("force")))
+    set_threads(cfg.get("threads"))
     pl.seed_everything(cfg.seed, workers=True, verbose=False)  # fixes the initial weights
     method = build_method(cfg)
     datamodule = build_datamodule(cfg)
     logger = build_logger(cfg.logger, output_dir, group=cfg.name, run_name=output_dir.name)
+    ckpt = cfg.get("checkpoint") or {}
+    callbacks: list[pl.Callback] = [EpochSummary()]
+    if ckpt.get("every_n_epochs"):
+        callbacks.append(LastCheckpoint(output_dir, ckpt.every_n_epochs, chash))
     try:
         trainer: pl.Trainer = instantiate(
-            cfg.trainer, logger=logger, default_root_dir=str(output_dir), callbacks=[EpochSummary()]
+            cfg.trainer, logger=logger, default_root_dir=str(output_dir), callbacks=callbacks
         )
         datamodule.trainer = trainer
         datamodule.setup("fit")  # data errors surface here, before any training
         log_config(logger, cfg)
         t0 = time.perf_counter()
         if method.needs_training and cfg.epochs > 0:
-            trainer.fit(method, datamodule=datamodule)
+            trainer.fit(method, datamodule=datamodule, ckpt_path=resume_path(output_dir, chash))
         train_time = time.perf_counter() - t0
         train_auroc = trainer.callback_metrics.get("train/auroc")
         trainer.test(method, datamodule=datamodule, verbose=False)
         test_auroc = float(trainer.callback_metrics["test/auroc"])
         record = {
-            "config_hash": config_hash(resolved),
+            "config_hash": chash,
             "method": cfg.method.name,
             "data": cfg.data.name,
             "oe": cfg.oe.name if uses_oe(cfg) else "none",
@@ -149,9 +166,17 @@ def run_job(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
             "normalisation": datamodule.normalisation,
             "device": str(trainer.strategy.root_device),
             "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
             "config": resolved,
         }
+        if not trainer.is_global_zero:  # under DDP every rank tests; rank 0 alone writes
+            return record
+        if ckpt.get("save_model", True):  # before the record: a job with a record always has its model
+            preprocessing = {**datamodule.normalisation, "input_size": int(datamodule.train_normal.shape[-1])}
+            save_model(output_dir / MODEL_FILE, method, resolved, preprocessing)
         write_record(output_dir, record)
+        if not ckpt.get("keep", False):
+            drop_last_checkpoint(output_dir)
         log.info(
             "test AUROC %.2f%% (%s, class %d %s, seed %d, oe_size %s) -> %s",
             100 * test_auroc,

@@ -26,6 +26,10 @@ class BalancedBatches:
     An epoch is one pass over the normal data (the last batch is completed from the next permutation);
     the OE subset is cycled in random order to fill every batch. The order and the augmentation come
     from a generator seeded with (seed, epoch), so a resumed run replays exactly the same batches.
+
+    Data-parallel (``world_size`` > 1): every rank draws the same epoch order and takes every
+    ``world_size``-th batch from ``rank`` on, each still ``batch_size`` normal + ``batch_size`` OE; all ranks
+    take the same number of steps (DDP synchronises each one) and augment with their own stream.
     """
 
     def __init__(
@@ -36,28 +40,40 @@ class BalancedBatches:
         seed: int,
         augment: Callable[[Tensor, torch.Generator], Tensor],
         epoch: Callable[[], int],
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world size {world_size}")
         self.normal, self.oe, self.batch_size, self.seed = normal, oe, batch_size, seed
         self.augment, self.epoch = augment, epoch
+        self.rank, self.world_size = rank, world_size
 
     def __len__(self) -> int:
-        return math.ceil(len(self.normal) / self.batch_size)
+        """Steps per epoch on this rank."""
+        return math.ceil(len(self.normal) / (self.batch_size * self.world_size))
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        gen = torch.Generator(device=self.normal.device).manual_seed(self.seed * 1_000_003 + self.epoch())
-        b, steps = self.batch_size, len(self)
+        epoch_seed = self.seed * 1_000_003 + self.epoch()
+        gen = torch.Generator(device=self.normal.device).manual_seed(epoch_seed)
+        b, steps = self.batch_size, len(self) * self.world_size  # batches of the whole epoch, all ranks
         normal_idx = cycle_indices(len(self.normal), steps * b, gen)
         oe_idx = cycle_indices(len(self.oe), steps * b, gen) if isinstance(self.oe, Tensor) else None
         if isinstance(self.oe, OEStream):  # a pool too big to hold: its half of each batch is read on the fly
-            oe_stream = self.oe.batches(steps, b, self.seed * 1_000_003 + self.epoch(), self.normal.device)
+            oe_stream = self.oe.batches(steps, b, epoch_seed, self.normal.device)
+        if self.world_size > 1:  # each rank augments its own batches: its own stream
+            gen.manual_seed(epoch_seed * 1_009 + self.rank + 1)
         is_normal = torch.ones(b * (1 if self.oe is None else 2), dtype=torch.bool, device=self.normal.device)
         is_normal[b:] = False
         for s in range(steps):
+            streamed = next(oe_stream) if isinstance(self.oe, OEStream) else None  # the stream is shared by all ranks
+            if s % self.world_size != self.rank:
+                continue
             x = self.normal[normal_idx[s * b : (s + 1) * b]]
             if oe_idx is not None:
                 x = torch.cat([x, self.oe[oe_idx[s * b : (s + 1) * b]]])
-            elif self.oe is not None:
-                x = torch.cat([x, next(oe_stream)])
+            elif streamed is not None:
+                x = torch.cat([x, streamed])
             yield self.augment(x, gen), is_normal
 
 
@@ -154,8 +170,9 @@ class OEDataModule(pl.LightningDataModule):
         return self.trainer.current_epoch if self.trainer is not None else 0
 
     def train_dataloader(self) -> BalancedBatches:
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
         return BalancedBatches(
-            self.train_normal, self.train_oe, self.batch_size, self.seed, self.augmenter.train, self._epoch
+            self.train_normal, self.train_oe, self.batch_size, self.seed, self.augmenter.train, self._epoch, rank, world
         )
 
     def test_dataloader(self) -> "EvalBatches":

@@ -1,0 +1,111 @@
+"""Checkpoints in a job folder: ``last.ckpt`` to resume an interrupted job, ``model.pt`` for inference.
+
+``last.ckpt`` is Lightning's full training state (weights, optimiser, schedule, loop counters), written
+atomically every N epochs and tagged with the config hash, so a restarted job only resumes from its own
+config. ``model.pt`` is what ``python -m oe_ad.predict`` needs and nothing more: the resolved config
+(method, net, image size), the normalisation and the weights (frozen pretrained ones are rebuilt from the
+config rather than copied into every job folder).
+"""
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from .atomic import atomic_open
+from .errors import OEADError
+
+LAST_CKPT = "last.ckpt"
+MODEL_FILE = "model.pt"
+HASH_KEY = "oe_ad_config_hash"
+MODEL_FORMAT = 1
+log = logging.getLogger(__name__)
+
+
+class LastCheckpoint(pl.Callback):
+    """Write ``dirpath/last.ckpt`` every ``every_n_epochs`` epochs (temp file + rename: a kill mid-write
+    leaves the previous checkpoint intact)."""
+
+    def __init__(self, dirpath: Path, every_n_epochs: int, config_hash: str) -> None:
+        self.path = Path(dirpath) / LAST_CKPT
+        self.every_n_epochs = every_n_epochs
+        self.config_hash = config_hash
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        tmp = self.path.with_name(f".{LAST_CKPT}.tmp")
+        trainer.save_checkpoint(tmp, weights_only=False)  # every rank calls it; rank 0 writes
+        if trainer.is_global_zero:
+            os.replace(tmp, self.path)
+        trainer.strategy.barrier("oe_ad.last_checkpoint")
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        checkpoint[HASH_KEY] = self.config_hash
+
+
+def resume_path(job_dir: Path, config_hash: str) -> Path | None:
+    """``job_dir/last.ckpt`` if it was written by this config (else None: train from scratch)."""
+    path = Path(job_dir) / LAST_CKPT
+    if not path.exists():
+        return None
+    try:  # memory-mapped: reads the tag, not the weights
+        ckpt = torch.load(path, map_location="cpu", mmap=True, weights_only=False)
+    except Exception as e:  # an unreadable checkpoint must not kill the job: it just trains from scratch
+        log.warning("ignoring unreadable %s (%s: %s); training from scratch", path, e.__class__.__name__, e)
+        return None
+    if ckpt.get(HASH_KEY) != config_hash:
+        log.warning("ignoring %s: written by another config (hash %s); training from scratch", path, ckpt.get(HASH_KEY))
+        return None
+    log.info("resuming from %s (%d epoch(s) done)", path, ckpt.get("epoch", -1) + 1)
+    return path
+
+
+def drop_last_checkpoint(job_dir: Path) -> None:
+    (Path(job_dir) / LAST_CKPT).unlink(missing_ok=True)
+
+
+def save_model(path: Path, module: torch.nn.Module, config: dict[str, Any], preprocessing: dict[str, Any]) -> None:
+    """Write what inference needs, atomically: config, preprocessing and the trainable weights + buffers."""
+    frozen = sorted(n for n, p in module.named_parameters() if not p.requires_grad)
+    skip = set(frozen)
+    state = {k: v.detach().cpu() for k, v in module.state_dict().items() if k not in skip}
+    payload = {
+        "format": MODEL_FORMAT,
+        "config": config,
+        "preprocessing": preprocessing,
+        "state_dict": state,
+        "frozen": frozen,
+    }
+    with atomic_open(path, "wb") as fh:
+        torch.save(payload, fh)
+
+
+def read_model_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a ``model.pt`` (or the one in a job folder) as plain data; one-line errors name the file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / MODEL_FILE
+    if not path.is_file():
+        raise OEADError(f"checkpoint={path}: no such file (a finished job folder holds {MODEL_FILE})")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise OEADError(f"checkpoint={path}: not a readable {MODEL_FILE} ({e.__class__.__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+        raise OEADError(f"checkpoint={path}: not an oe_ad {MODEL_FILE} (format {MODEL_FORMAT})")
+    return payload
+
+
+def load_weights(module: torch.nn.Module, payload: dict[str, Any], path: str | os.PathLike) -> None:
+    """Load saved weights into a freshly built module; only the frozen (pretrained) ones may be absent."""
+    missing, unexpected = module.load_state_dict(payload["state_dict"], strict=False)
+    missing = set(missing) - set(payload["frozen"])
+    if missing or unexpected:
+        raise OEADError(
+            f"checkpoint={path}: weights do not fit the model built from its config "
+            f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
+        )

@@ -1,0 +1,127 @@
+"""Score new images with a trained job: ``python -m oe_ad.predict checkpoint=PATH input=PATH output=PATH.csv``.
+
+``checkpoint`` is a job's ``model.pt`` (or its job folder); ``input`` a folder of images (searched
+recursively) or an ``(N, H, W, 3)`` uint8 ``.npy``. The CSV has one row per image: ``file``, ``score``
+(larger = more anomalous) and, with ``threshold=T``, ``label`` (``anomalous`` if score > T, else ``normal``).
+Images are decoded, resized and normalised exactly as the job's training data were.
+"""
+
+import csv
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+from torch import Tensor
+
+from .atomic import atomic_open
+from .checkpointing import load_weights, read_model_file
+from .data.augment import Augmenter
+from .data.images import decode, list_images
+from .errors import OEADError
+
+KEYS = {"checkpoint": None, "input": None, "output": None, "threshold": None, "batch_size": 256, "device": "auto"}
+
+
+def parse_args(argv: list[str]) -> dict[str, Any]:
+    """``key=value`` arguments (as for ``oe_ad.run``) -> options; unknown or missing keys are one-line errors."""
+    opts = dict(KEYS)
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in KEYS:
+            raise OEADError(f"unexpected argument '{arg}' (use key=value with keys: {', '.join(KEYS)})")
+        opts[key] = value
+    for key in ("checkpoint", "input", "output"):
+        if not opts[key]:
+            raise OEADError(f"missing {key}=PATH (usage: checkpoint=MODEL.pt input=FOLDER|FILE.npy output=OUT.csv)")
+    for key, kind in (("threshold", float), ("batch_size", int)):
+        if opts[key] is not None and not isinstance(opts[key], kind):
+            try:
+                opts[key] = kind(opts[key])
+            except ValueError:
+                raise OEADError(f"{key}={opts[key]}: not a number") from None
+    return opts
+
+
+def load_detector(checkpoint: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The trained method in eval mode and its preprocessing (normalisation, sizes)."""
+    from .train import build_method  # the same construction as training, from the job's own config
+
+    payload = read_model_file(checkpoint)
+    method = build_method(OmegaConf.create(payload["config"]))
+    load_weights(method, payload, checkpoint)
+    return method.to(device).eval(), payload["preprocessing"]
+
+
+def _resize(x: Tensor, size: int) -> Tensor:
+    """uint8 NCHW to ``size`` x ``size`` (as the datamodule resizes OE images of another size)."""
+    if x.shape[-2:] == (size, size):
+        return x
+    x = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True)
+    return x.round().clamp(0, 255).to(torch.uint8)
+
+
+def iter_inputs(path: Path, size: int, batch_size: int) -> Iterator[tuple[list[str], Tensor]]:
+    """(names, uint8 NCHW batch at the training input size) from a folder of images or a .npy."""
+    if path.is_dir():
+        files = list_images(path)
+        if not files:
+            raise OEADError(f"input={path}: no image files found")
+        for i in range(0, len(files), batch_size):
+            chunk = files[i : i + batch_size]
+            arrays = np.stack([decode(f, size) for f in chunk])
+            yield [str(f.relative_to(path)) for f in chunk], torch.from_numpy(arrays).permute(0, 3, 1, 2)
+    elif path.suffix == ".npy" and path.is_file():
+        try:
+            array = np.load(path, mmap_mode="r")
+        except (ValueError, OSError) as e:
+            raise OEADError(f"input={path}: not a readable .npy file ({e})") from None
+        if array.dtype != np.uint8 or array.ndim != 4 or array.shape[-1] != 3:
+            raise OEADError(f"input={path}: expected an (N, H, W, 3) uint8 array, got {array.shape} {array.dtype}")
+        for i in range(0, len(array), batch_size):
+            x = torch.from_numpy(np.array(array[i : i + batch_size])).permute(0, 3, 1, 2)  # a copy: mmap is read-only
+            yield [f"{path.name}[{j}]" for j in range(i, i + len(x))], _resize(x, size)
+    else:
+        raise OEADError(f"input={path}: not a folder of images or a .npy file")
+
+
+@torch.no_grad()
+def predict(checkpoint: str | Path, input_path: str | Path, batch_size: int = 256, device: str = "auto"):
+    """Anomaly scores of every input image: a list of (name, score)."""
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else torch.device(device)
+    method, prep = load_detector(checkpoint, dev)
+    augmenter = Augmenter(mean=torch.tensor(prep["mean"]), std=torch.tensor(prep["std"]), crop=prep["image_size"])
+    augmenter.to(dev)
+    rows = []
+    for names, x in iter_inputs(Path(input_path), prep["input_size"], batch_size):
+        scores = method.score(method(augmenter.test(x.to(dev)))).float().cpu().tolist()
+        rows += zip(names, scores)
+    return rows
+
+
+def write_csv(rows: list[tuple[str, float]], output: str | Path, threshold: float | None) -> None:
+    with atomic_open(output, "w") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "score"] + ([] if threshold is None else ["label"]))
+        for name, score in rows:
+            label = [] if threshold is None else ["anomalous" if score > threshold else "normal"]
+            w.writerow([name, repr(score), *label])
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        opts = parse_args(sys.argv[1:] if argv is None else argv)
+        rows = predict(opts["checkpoint"], opts["input"], opts["batch_size"], opts["device"])
+        write_csv(rows, opts["output"], opts["threshold"])
+    except OEADError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print(f"{len(rows)} images scored -> {opts['output']}")
+
+
+if __name__ == "__main__":
+    main()
