@@ -14,6 +14,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from .data.datamodule import OEDataModule
+from .data.filters import build_filter
 from .errors import OEADError
 from .loggers import build_logger, finish_wandb, log_config
 from .results import config_hash, write_record
@@ -79,6 +80,7 @@ def build_datamodule(cfg: DictConfig) -> OEDataModule:
         batch_size=cfg.batch_size,
         augment=cfg.augment,
         benchmark=cfg.benchmark,
+        filter=build_filter(cfg.get("filter")),
         **cfg.augmentation,
     )
 

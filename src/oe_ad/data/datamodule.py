@@ -16,6 +16,7 @@ from torch import Tensor
 from ..errors import OEADError
 from .augment import Augmenter, channel_stats
 from .benchmarks import Benchmark, normal_class_names, split
+from .filters import FrequencyFilter
 from .oe import cycle_indices, draw_subset
 from .sources import OEPool
 
@@ -75,6 +76,7 @@ class OEDataModule(pl.LightningDataModule):
         jitter: float = 0.01,
         noise: float = 0.001,
         test_batch_size: int = 1024,
+        filter: FrequencyFilter | None = None,
     ) -> None:
         super().__init__()
         if batch_size <= 0:
@@ -84,6 +86,7 @@ class OEDataModule(pl.LightningDataModule):
         self.batch_size, self.benchmark, self.test_batch_size = batch_size, benchmark, test_batch_size
         self.aug_options = dict(crop=crop, padding=padding, jitter=jitter, noise=noise, enabled=augment)
         self.oe_indices: np.ndarray | None = None
+        self.filter = filter
         self._ready = False
 
     # -- setup -------------------------------------------------------------------------------------------
@@ -101,6 +104,8 @@ class OEDataModule(pl.LightningDataModule):
         self.normal_names = normal_class_names(self.classes, self.normal_class, self.benchmark)
         self.train_normal = train.images[normal_idx]
         self.test_images = test.images
+        self.train_normal = self._filtered("train_normal", self.train_normal)
+        self.test_images = self._filtered("test", self.test_images)
         size = self.train_normal.shape[-1]
         mean, std = channel_stats(self.train_normal)
         opts = dict(self.aug_options)
@@ -117,11 +122,17 @@ class OEDataModule(pl.LightningDataModule):
                     .clamp(0, 255)
                     .to(torch.uint8)
                 )
-            self.train_oe = oe
+            self.train_oe = self._filtered("train_oe", oe)
         elif self.oe_size is not None:
             raise OEADError(f"oe_size={self.oe_size} but oe=none: choose an OE pool or set oe_size=null")
         self.to_device(self._device())
         self._ready = True
+
+    def _filtered(self, part: str, images: torch.Tensor) -> torch.Tensor:
+        """The images through the frequency filter if it applies to ``part`` (on the training device)."""
+        if self.filter is None or part not in self.filter.parts:
+            return images
+        return self.filter(images, self._device())
 
     def to_device(self, device: torch.device) -> None:
         self.train_normal = self.train_normal.to(device)
