@@ -6,6 +6,9 @@ they are checked as soon as that option lands.
 
 import re
 
+import numpy as np
+import pandas as pd
+
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
@@ -108,3 +111,97 @@ def test_experiment_settings_reach_the_job_config():
         ["train_normal", "train_oe", "test"],
     )
     assert (t4.filter.kind, t4.filter.magnitude, t4.search.direction, t4.search.generation_size) == ("lpf", 14, "min", 64)
+
+
+# -- reports in the paper's layout, from synthetic records -------------------------------------------------
+
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def fake_record(root, name: str, method: str, cls: int, seed: int, auc: float, oe_size=None, **config) -> None:
+    """A result.json as train.run_job writes it (only the keys the report reads)."""
+    from oe_ad.results import write_record
+
+    cfg = {"name": name, "method": {"name": method, **config.pop("method_cfg", {})}, **config}
+    record = {
+        "config_hash": f"{method}-{cls}-{seed}-{oe_size}-{cfg}",
+        "method": method,
+        "data": "cifar10",
+        "oe": "none" if method == "deep_svdd" else "tiny300k",
+        "benchmark": "ovr",
+        "normal_class": cls,
+        "class_name": CLASSES[cls],
+        "seed": seed,
+        "oe_size": oe_size,
+        "test_auroc": auc,
+        "config": cfg,
+    }
+    write_record(root / method / str(abs(hash(record["config_hash"]))), record)
+
+
+def test_table1_report_puts_the_paper_values_in_the_right_cells(tmp_path):
+    from oe_ad.report import main
+
+    root = tmp_path / "table1-cifar10"
+    for method, base in (("hsc", 0.90), ("bce", 0.92)):
+        for cls in range(10):
+            for seed in range(2):
+                fake_record(root, "table1-cifar10", method, cls, seed, base + 0.005 * cls + 0.01 * seed)
+    assert main([str(root)]) == 0
+    table = pd.read_csv(root / "paper.csv")
+    cell = table.set_index(["column", "row"])
+    assert cell.loc[("bce", "cat"), "paper"] == 90.0 and cell.loc[("hsc", "deer"), "paper"] == 96.6
+    assert cell.loc[("hsc", "mean"), "paper"] == 95.9 and cell.loc[("deep_sad", "mean"), "paper"] == 94.5
+    assert np.isnan(cell.loc[("deep_sad", "mean"), "mean"])  # the paper's column is shown even without our runs
+    # ours: cat (class 3) of BCE = mean over seeds of 92 + 1.5 + {0, 1}
+    assert cell.loc[("bce", "cat"), "mean"] == pytest.approx(94.0)
+    assert cell.loc[("bce", "cat"), "std"] == pytest.approx(0.5)
+    assert cell.loc[("bce", "cat"), "diff"] == pytest.approx(4.0)
+    assert cell.loc[("hsc", "mean"), "mean"] == pytest.approx(90 + 2.25 + 0.5)
+    md = (root / "paper.md").read_text()
+    header = md.split("\n")[4]
+    assert header.index("deep_sad (ours)") < header.index("hsc (ours)") < header.index("focal") < header.index("bce")
+    cat = next(line for line in md.split("\n") if line.startswith("| cat |"))
+    assert "| 92.0 ± 0.5 | 89.8 | +2.2 |" in cat and cat.endswith("| 94.0 ± 0.5 | 90.0 | +4.0 |")
+    assert (root / "report.md").read_text().startswith("## Table 1, CIFAR-10")
+
+
+def test_curve_report_finds_the_crossover_and_draws_the_figures(tmp_path):
+    from oe_ad.report import main
+
+    root = tmp_path / "fig2-cifar10"
+    for oe_size in (1, 4, 16, None):
+        for cls in (1, 3):
+            # HSC is flat, BCE rises past it from 16 images on
+            fake_record(root, "fig2-cifar10", "hsc", cls, 0, 0.80, oe_size=oe_size)
+            fake_record(root, "fig2-cifar10", "bce", cls, 0, {1: 0.6, 4: 0.7, 16: 0.85, None: 0.9}[oe_size], oe_size)
+    assert main([str(root)]) == 0
+    table = pd.read_csv(root / "paper.csv", dtype={"row": str}).set_index(["column", "row"])
+    assert list(table.loc["hsc"].index) == ["1", "4", "16", "full"]
+    assert table.loc[("bce", "full"), "paper"] == 96.1 and table.loc[("bce", "full"), "mean"] == pytest.approx(90)
+    assert "catches up with hsc at OE size **16** (paper: about 8)" in (root / "paper.md").read_text()
+    for png in ("fig2-cifar10.png", "fig2-cifar10-per-class.png"):
+        assert (root / png).stat().st_size > 5000
+
+
+def test_grid_report_table6_rows_and_columns(tmp_path):
+    from oe_ad.report import main
+
+    root = tmp_path / "t6"
+    for radial in ("l1", "pseudo_huber"):
+        for augment in (False, True):
+            fake_record(root, "table6-hsc", "hsc", 0, 0, 0.9, augment=augment, method_cfg={"radial": radial})
+    assert main([str(root)]) == 0  # detected from the records' name, not the folder
+    table = pd.read_csv(root / "paper.csv").set_index(["column", "row"])
+    assert table.loc[("augment=True", "pseudo_huber"), "paper"] == 96.1
+    assert table.loc[("augment=False", "l1"), "paper"] == 90.6
+    assert table.loc[("augment=False", "l1"), "diff"] == pytest.approx(90 - 90.6)
+
+
+def test_plain_folder_report_is_unchanged(tmp_path):
+    from oe_ad.report import main
+
+    fake_record(tmp_path, "my-own", "bce", 0, 0, 0.9)
+    assert main([str(tmp_path)]) == 0
+    assert not (tmp_path / "paper.md").exists()
+    assert (tmp_path / "report.md").read_text().startswith("# Results under")

@@ -68,9 +68,11 @@ def uses_oe(cfg: DictConfig) -> bool:
     return bool(cfg.oe) and get_class(cfg.method._target_).uses_oe
 
 
-def build_datamodule(cfg: DictConfig) -> OEDataModule:
-    normal = build(_without_name(cfg.data))
-    oe = build(_without_name(cfg.oe)) if uses_oe(cfg) else None
+def build_datamodule(cfg: DictConfig, normal: Any = None, oe: Any = None) -> OEDataModule:
+    """The job's datamodule; ``normal``/``oe`` replace the configured sources (the OE search reuses them)."""
+    normal = normal if normal is not None else build(_without_name(cfg.data))
+    if oe is None:
+        oe = build(_without_name(cfg.oe)) if uses_oe(cfg) else None
     return OEDataModule(
         normal,
         oe,
