@@ -79,7 +79,9 @@ def test_datamodule_filters_only_the_chosen_parts(make_cfg):
 
     plain = build_datamodule(make_cfg("normal_class=1", "oe_size=4"))
     plain.setup("fit")
-    filt = build_datamodule(make_cfg("normal_class=1", "oe_size=4", "filter=hpf", "filter.magnitude=4", "filter.parts=[train_oe]"))
+    filt = build_datamodule(
+        make_cfg("normal_class=1", "oe_size=4", "filter=hpf", "filter.magnitude=4", "filter.parts=[train_oe]")
+    )
     filt.setup("fit")
     assert torch.equal(plain.train_normal, filt.train_normal) and torch.equal(plain.test_images, filt.test_images)
     assert not torch.equal(plain.train_oe, filt.train_oe)

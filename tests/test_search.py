@@ -1,4 +1,4 @@
-"""Evolutionary and random search for single OE images: operators, resumption, outputs, the CLI."""
+"""Evolutionary and random search for single OE images: operators, resumption, outputs, errors."""
 
 import json
 
@@ -8,6 +8,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from conftest import tiny_overrides
 from oe_ad.data.sources import NpyPool
 from oe_ad.errors import OEADError
 from oe_ad.run import CONF_DIR
@@ -15,8 +16,6 @@ from oe_ad.search.evolution import nearest_candidates
 from oe_ad.search.fitness import SubsetPool, load_in_order, make_fitness
 from oe_ad.search.job import run_search
 from oe_ad.search.state import STATE_NAME, SearchState
-
-from conftest import tiny_overrides
 
 
 def search_cfg(folder_root, oe_npy, out, *overrides):
@@ -55,8 +54,7 @@ class PixelFitness:
 
 def outputs(out) -> dict:
     return {
-        name: json.loads((out / name).read_text())
-        for name in (STATE_NAME, "family_tree.json", "final_generation.json")
+        name: json.loads((out / name).read_text()) for name in (STATE_NAME, "family_tree.json", "final_generation.json")
     }
 
 

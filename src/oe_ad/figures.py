@@ -1,15 +1,16 @@
-"""PNG figures in the paper's style (matplotlib, Agg): AUC curves with ±std bands, per-class panels, image grids."""
+"""PNG figures in the paper's style: AUC curves with ±std bands, per-class panels, image grids.
+
+Figures are built as ``matplotlib.figure.Figure`` objects and saved with the Agg canvas, without pyplot, so
+they work on servers without a display and leave a notebook's backend alone.
+"""
 
 import math
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on servers and in tests
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
 
 SPECIAL_X = ("none", "full")  # OE-size labels placed left (no OE) and right (the whole pool) of the powers of 2
 
@@ -51,13 +52,13 @@ def curve_figure(
     summary: pd.DataFrame, x: list[str], path: Path, title: str, xlabel: str, log2: bool = False, ylabel: str = "AUC %"
 ) -> Path:
     """AUC (mean over classes, ±std over seeds) vs the swept value, one line per column (method)."""
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
     _curves(ax, summary, x, log2)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
@@ -66,7 +67,8 @@ def per_class_figure(per_class: pd.DataFrame, x: list[str], path: Path, title: s
     classes = list(dict.fromkeys(per_class["class"]))
     ncols = min(5, len(classes))
     nrows = math.ceil(len(classes) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.6 * nrows), squeeze=False, sharey=True)
+    fig = Figure(figsize=(3.2 * ncols, 2.6 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
     for ax, cls in zip(axes.flat, classes):
         _curves(ax, per_class[per_class["class"] == cls], x, log2)
         ax.set_title(cls, fontsize=9)
@@ -77,7 +79,6 @@ def per_class_figure(per_class: pd.DataFrame, x: list[str], path: Path, title: s
     fig.suptitle(f"{title} (per class; x: {xlabel})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
@@ -93,7 +94,8 @@ def image_grid(
     n = len(arr)
     ncols = max(1, min(ncols, n))
     nrows = max(1, math.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.1 * ncols, 1.25 * nrows), squeeze=False)
+    fig = Figure(figsize=(1.1 * ncols, 1.25 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.set_xticks([]), ax.set_yticks([])
         if k < n:
@@ -105,5 +107,4 @@ def image_grid(
             ax.set_ylabel(row_names[k // ncols], fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

@@ -72,7 +72,9 @@ class SequentialFitness:
 
     def __init__(self, cfg: DictConfig, pool: OEPool) -> None:
         self.cfg, self.pool = cfg, pool
-        self.normal = LoadedSource(build({k: v for k, v in OmegaConf.to_container(cfg.data, resolve=True).items() if k != "name"}))
+        self.normal = LoadedSource(
+            build({k: v for k, v in OmegaConf.to_container(cfg.data, resolve=True).items() if k != "name"})
+        )
         self.seeds = list(cfg.search.seeds)
         for name in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric"):
             logging.getLogger(name).setLevel(logging.WARNING)  # a search trains thousands of models

@@ -53,7 +53,11 @@ def run_search(
     """Run or resume the configured search in ``out_dir``; return its record (also ``search.json``)."""
     validate(cfg)
     out_dir = Path(out_dir)
-    pool = pool if pool is not None else build({k: v for k, v in OmegaConf.to_container(cfg.oe, resolve=True).items() if k != "name"})
+    pool = (
+        pool
+        if pool is not None
+        else build({k: v for k, v in OmegaConf.to_container(cfg.oe, resolve=True).items() if k != "name"})
+    )
     fitness = fitness if fitness is not None else make_fitness(cfg, pool)
     # one stream per (seed, class): classes of one sweep start from different random images
     rng = np.random.default_rng([cfg.seed, cfg.normal_class])
