@@ -206,10 +206,12 @@ def test_grid_report_table6_rows_and_columns(tmp_path):
 def test_plain_folder_report_is_unchanged(tmp_path):
     from oe_ad.report import main
 
-    fake_record(tmp_path, "my-own", "bce", 0, 0, 0.9)
+    fake_record(tmp_path, "my-own", "bce", 0, 0, 0.9, oe_size=8)
+    fake_record(tmp_path, "my-own", "deep_svdd", 0, 0, 0.6)  # no OE: its OE size is "none"
     assert main([str(tmp_path)]) == 0
     assert not (tmp_path / "paper.md").exists()
-    assert (tmp_path / "report.md").read_text().startswith("# Results under")
+    md = (tmp_path / "report.md").read_text()
+    assert md.startswith("# Results under") and "deep_svdd (OE none)" in md and "bce (OE 8)" in md
 
 
 @pytest.mark.slow

@@ -62,7 +62,7 @@ def per_class(df: pd.DataFrame) -> pd.DataFrame:
 
 def _oe_sort_key(col: pd.Series) -> pd.Series:
     if col.name == "oe_size":
-        return col.map(lambda v: float("inf") if v == "full" else float(v))
+        return col.map(lambda v: _row_sort(v)[:2])
     return col
 
 
