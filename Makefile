@@ -9,7 +9,7 @@ LOCAL   := data=folder data.root=$(DATA) oe=npy oe.path=$(SHARED)/tin32-oe-30k.n
 .PHONY: help install run data test test-slow lint format bench real-data
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-26s %s\n", $$1, $$2}'
 
 install: ## create .venv with the pinned stack (torch 2.14.1 first, then requirements.lock)
 	python3 -m venv .venv
@@ -46,3 +46,61 @@ bench: ## throughput: raw model step vs full training pipeline (prints the ratio
 real-data: $(DATA) ## BCE and HSC on the CIFAR-10 copy, classes 1 and 3, 10 epochs, then the report
 	$(PY) -m oe_ad.run -m method=bce,hsc normal_class=1,3 seed=0 $(LOCAL) epochs=10 milestones=[8] logger=csv name=real-data $(ARGS)
 	$(PY) -m oe_ad.report runs/real-data
+
+# ---------------------------------------------------------------------------------------------------------
+# The paper's tables and figures: `make <experiment>` runs the sweep of conf/experiment/<experiment>.yaml, then
+# its report (runs/<experiment>/paper.md, paper.csv, *.png, one W&B summary run); `make report-<experiment>`
+# only re-aggregates. ARGS narrows or changes the sweep: make fig2-cifar10 ARGS="normal_class=1 seed=0 epochs=10"
+RUNS    ?= $(or $(OE_AD_RUNS),runs)
+WANDB   ?= --wandb
+report_dir = $(RUNS)/$(patsubst %-baselines,%,$(1))
+
+table1-cifar10: ## Table 1 CIFAR-10: DSAD/HSC/Focal/BCE, full OE (400 jobs)
+table1-imagenet30: ## Table 1 ImageNet-30: DSAD/HSC/Focal/BCE, full IN-22k OE (1200 jobs)
+table2-cifar10: ## Table 2 CIFAR-10: CLIP zero-shot and BCE-CL (200 jobs)
+table2-imagenet30: ## Table 2 ImageNet-30: CLIP zero-shot and BCE-CL (600 jobs)
+fig2-cifar10: ## Figure 2 CIFAR-10: HSC vs BCE over OE sizes 2^0..2^17, full (3800 jobs)
+fig2-imagenet30: ## Figure 2 ImageNet-30: HSC vs BCE over OE sizes 2^0..2^20, full, 5 seeds (6600 jobs)
+fig3-cifar10: ## Figure 3 CIFAR-10 LOO: OE methods x OE sizes, reduced, 2 seeds (1520 jobs)
+fig3-cifar10-baselines: ## Figure 3 CIFAR-10 LOO: Deep SVDD, CLIP, BCE-CL (60 jobs, same report)
+fig3-imagenet30: ## Figure 3 ImageNet-30 LOO: HSC/BCE x OE sizes, reduced, 2 seeds (2640 jobs)
+fig3-imagenet30-baselines: ## Figure 3 ImageNet-30 LOO: Deep SVDD, CLIP (120 jobs, same report)
+fig4-mvtec: ## Figure 4 / Table 15 MVTec-AD: OE methods x OE sizes, 2 seeds (1920 jobs)
+fig4-mvtec-baselines: ## Figure 4 / Table 15 MVTec-AD: Deep SVDD, CLIP, BCE-CL (90 jobs, same report)
+fig6-cifar100: ## Figure 6: OE = k random CIFAR-100 classes, k = 1..100 (4000 jobs)
+table6-hsc: ## Table 6: HSC radial functions x augmentation off/on (800 jobs)
+fig13-focal: ## Figure 13: focal loss over gamma (600 jobs)
+freq-lpf-cifar10: ## Figures 8-11 CIFAR-10: LPF magnitude 0..15 x OE sizes, reduced (3840 jobs)
+freq-hpf-cifar10: ## Figures 8-11 CIFAR-10: HPF magnitude 0..15 x OE sizes, reduced (3840 jobs)
+freq-lpf-imagenet30: ## Figures 8-11 ImageNet-30: LPF magnitude 0..110 x OE sizes, reduced (8640 jobs)
+freq-hpf-imagenet30: ## Figures 8-11 ImageNet-30: HPF magnitude 0..110 x OE sizes, reduced (8640 jobs)
+table3-cifar10: ## Table 3 CIFAR-10: best/worst single OE image by evolution, HSC/BCE (40 searches)
+table3-imagenet30: ## Table 3 ImageNet-30 (first 10 classes): best/worst by evolution (40 searches)
+table4-lpf-cifar10: ## Table 4 CIFAR-10, LPF m=14 on all data: best/worst by evolution (40 searches)
+table4-hpf-cifar10: ## Table 4 CIFAR-10, HPF m=14 on all data: best/worst by evolution (40 searches)
+table4-lpf-imagenet30: ## Table 4 ImageNet-30, LPF m=110: best/worst by evolution (40 searches)
+table4-hpf-imagenet30: ## Table 4 ImageNet-30, HPF m=110: best/worst by evolution (40 searches)
+table5-cifar10: ## Table 5 CIFAR-10: best/worst single OE image by random search (40 searches)
+table5-imagenet30: ## Table 5 ImageNet-30: best/worst single OE image by random search (40 searches)
+
+RUN_EXPERIMENTS := table1-cifar10 table1-imagenet30 table2-cifar10 table2-imagenet30 fig2-cifar10 fig2-imagenet30 \
+	fig3-cifar10 fig3-cifar10-baselines fig3-imagenet30 fig3-imagenet30-baselines fig4-mvtec fig4-mvtec-baselines \
+	fig6-cifar100 table6-hsc fig13-focal freq-lpf-cifar10 freq-hpf-cifar10 freq-lpf-imagenet30 freq-hpf-imagenet30
+SEARCH_EXPERIMENTS := table3-cifar10 table3-imagenet30 table4-lpf-cifar10 table4-hpf-cifar10 \
+	table4-lpf-imagenet30 table4-hpf-imagenet30 table5-cifar10 table5-imagenet30
+.PHONY: $(RUN_EXPERIMENTS) $(SEARCH_EXPERIMENTS) experiments
+
+experiments: ## list the experiment targets' sweeps (job counts, without running them)
+	@for e in $(RUN_EXPERIMENTS); do printf "  %-26s " $$e; $(PY) -m oe_ad.sweep experiment=$$e $(ARGS) 2>&1 >/dev/null | tail -1; done
+
+# The report runs even when some jobs failed (it tabulates what finished); the sweep's status is kept.
+$(RUN_EXPERIMENTS):
+	$(PY) -m oe_ad.run -m experiment=$@ $(ARGS); rc=$$?; \
+	$(PY) -m oe_ad.report $(call report_dir,$@) $(WANDB); exit $$rc
+
+$(SEARCH_EXPERIMENTS):
+	$(PY) -m oe_ad.search -m experiment=$@ $(ARGS); rc=$$?; \
+	$(PY) -m oe_ad.report $(call report_dir,$@) $(WANDB); exit $$rc
+
+report-%: ## re-aggregate runs/<experiment> into its report, no training (e.g. make report-fig2-cifar10)
+	$(PY) -m oe_ad.report $(call report_dir,$*) $(WANDB)

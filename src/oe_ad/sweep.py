@@ -12,13 +12,14 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from .run import CONF_DIR
 
 
-def expand(overrides: list[str]) -> list[list[str]]:
+def expand(overrides: list[str], config_name: str = "config") -> list[list[str]]:
     """Jobs (each a list of ``key=value`` overrides) for ``-m overrides``: the config's
-    ``hydra.sweeper.params`` narrowed by the command line (a command-line key replaces the config's)."""
+    ``hydra.sweeper.params`` narrowed by the command line (a command-line key replaces the config's).
+    ``config_name="search"`` expands a search sweep (``python -m oe_ad.search -m``)."""
     parser = OverridesParser.create()
     fixed = [o.input_line for o in parser.parse_overrides(overrides) if not o.is_sweep_override()]
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=fixed, return_hydra_config=True)
+        cfg = compose(config_name, overrides=fixed, return_hydra_config=True)
     params = cfg.hydra.sweeper.get("params") or {}
     # As BasicSweeper.sweep: config params first, command line after (a later key wins).
     parsed = parser.parse_overrides([f"{k}={v}" for k, v in params.items()] + list(overrides))

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .checkpointing import MODEL_FILE, LastCheckpoint, drop_last_checkpoint, resume_path, save_model
 from .data.datamodule import OEDataModule
+from .data.filters import build_filter
 from .errors import OEADError
 from .loggers import build_logger, finish_wandb, log_config
 from .results import claim_job_dir, config_hash, write_record
@@ -68,9 +69,11 @@ def uses_oe(cfg: DictConfig) -> bool:
     return bool(cfg.oe) and get_class(cfg.method._target_).uses_oe
 
 
-def build_datamodule(cfg: DictConfig) -> OEDataModule:
-    normal = build(_without_name(cfg.data))
-    oe = build(_without_name(cfg.oe)) if uses_oe(cfg) else None
+def build_datamodule(cfg: DictConfig, normal: Any = None, oe: Any = None) -> OEDataModule:
+    """The job's datamodule; ``normal``/``oe`` replace the configured sources (the OE search reuses them)."""
+    normal = normal if normal is not None else build(_without_name(cfg.data))
+    if oe is None:
+        oe = build(_without_name(cfg.oe)) if uses_oe(cfg) else None
     return OEDataModule(
         normal,
         oe,
@@ -81,6 +84,7 @@ def build_datamodule(cfg: DictConfig) -> OEDataModule:
         augment=cfg.augment,
         benchmark=cfg.benchmark,
         normalise=not get_class(cfg.method._target_).normalises_input,
+        filter=build_filter(cfg.get("filter")),
         **cfg.augmentation,
     )
 

@@ -15,6 +15,7 @@ from torch import Tensor
 from ..errors import OEADError
 from .augment import Augmenter, channel_stats
 from .benchmarks import Benchmark, normal_class_names, split
+from .filters import FrequencyFilter
 from .oe import cycle_indices, draw_subset
 from .sources import OEPool
 from .stream import OEStream, fit_size
@@ -96,6 +97,7 @@ class OEDataModule(pl.LightningDataModule):
         noise: float = 0.001,
         test_batch_size: int = 1024,
         normalise: bool = True,
+        filter: FrequencyFilter | None = None,
     ) -> None:
         super().__init__()
         if batch_size <= 0:
@@ -106,6 +108,7 @@ class OEDataModule(pl.LightningDataModule):
         self.aug_options = dict(crop=crop, padding=padding, jitter=jitter, noise=noise, enabled=augment)
         self.normalise = normalise
         self.oe_indices: np.ndarray | None = None
+        self.filter = filter
         self._ready = False
 
     # -- setup -------------------------------------------------------------------------------------------
@@ -129,6 +132,8 @@ class OEDataModule(pl.LightningDataModule):
             self.train_normal = train.images[normal_idx]
             self.test_images = test.images
         self.normal_names = normal_class_names(self.classes, self.normal_class, self.benchmark)
+        self.train_normal = self._filtered("train_normal", self.train_normal)
+        self.test_images = self._filtered("test", self.test_images)
         size = self.train_normal.shape[-1]
         # normalise=False: batches stay in [0, 1] for a net with its own normalisation (CLIP's mean/std).
         mean, std = channel_stats(self.train_normal) if self.normalise else (torch.zeros(3), torch.ones(3))
@@ -140,14 +145,26 @@ class OEDataModule(pl.LightningDataModule):
             self.oe_indices = draw_subset(len(self.oe_pool), self.oe_size, self.seed)
             limit = getattr(self.oe_pool, "max_in_memory", None)
             if limit is not None and len(self.oe_indices) > limit:  # too big to hold: stream it
+                if self.filter is not None and "train_oe" in self.filter.parts:
+                    raise OEADError(
+                        f"filter.parts includes train_oe, but oe_size={self.oe_size} is streamed "
+                        f"(more than {limit} images): use a smaller oe_size"
+                    )
                 workers = getattr(self.oe_pool, "workers", 0)
                 self.train_oe = OEStream(self.oe_pool, self.oe_indices, self.train_normal.shape[-2:], workers)
             else:  # e.g. 32x32 OE for 224x224 data is resized once
-                self.train_oe = fit_size(self.oe_pool.load(self.oe_indices), self.train_normal.shape[-2:])
+                oe = fit_size(self.oe_pool.load(self.oe_indices), self.train_normal.shape[-2:])
+                self.train_oe = self._filtered("train_oe", oe)
         elif self.oe_size is not None:
             raise OEADError(f"oe_size={self.oe_size} but oe=none: choose an OE pool or set oe_size=null")
         self.to_device(self._device())
         self._ready = True
+
+    def _filtered(self, part: str, images: torch.Tensor) -> torch.Tensor:
+        """The images through the frequency filter if it applies to ``part`` (on the training device)."""
+        if self.filter is None or part not in self.filter.parts:
+            return images
+        return self.filter(images, self._device())
 
     def to_device(self, device: torch.device) -> None:
         self.train_normal = self.train_normal.to(device)

@@ -1,0 +1,110 @@
+"""PNG figures in the paper's style: AUC curves with ±std bands, per-class panels, image grids.
+
+Figures are built as ``matplotlib.figure.Figure`` objects and saved with the Agg canvas, without pyplot, so
+they work on servers without a display and leave a notebook's backend alone.
+"""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+SPECIAL_X = ("none", "full")  # OE-size labels placed left (no OE) and right (the whole pool) of the powers of 2
+
+
+def x_positions(labels: list[str], log2: bool) -> tuple[list[float], list[str]]:
+    """Plot positions for row labels: log2 of OE sizes with ``full`` one step right, else the numbers."""
+    numeric = [float(v) for v in labels if v not in SPECIAL_X]
+    pos = []
+    for v in labels:
+        if v == "full":
+            pos.append((math.log2(max(numeric)) if numeric and log2 else max(numeric, default=0)) + 1)
+        elif v == "none":
+            pos.append((math.log2(min(numeric)) if numeric and log2 else min(numeric, default=0)) - 1)
+        else:
+            pos.append(math.log2(float(v)) if log2 else float(v))
+    return pos, [v if v in SPECIAL_X or not log2 else f"$2^{{{int(round(math.log2(float(v))))}}}$" for v in labels]
+
+
+def _curves(ax, table: pd.DataFrame, x: list[str], log2: bool) -> None:
+    for i, (col, block) in enumerate(table.groupby("column", sort=False)):
+        colour = f"C{i % 10}"
+        block = block.set_index("row").reindex([v for v in x if v in set(block["row"])]).dropna(subset=["mean"])
+        if block.empty:
+            continue
+        if len(block) == 1 and len(x) > 1:  # a method without the x axis (Deep SVDD, CLIP): a reference line
+            ax.axhline(block["mean"].iloc[0], ls="--", lw=1, label=col, color=colour)
+            continue
+        pos, _ = x_positions(list(block.index), log2)
+        std = block["std"].fillna(0)
+        ax.plot(pos, block["mean"], marker="o", ms=3, label=col, color=colour)
+        ax.fill_between(pos, block["mean"] - std, block["mean"] + std, alpha=0.2, color=colour)
+    pos, ticks = x_positions(x, log2)
+    step = max(1, len(x) // 10)
+    ax.set_xticks(pos[::step], ticks[::step])
+    ax.grid(alpha=0.3)
+
+
+def curve_figure(
+    summary: pd.DataFrame, x: list[str], path: Path, title: str, xlabel: str, log2: bool = False, ylabel: str = "AUC %"
+) -> Path:
+    """AUC (mean over classes, ±std over seeds) vs the swept value, one line per column (method)."""
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
+    _curves(ax, summary, x, log2)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def per_class_figure(per_class: pd.DataFrame, x: list[str], path: Path, title: str, xlabel: str, log2: bool) -> Path:
+    """One small panel per normal class (as the paper's per-class appendix figures)."""
+    classes = list(dict.fromkeys(per_class["class"]))
+    ncols = min(5, len(classes))
+    nrows = math.ceil(len(classes) / ncols)
+    fig = Figure(figsize=(3.2 * ncols, 2.6 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
+    for ax, cls in zip(axes.flat, classes):
+        _curves(ax, per_class[per_class["class"] == cls], x, log2)
+        ax.set_title(cls, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(classes) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=6)
+    fig.suptitle(f"{title} (per class; x: {xlabel})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def image_grid(
+    images: torch.Tensor | np.ndarray,
+    labels: list[str],
+    path: Path,
+    ncols: int = 16,
+    row_names: list[str] | None = None,
+) -> Path:
+    """uint8 images (NCHW tensor or NHWC array) in a grid, each titled with its label (e.g. its AUC)."""
+    arr = images.permute(0, 2, 3, 1).cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    n = len(arr)
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, math.ceil(n / ncols))
+    fig = Figure(figsize=(1.1 * ncols, 1.25 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.set_xticks([]), ax.set_yticks([])
+        if k < n:
+            ax.imshow(arr[k], interpolation="nearest")
+            ax.set_title(labels[k], fontsize=7)
+        else:
+            ax.axis("off")
+        if row_names and k % ncols == 0 and k // ncols < len(row_names):
+            ax.set_ylabel(row_names[k // ncols], fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path

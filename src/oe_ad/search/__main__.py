@@ -1,0 +1,39 @@
+"""``python -m oe_ad.search experiment=table3-cifar10 [-m] [overrides]``: one search per (method, class, direction).
+
+Rerunning the same command continues an interrupted search from its last saved generation.
+"""
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from ..errors import OEADError
+from ..run import CONF_DIR, check_group_choices, quiet_third_party
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="search")
+def _task(cfg: DictConfig) -> float | None:
+    from .job import run_search  # heavy imports after Hydra has parsed the command line
+
+    quiet_third_party()
+    try:
+        return run_search(cfg, Path(HydraConfig.get().runtime.output_dir))["best_fitness"]
+    except OEADError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+def main() -> None:
+    try:
+        check_group_choices(sys.argv[1:])
+    except OEADError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    _task()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""One search job: build the OE pool and the fitness, run (or resume) the search, write its outputs.
+
+Outputs in the job folder: ``state.json`` (resumable state), ``final_generation.json`` (distinct images of the
+final generation, fittest first), ``final_images.npy`` (those images, uint8 NHWC), ``final_generation.png``
+(their grid with AUCs), ``family_tree.json`` (every individual, its parents and fitness) and ``search.json``
+(the record the report reads).
+"""
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hydra.utils import get_class
+from omegaconf import DictConfig, OmegaConf
+
+from ..data.sources import OEPool
+from ..errors import OEADError
+from ..figures import image_grid
+from ..results import config_hash, write_json_atomic
+from ..train import build
+from .evolution import evolve
+from .fitness import Fitness, load_in_order, make_fitness
+from .random_search import random_search
+from .state import SearchState
+
+log = logging.getLogger(__name__)
+RECORD_NAME = "search.json"
+ALGORITHMS = {"evolution": evolve, "random": random_search}
+
+
+def validate(cfg: DictConfig) -> None:
+    s = cfg.search
+    if s.algorithm not in ALGORITHMS:
+        raise OEADError(f"search.algorithm={s.algorithm}: choose from {', '.join(ALGORITHMS)}")
+    if s.direction not in ("max", "min"):
+        raise OEADError(f"search.direction={s.direction}: must be 'max' or 'min'")
+    if not cfg.oe:
+        raise OEADError("oe=none: a search for OE images needs an OE pool (e.g. oe=npy oe.path=...)")
+    if not get_class(cfg.method._target_).uses_oe:
+        raise OEADError(f"method={cfg.method.name} trains without OE: nothing to search for")
+    for key in ("generation_size", "tournament", "candidates", "nearest"):
+        if s[key] < 1:
+            raise OEADError(f"search.{key}={s[key]}: must be >= 1")
+    if not s.seeds:
+        raise OEADError("search.seeds is empty: give at least one training seed")
+
+
+def run_search(
+    cfg: DictConfig, out_dir: Path, pool: OEPool | None = None, fitness: Fitness | None = None
+) -> dict[str, Any]:
+    """Run or resume the configured search in ``out_dir``; return its record (also ``search.json``)."""
+    validate(cfg)
+    out_dir = Path(out_dir)
+    pool = (
+        pool
+        if pool is not None
+        else build({k: v for k, v in OmegaConf.to_container(cfg.oe, resolve=True).items() if k != "name"})
+    )
+    fitness = fitness if fitness is not None else make_fitness(cfg, pool)
+    # one stream per (seed, class): classes of one sweep start from different random images
+    rng = np.random.default_rng([cfg.seed, cfg.normal_class])
+    t0 = time.perf_counter()
+    state = ALGORITHMS[cfg.search.algorithm](cfg.search, pool, fitness, out_dir, rng)
+    return write_outputs(cfg, state, pool, out_dir, getattr(fitness, "classes", None), time.perf_counter() - t0)
+
+
+def write_outputs(
+    cfg: DictConfig, state: SearchState, pool: OEPool, out_dir: Path, classes: list[str] | None, seconds: float
+) -> dict[str, Any]:
+    final = state.ranked(state.population)
+    images = load_in_order(pool, np.array([state.image(n) for n in final], dtype=np.int64))
+    np.save(out_dir / "final_images.npy", images.permute(0, 2, 3, 1).numpy())
+    labels = [f"{100 * state.fitness(n):.1f}" for n in final]
+    image_grid(images, labels, out_dir / "final_generation.png", ncols=cfg.search.grid)
+    write_json_atomic(out_dir / "family_tree.json", state.family_tree())
+    ranking = [{"node": n, "image": state.image(n), "fitness": state.fitness(n)} for n in final]
+    write_json_atomic(out_dir / "final_generation.json", ranking)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    record = {
+        "kind": "search",
+        "config_hash": config_hash(resolved),
+        "algorithm": state.algorithm,
+        "direction": state.direction,
+        "method": cfg.method.name,
+        "data": cfg.data.name,
+        "oe": cfg.oe.name,
+        "filter": None if not cfg.get("filter") else f"{cfg.filter.kind}{cfg.filter.magnitude}",
+        "normal_class": cfg.normal_class,
+        "class_name": classes[cfg.normal_class] if classes else str(cfg.normal_class),
+        "seed": cfg.seed,
+        "generation": state.generation,
+        "evaluations": len(state.cache),
+        "best_image": ranking[0]["image"],
+        "best_fitness": ranking[0]["fitness"],
+        "final_mean_fitness": float(np.mean([state.fitness(n) for n in state.population])),
+        "search_time_s": seconds,
+        "config": resolved,
+    }
+    write_json_atomic(out_dir / RECORD_NAME, record)
+    log.info(
+        "%s search (%s) done: %s AUC %.2f%% with pool image %d -> %s",
+        state.algorithm,
+        state.direction,
+        "best" if state.direction == "max" else "worst",
+        100 * record["best_fitness"],
+        record["best_image"],
+        out_dir / RECORD_NAME,
+    )
+    return record

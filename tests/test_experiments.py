@@ -1,0 +1,249 @@
+"""Every experiment config composes and its sweep expands to the expected number of jobs (nothing trains).
+
+Configs that use a data/oe/net/method option that is not in conf/ yet are skipped with the option named, so
+they are checked as soon as that option lands.
+"""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from oe_ad.run import CONF_DIR
+from oe_ad.sweep import expand
+
+SEARCHES = {
+    "table3-cifar10",
+    "table3-imagenet30",
+    "table4-lpf-cifar10",
+    "table4-hpf-cifar10",
+    "table4-lpf-imagenet30",
+    "table4-hpf-imagenet30",
+    "table5-cifar10",
+    "table5-imagenet30",
+}
+JOBS = {
+    "table1-cifar10": 4 * 10 * 10,
+    "table1-imagenet30": 4 * 30 * 10,
+    "fig2-cifar10": 2 * 19 * 10 * 10,
+    "fig2-imagenet30": 2 * 22 * 30 * 5,
+    "fig3-cifar10": 4 * 19 * 10 * 2,
+    "fig3-cifar10-baselines": 3 * 10 * 2,
+    "fig3-imagenet30": 2 * 22 * 30 * 2,
+    "fig3-imagenet30-baselines": 2 * 30 * 2,
+    "fig4-mvtec": 4 * 16 * 15 * 2,
+    "fig4-mvtec-baselines": 3 * 15 * 2,
+    "table2-cifar10": 2 * 10 * 10,
+    "table2-imagenet30": 2 * 30 * 10,
+    "fig6-cifar100": 2 * 100 * 10 * 2,
+    "table6-hsc": 4 * 2 * 10 * 10,
+    "fig13-focal": 6 * 10 * 10,
+    "freq-lpf-cifar10": 2 * 16 * 6 * 10 * 2,
+    "freq-hpf-cifar10": 2 * 16 * 6 * 10 * 2,
+    "freq-lpf-imagenet30": 2 * 12 * 6 * 30 * 2,
+    "freq-hpf-imagenet30": 2 * 12 * 6 * 30 * 2,
+    **{name: 2 * 2 * 10 for name in SEARCHES if "table5" not in name},
+    "table5-cifar10": 2 * 2 * 10,
+    "table5-imagenet30": 2 * 2 * 10,
+}
+EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+GROUPS = ("data", "oe", "net", "method", "filter", "logger", "trainer")
+
+
+def missing_options(name: str) -> list[str]:
+    """``group/option`` names an experiment uses that have no YAML in conf/ (yet)."""
+    cfg = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "experiment" / f"{name}.yaml"))
+    wanted = []
+    for entry in cfg.get("defaults", []):
+        for key, value in entry.items() if isinstance(entry, dict) else []:
+            wanted.append((key.removeprefix("override ").strip("/"), value))
+    for key, values in cfg["hydra"]["sweeper"]["params"].items():
+        if key in GROUPS:
+            wanted += [(key, v) for v in str(values).split(",")]
+    return [f"{g}/{o}" for g, o in wanted if not (CONF_DIR / g / f"{o}.yaml").exists()]
+
+
+def test_every_experiment_has_an_expected_job_count():
+    assert set(EXPERIMENTS) == set(JOBS)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_composes_and_expands(name):
+    missing = missing_options(name)
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (not in conf/ yet)")
+    config_name = "search" if name in SEARCHES else "config"
+    jobs = expand([f"experiment={name}"], config_name)
+    assert len(jobs) == JOBS[name]
+    assert len({" ".join(sorted(j)) for j in jobs}) == len(jobs)  # no duplicate jobs
+    first = dict(j.split("=", 1) for j in jobs[0])
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name, overrides=[f"{k}={v}" for k, v in first.items()])
+    expected_name = re.sub(r"-baselines$", "", name)
+    assert cfg.name == expected_name  # records land in runs/<name>/, where the report looks
+    if name in SEARCHES:
+        assert cfg.search.algorithm == ("random" if name.startswith("table5") else "evolution")
+        assert (cfg.epochs, list(cfg.milestones)) == (30, [25])
+
+
+def test_the_command_line_narrows_an_experiment():
+    jobs = expand(["experiment=fig2-cifar10", "normal_class=1,3", "seed=0", "oe_size=1,4,16,64,256,null"])
+    assert len(jobs) == 2 * 2 * 6
+    assert {j for job in jobs for j in job if j.startswith("method=")} == {"method=hsc", "method=bce"}
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=["experiment=fig3-cifar10", "method=hsc", "epochs=3"])
+    assert (cfg.benchmark, cfg.epochs, list(cfg.milestones), cfg.augment) == ("loo", 3, [25], False)
+
+
+def test_experiment_settings_reach_the_job_config():
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        t6 = compose("config", overrides=["experiment=table6-hsc", "method.radial=l1"])
+        freq = compose("config", overrides=["experiment=freq-hpf-cifar10", "filter.magnitude=7"])
+        t4 = compose("search", overrides=["experiment=table4-lpf-cifar10", "search.direction=min"])
+    assert (t6.method.name, t6.method.radial) == ("hsc", "l1")
+    assert (freq.filter.kind, freq.filter.magnitude, list(freq.filter.parts)) == (
+        "hpf",
+        7,
+        ["train_normal", "train_oe", "test"],
+    )
+    assert (t4.filter.kind, t4.filter.magnitude, t4.search.direction, t4.search.generation_size) == (
+        "lpf",
+        14,
+        "min",
+        64,
+    )
+
+
+# -- reports in the paper's layout, from synthetic records -------------------------------------------------
+
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def fake_record(root, name: str, method: str, cls: int, seed: int, auc: float, oe_size=None, **config) -> None:
+    """A result.json as train.run_job writes it (only the keys the report reads)."""
+    from oe_ad.results import write_record
+
+    cfg = {"name": name, "method": {"name": method, **config.pop("method_cfg", {})}, **config}
+    record = {
+        "config_hash": f"{method}-{cls}-{seed}-{oe_size}-{cfg}",
+        "method": method,
+        "data": "cifar10",
+        "oe": "none" if method == "deep_svdd" else "tiny300k",
+        "benchmark": "ovr",
+        "normal_class": cls,
+        "class_name": CLASSES[cls],
+        "seed": seed,
+        "oe_size": oe_size,
+        "test_auroc": auc,
+        "config": cfg,
+    }
+    write_record(root / method / str(abs(hash(record["config_hash"]))), record)
+
+
+def test_table1_report_puts_the_paper_values_in_the_right_cells(tmp_path):
+    from oe_ad.report import main
+
+    root = tmp_path / "table1-cifar10"
+    for method, base in (("hsc", 0.90), ("bce", 0.92)):
+        for cls in range(10):
+            for seed in range(2):
+                fake_record(root, "table1-cifar10", method, cls, seed, base + 0.005 * cls + 0.01 * seed)
+    assert main([str(root)]) == 0
+    table = pd.read_csv(root / "paper.csv")
+    cell = table.set_index(["column", "row"])
+    assert cell.loc[("bce", "cat"), "paper"] == 90.0 and cell.loc[("hsc", "deer"), "paper"] == 96.6
+    assert cell.loc[("hsc", "mean"), "paper"] == 95.9 and cell.loc[("deep_sad", "mean"), "paper"] == 94.5
+    assert np.isnan(cell.loc[("deep_sad", "mean"), "mean"])  # the paper's column is shown even without our runs
+    # ours: cat (class 3) of BCE = mean over seeds of 92 + 1.5 + {0, 1}
+    assert cell.loc[("bce", "cat"), "mean"] == pytest.approx(94.0)
+    assert cell.loc[("bce", "cat"), "std"] == pytest.approx(0.5)
+    assert cell.loc[("bce", "cat"), "diff"] == pytest.approx(4.0)
+    assert cell.loc[("hsc", "mean"), "mean"] == pytest.approx(90 + 2.25 + 0.5)
+    md = (root / "paper.md").read_text()
+    header = md.split("\n")[4]
+    assert header.index("deep_sad (ours)") < header.index("hsc (ours)") < header.index("focal") < header.index("bce")
+    cat = next(line for line in md.split("\n") if line.startswith("| cat |"))
+    assert "| 92.0 ± 0.5 | 89.8 | +2.2 |" in cat and cat.endswith("| 94.0 ± 0.5 | 90.0 | +4.0 |")
+    assert (root / "report.md").read_text().startswith("## Table 1, CIFAR-10")
+
+
+def test_curve_report_finds_the_crossover_and_draws_the_figures(tmp_path):
+    from oe_ad.report import main
+
+    root = tmp_path / "fig2-cifar10"
+    for oe_size in (1, 4, 16, None):
+        for cls in (1, 3):
+            # HSC is flat, BCE rises past it from 16 images on
+            fake_record(root, "fig2-cifar10", "hsc", cls, 0, 0.80, oe_size=oe_size)
+            fake_record(root, "fig2-cifar10", "bce", cls, 0, {1: 0.6, 4: 0.7, 16: 0.85, None: 0.9}[oe_size], oe_size)
+    assert main([str(root)]) == 0
+    table = pd.read_csv(root / "paper.csv", dtype={"row": str}).set_index(["column", "row"])
+    assert list(table.loc["hsc"].index) == ["1", "4", "16", "full"]
+    assert table.loc[("bce", "full"), "paper"] == 96.1 and table.loc[("bce", "full"), "mean"] == pytest.approx(90)
+    assert "catches up with hsc at OE size **16** (paper: about 8)" in (root / "paper.md").read_text()
+    for png in ("fig2-cifar10.png", "fig2-cifar10-per-class.png"):
+        assert (root / png).stat().st_size > 5000
+
+
+def test_grid_report_table6_rows_and_columns(tmp_path):
+    from oe_ad.report import main
+
+    root = tmp_path / "t6"
+    for radial in ("l1", "pseudo_huber"):
+        for augment in (False, True):
+            fake_record(root, "table6-hsc", "hsc", 0, 0, 0.9, augment=augment, method_cfg={"radial": radial})
+    assert main([str(root)]) == 0  # detected from the records' name, not the folder
+    table = pd.read_csv(root / "paper.csv").set_index(["column", "row"])
+    assert table.loc[("augment=True", "pseudo_huber"), "paper"] == 96.1
+    assert table.loc[("augment=False", "l1"), "paper"] == 90.6
+    assert table.loc[("augment=False", "l1"), "diff"] == pytest.approx(90 - 90.6)
+
+
+def test_plain_folder_report_is_unchanged(tmp_path):
+    from oe_ad.report import main
+
+    fake_record(tmp_path, "my-own", "bce", 0, 0, 0.9, oe_size=8)
+    fake_record(tmp_path, "my-own", "deep_svdd", 0, 0, 0.6)  # no OE: its OE size is "none"
+    assert main([str(tmp_path)]) == 0
+    assert not (tmp_path / "paper.md").exists()
+    md = (tmp_path / "report.md").read_text()
+    assert md.startswith("# Results under") and "deep_svdd (OE none)" in md and "bce (OE 8)" in md
+
+
+@pytest.mark.slow
+def test_results_notebook_runs_on_synthetic_records(tmp_path, monkeypatch):
+    """notebooks/results.ipynb executes top to bottom on made-up fig2 and fig6 records."""
+    import os
+    import sys
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    for oe_size in (1, 8, None):
+        for cls in (0, 1):
+            for seed in (0, 1):
+                for method, auc in (("hsc", 0.8), ("bce", 0.7 if oe_size == 1 else 0.9)):
+                    fake_record(
+                        tmp_path / "fig2-cifar10", "fig2-cifar10", method, cls, seed, auc + 0.01 * seed, oe_size
+                    )
+    for k in (1, 2, 5):
+        for cls in (0, 1):
+            for method in ("hsc", "bce"):
+                oe = {"name": "cifar100", "classes": k}
+                fake_record(tmp_path / "fig6-cifar100", "fig6-cifar100", method, cls, 0, 0.8 + 0.01 * k, oe=oe)
+    src = Path(__file__).resolve().parents[1] / "src"
+    monkeypatch.setenv("OE_AD_RUNS", str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # the venv's kernel
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "results.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 3  # Figure 2, its per-class panels, Figure 6
+    text = "".join(str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    assert "96.1" in text  # the paper's full-OE BCE value sits in the Figure 2 table
