@@ -18,8 +18,8 @@ KERNEL = 5
 EPS = 1e-4  # CNN32's BatchNorm eps
 MOMENTUM = 0.1  # BatchNorm's default
 # grouped: one convolution with groups=M (one kernel launch per layer: what a GPU needs);
-# split: M ordinary convolutions on slices of the same tensors (faster on CPU, where oneDNN's grouped
-# convolution with few channels per group is 1.5-2x slower per model than M dense ones; see README).
+# split: each model's layers in turn on slices of the same tensors, the very kernels a single CNN32 runs
+# (faster on CPU, where oneDNN's grouped convolution is 1.5-2x slower per model than M dense ones).
 CONV_MODES = ("auto", "grouped", "split")
 
 
@@ -47,25 +47,36 @@ class StackedCNN32(nn.Module):
         mean, var = getattr(self, f"bn{i}_mean"), getattr(self, f"bn{i}_var")
         return F.batch_norm(x, mean, var, training=self.training, momentum=MOMENTUM, eps=EPS)
 
-    def _conv(self, x: Tensor, w: Tensor, m: int) -> Tensor:
-        mode = self.conv if self.conv != "auto" else ("split" if x.device.type == "cpu" else "grouped")
-        if mode == "grouped" or m == 1:
-            return F.conv2d(x, w, padding=KERNEL // 2, groups=m)
-        parts = zip(x.chunk(m, 1), w.chunk(m, 0))
-        return torch.cat([F.conv2d(xi, wi, padding=KERNEL // 2) for xi, wi in parts], 1)
-
     def forward(self, x: Tensor) -> Tensor:
         """(M, N, 3, H, W) -> features (M, N, out_dim), or logits (M, N) with a head."""
+        mode = self.conv if self.conv != "auto" else ("split" if x.device.type == "cpu" else "grouped")
+        if mode == "split":
+            return torch.stack([self._forward_one(m, x[m]) for m in range(self.models)])
         m, n = x.shape[:2]
         x = x.transpose(0, 1).reshape(n, m * x.shape[2], *x.shape[3:])  # model m's images in channels m*3..m*3+2
         for i, w in enumerate(self.convs):
-            x = F.max_pool2d(F.leaky_relu(self._bn(self._conv(x, w, m), i)), 2)
+            x = F.max_pool2d(F.leaky_relu(self._bn(F.conv2d(x, w, padding=KERNEL // 2, groups=m), i)), 2)
         x = x.reshape(n, m, -1)  # per model the (C, H, W) flattening of CNN32
         x = torch.einsum("nmi,moi->nmo", x, self.fc1)
         x = F.leaky_relu(self._bn(x.reshape(n, -1), 3)).reshape(n, m, -1)
         x = torch.einsum("nmi,moi->mno", x, self.fc2)
         if self.has_head:
             return torch.einsum("mni,moi->mno", x, self.head_weight).squeeze(2) + self.head_bias
+        return x
+
+    def _forward_one(self, m: int, x: Tensor) -> Tensor:
+        """Model m alone, on slices of the stacked tensors (the running statistics update in place)."""
+
+        def bn(x: Tensor, i: int, c: int) -> Tensor:
+            mean, var = (getattr(self, f"bn{i}_{s}")[m * c : (m + 1) * c] for s in ("mean", "var"))
+            return F.batch_norm(x, mean, var, training=self.training, momentum=MOMENTUM, eps=EPS)
+
+        for i, (w, c) in enumerate(zip(self.convs, CHANNELS[1:])):
+            x = F.max_pool2d(F.leaky_relu(bn(F.conv2d(x, w[m * c : (m + 1) * c], padding=KERNEL // 2), i, c)), 2)
+        x = F.leaky_relu(bn(F.linear(x.flatten(1), self.fc1[m]), 3, 512))
+        x = F.linear(x, self.fc2[m])
+        if self.has_head:
+            return F.linear(x, self.head_weight[m], self.head_bias[m]).squeeze(1)
         return x
 
     # -- moving single models in and out -------------------------------------------------------------
