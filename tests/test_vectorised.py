@@ -1,8 +1,6 @@
 """Vectorised training: model m of a stack reproduces the single job with the same config (run_job)."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -24,6 +22,7 @@ from oe_ad.vectorised.memory import GIB, chunks, models_per_step, step_bytes
 from oe_ad.vectorised.objectives import objective
 from oe_ad.vectorised.stacked import StackedCNN32
 from oe_ad.vectorised.trainer import Sources, prepare, train_all
+from test_cli import run_cli
 
 CPU = torch.device("cpu")
 # Models with different seeds, normal classes and OE sizes: one stack.
@@ -174,8 +173,8 @@ def test_fitness_is_the_mean_single_oe_auc_over_seeds_and_is_cached(make_cfg, oe
 def test_vectorised_multirun_writes_the_same_job_folders_and_records(folder_root, oe_npy, tmp_path):
     args = [*tiny_overrides(folder_root, oe_npy, tmp_path), "epochs=2", "seed=0,1", "normal_class=0,2", "oe_size=2"]
     for name, extra in (("basic", []), ("vec", ["launcher=vectorised"])):
-        cmd = [sys.executable, "-m", "oe_ad.run", "-m", f"name={name}", *extra, *args]
-        subprocess.run(cmd, check=True, capture_output=True)
+        proc = run_cli("-m", f"name={name}", *extra, *args, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-2000:]
     basic = {
         p.parent.relative_to(tmp_path / "basic"): json.loads(p.read_text())
         for p in (tmp_path / "basic").rglob("result.json")
