@@ -6,7 +6,7 @@ DATA    := data/cifar10-jpeg
 # The real data available offline: the CIFAR-10 JPEG copy (normal data) and the 30k Tiny ImageNet OE pool.
 LOCAL   := data=folder data.root=$(DATA) oe=npy oe.path=$(SHARED)/tin32-oe-30k.npy
 
-.PHONY: help install run data test test-slow lint format bench real-data
+.PHONY: help install run data test test-slow lint format bench bench-vectorised real-data
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-26s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ format: ## ruff autofix + format
 
 bench: ## throughput: raw model step vs full training pipeline (prints the ratio)
 	$(PY) benchmarks/throughput.py $(ARGS)
+
+bench-vectorised: ## M models in one fused step vs M single runs, M = 1, 4, 16, 64 (prints the time ratio)
+	$(PY) benchmarks/vectorised.py $(ARGS)
 
 real-data: $(DATA) ## BCE and HSC on the CIFAR-10 copy, classes 1 and 3, 10 epochs, then the report
 	$(PY) -m oe_ad.run -m method=bce,hsc normal_class=1,3 seed=0 $(LOCAL) epochs=10 milestones=[8] logger=csv name=real-data $(ARGS)

@@ -112,6 +112,46 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(int(threads))
 
 
+def build_record(
+    cfg: DictConfig,
+    datamodule: OEDataModule,
+    test_auroc: float,
+    train_auroc: float | None,
+    train_time: float,
+    device: torch.device | str,
+) -> dict[str, Any]:
+    """The result record of one finished job (shared by ``run_job`` and the vectorised trainer)."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    return {
+        "config_hash": config_hash(resolved),
+        "method": cfg.method.name,
+        "data": cfg.data.name,
+        "oe": cfg.oe.name if uses_oe(cfg) else "none",
+        "benchmark": cfg.benchmark,
+        "normal_class": cfg.normal_class,
+        "class_name": datamodule.classes[cfg.normal_class],
+        "seed": cfg.seed,
+        "oe_size": cfg.oe_size,
+        "oe_count": None if datamodule.oe_indices is None else len(datamodule.oe_indices),
+        "test_auroc": test_auroc,
+        "train_auroc": None if train_auroc is None else float(train_auroc),
+        "epochs": cfg.epochs,
+        "train_time_s": train_time,
+        "time_per_epoch_s": train_time / cfg.epochs if cfg.epochs else 0.0,
+        "oe_indices_sha256": indices_digest(datamodule.oe_indices),
+        "oe_indices": (
+            datamodule.oe_indices.tolist()
+            if datamodule.oe_indices is not None and len(datamodule.oe_indices) <= 4096
+            else None
+        ),
+        "normalisation": datamodule.normalisation,
+        "device": str(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "config": resolved,
+    }
+
+
 def run_job(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Train and test one job; write ``output_dir/result.json``; return the record.
 
@@ -145,34 +185,7 @@ def run_job(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         train_auroc = trainer.callback_metrics.get("train/auroc")
         trainer.test(method, datamodule=datamodule, verbose=False)
         test_auroc = float(trainer.callback_metrics["test/auroc"])
-        record = {
-            "config_hash": chash,
-            "method": cfg.method.name,
-            "data": cfg.data.name,
-            "oe": cfg.oe.name if uses_oe(cfg) else "none",
-            "benchmark": cfg.benchmark,
-            "normal_class": cfg.normal_class,
-            "class_name": datamodule.classes[cfg.normal_class],
-            "seed": cfg.seed,
-            "oe_size": cfg.oe_size,
-            "oe_count": None if datamodule.oe_indices is None else len(datamodule.oe_indices),
-            "test_auroc": test_auroc,
-            "train_auroc": None if train_auroc is None else float(train_auroc),
-            "epochs": cfg.epochs,
-            "train_time_s": train_time,
-            "time_per_epoch_s": train_time / cfg.epochs if cfg.epochs else 0.0,
-            "oe_indices_sha256": indices_digest(datamodule.oe_indices),
-            "oe_indices": (
-                datamodule.oe_indices.tolist()
-                if datamodule.oe_indices is not None and len(datamodule.oe_indices) <= 4096
-                else None
-            ),
-            "normalisation": datamodule.normalisation,
-            "device": str(trainer.strategy.root_device),
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "config": resolved,
-        }
+        record = build_record(cfg, datamodule, test_auroc, train_auroc, train_time, trainer.strategy.root_device)
         if not trainer.is_global_zero:  # under DDP every rank tests; rank 0 alone writes
             return record
         if ckpt.get("save_model", True):  # before the record: a job with a record always has its model

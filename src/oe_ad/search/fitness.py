@@ -24,7 +24,7 @@ from ..train import build, build_datamodule, build_method
 Fitness = Callable[[list[int]], list[float]]
 FACTORIES = {
     "sequential": "oe_ad.search.fitness:SequentialFitness",
-    "vectorised": "oe_ad.search.vectorised:VectorisedFitness",
+    "vectorised": "oe_ad.vectorised.fitness:search_fitness",
 }
 
 

@@ -1,0 +1,116 @@
+"""M CNN32 networks as one: grouped convolutions, per-model BatchNorm channels, batched linear layers.
+
+Model m owns conv output channels ``[m * C, (m + 1) * C)`` of every layer, its own BatchNorm channels (the
+statistics are per channel, so per model) and slice ``m`` of every linear weight. Input and output carry a
+leading model axis: ``(M, N, 3, H, W) -> (M, N, D)``. A grouped convolution, unlike ``vmap`` over
+``functional_call``, keeps BatchNorm running statistics as ordinary buffers updated in place.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import OEADError
+from ..nets.cnn32 import CNN32
+
+CHANNELS = (3, 32, 64, 128)
+KERNEL = 5
+EPS = 1e-4  # CNN32's BatchNorm eps
+MOMENTUM = 0.1  # BatchNorm's default
+# grouped: one convolution with groups=M (one kernel launch per layer: what a GPU needs);
+# split: each model's layers in turn on slices of the same tensors, the very kernels a single CNN32 runs
+# (faster on CPU, where oneDNN's grouped convolution is 1.5-2x slower per model than M dense ones).
+CONV_MODES = ("auto", "grouped", "split")
+
+
+class StackedCNN32(nn.Module):
+    """``models`` CNN32 networks (optionally each with a BCE head: a linear layer with bias to one logit)."""
+
+    def __init__(self, models: int, out_dim: int = 256, head: bool = False, conv: str = "auto") -> None:
+        super().__init__()
+        if conv not in CONV_MODES:
+            raise OEADError(f"conv={conv}: must be one of {CONV_MODES}")
+        self.models, self.out_dim, self.has_head, self.conv = models, out_dim, head, conv
+        self.convs = nn.ParameterList(
+            nn.Parameter(torch.empty(models * b, a, KERNEL, KERNEL)) for a, b in zip(CHANNELS, CHANNELS[1:])
+        )
+        for i, c in enumerate((*CHANNELS[1:], 512)):
+            self.register_buffer(f"bn{i}_mean", torch.zeros(models * c))
+            self.register_buffer(f"bn{i}_var", torch.ones(models * c))
+        self.fc1 = nn.Parameter(torch.empty(models, 512, CHANNELS[-1] * 4 * 4))
+        self.fc2 = nn.Parameter(torch.empty(models, out_dim, 512))
+        if head:
+            self.head_weight = nn.Parameter(torch.empty(models, 1, out_dim))
+            self.head_bias = nn.Parameter(torch.empty(models, 1))
+
+    def _bn(self, x: Tensor, i: int) -> Tensor:
+        mean, var = getattr(self, f"bn{i}_mean"), getattr(self, f"bn{i}_var")
+        return F.batch_norm(x, mean, var, training=self.training, momentum=MOMENTUM, eps=EPS)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(M, N, 3, H, W) -> features (M, N, out_dim), or logits (M, N) with a head."""
+        mode = self.conv if self.conv != "auto" else ("split" if x.device.type == "cpu" else "grouped")
+        if mode == "split":
+            return torch.stack([self._forward_one(m, x[m]) for m in range(self.models)])
+        m, n = x.shape[:2]
+        x = x.transpose(0, 1).reshape(n, m * x.shape[2], *x.shape[3:])  # model m's images in channels m*3..m*3+2
+        for i, w in enumerate(self.convs):
+            x = F.max_pool2d(F.leaky_relu(self._bn(F.conv2d(x, w, padding=KERNEL // 2, groups=m), i)), 2)
+        x = x.reshape(n, m, -1)  # per model the (C, H, W) flattening of CNN32
+        x = torch.einsum("nmi,moi->nmo", x, self.fc1)
+        x = F.leaky_relu(self._bn(x.reshape(n, -1), 3)).reshape(n, m, -1)
+        x = torch.einsum("nmi,moi->mno", x, self.fc2)
+        if self.has_head:
+            return torch.einsum("mni,moi->mno", x, self.head_weight).squeeze(2) + self.head_bias
+        return x
+
+    def _forward_one(self, m: int, x: Tensor) -> Tensor:
+        """Model m alone, on slices of the stacked tensors (the running statistics update in place)."""
+
+        def bn(x: Tensor, i: int, c: int) -> Tensor:
+            mean, var = (getattr(self, f"bn{i}_{s}")[m * c : (m + 1) * c] for s in ("mean", "var"))
+            return F.batch_norm(x, mean, var, training=self.training, momentum=MOMENTUM, eps=EPS)
+
+        for i, (w, c) in enumerate(zip(self.convs, CHANNELS[1:])):
+            x = F.max_pool2d(F.leaky_relu(bn(F.conv2d(x, w[m * c : (m + 1) * c], padding=KERNEL // 2), i, c)), 2)
+        x = F.leaky_relu(bn(F.linear(x.flatten(1), self.fc1[m]), 3, 512))
+        x = F.linear(x, self.fc2[m])
+        if self.has_head:
+            return F.linear(x, self.head_weight[m], self.head_bias[m]).squeeze(1)
+        return x
+
+    # -- moving single models in and out -------------------------------------------------------------
+    def _slots(self, m: int) -> list[tuple[Tensor, Tensor]]:
+        """(stacked slice of model m, matching tensor of a single CNN32), for every parameter and buffer."""
+        return (
+            [(self.convs[i][m * c : (m + 1) * c], f"net.convs.{i}.weight") for i, c in enumerate(CHANNELS[1:])]
+            + [
+                (getattr(self, f"bn{i}_{s}")[m * c : (m + 1) * c], f"net.{bn}.running_{long}")
+                for i, (c, bn) in enumerate(zip((*CHANNELS[1:], 512), ("bns.0", "bns.1", "bns.2", "bn1")))
+                for s, long in (("mean", "mean"), ("var", "var"))
+            ]
+            + [(self.fc1[m], "net.fc1.weight"), (self.fc2[m], "net.fc2.weight")]
+            + ([(self.head_weight[m], "head.weight"), (self.head_bias[m], "head.bias")] if self.has_head else [])
+        )
+
+    @torch.no_grad()
+    def load_model(self, m: int, method: nn.Module) -> None:
+        """Copy a single method's CNN32 (and head) into slot ``m``."""
+        state = method.state_dict()
+        for dst, key in self._slots(m):
+            dst.copy_(state[key])
+
+    @torch.no_grad()
+    def export_model(self, m: int, method: nn.Module) -> None:
+        """Copy slot ``m`` back into a single method (e.g. to save or inspect one model)."""
+        state = method.state_dict()
+        for src, key in self._slots(m):
+            state[key].copy_(src)
+
+
+def check_net(method: nn.Module) -> int:
+    """The out_dim of a method's CNN32; a one-line error for any other network."""
+    net = getattr(method, "net", None)
+    if type(net) is not CNN32:
+        raise OEADError(f"launcher=vectorised trains net=cnn32 only, not {type(net).__name__}")
+    return net.out_dim

@@ -1,0 +1,206 @@
+"""Vectorised training: model m of a stack reproduces the single job with the same config (run_job)."""
+
+import json
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from conftest import tiny_overrides
+from oe_ad.errors import OEADError
+from oe_ad.methods.base import AnomalyDetector
+from oe_ad.methods.bce import BCE
+from oe_ad.methods.hsc import HSC
+from oe_ad.nets.cnn32 import CNN32
+from oe_ad.results import write_record
+from oe_ad.train import run_job
+from oe_ad.vectorised.fitness import VectorisedFitness
+from oe_ad.vectorised.grouping import group
+from oe_ad.vectorised.launcher import train_jobs
+from oe_ad.vectorised.memory import GIB, chunks, models_per_step, step_bytes
+from oe_ad.vectorised.objectives import objective
+from oe_ad.vectorised.stacked import StackedCNN32
+from oe_ad.vectorised.trainer import Sources, prepare, train_all
+from test_cli import run_cli
+
+CPU = torch.device("cpu")
+# Models with different seeds, normal classes and OE sizes: one stack.
+MODELS = [
+    ("seed=0", "normal_class=0", "oe_size=1"),
+    ("seed=1", "normal_class=1", "oe_size=4"),
+    ("seed=2", "normal_class=2", "oe_size=null"),
+]
+
+
+def single_methods(cls, seeds) -> list:
+    out = []
+    for s in seeds:
+        pl.seed_everything(s, verbose=False)
+        out.append(cls(CNN32(out_dim=16), optimizer=torch.optim.Adam))
+    return out
+
+
+@pytest.mark.parametrize("conv", ["grouped", "split"])
+def test_stacked_forward_backward_and_batchnorm_match_single_models(conv):
+    methods = single_methods(BCE, [0, 1, 2])
+    net = StackedCNN32(3, 16, head=True, conv=conv)
+    for i, m in enumerate(methods):
+        net.load_model(i, m)
+    x = torch.randn(3, 8, 3, 32, 32)
+    is_normal = torch.arange(8) < 4
+    out = net(x)
+    objective(methods).loss(out, is_normal).sum().backward()
+    for i, m in enumerate(methods):
+        single = m(x[i])
+        torch.testing.assert_close(out[i], single, rtol=1e-4, atol=1e-5)
+        m.loss(single, is_normal).backward()
+        torch.testing.assert_close(net.fc1.grad[i], m.net.fc1.weight.grad, rtol=1e-3, atol=1e-6)
+        copy = single_methods(BCE, [9])[0]
+        net.export_model(i, copy)  # weights and the running statistics this step updated
+        for key, value in m.state_dict().items():
+            if "num_batches" not in key:
+                torch.testing.assert_close(copy.state_dict()[key], value, rtol=1e-4, atol=1e-6)
+
+
+def test_objective_maps_the_single_loss_over_models():
+    methods = single_methods(HSC, [0, 1])
+    out, is_normal = torch.randn(2, 6, 16), torch.tensor([True] * 3 + [False] * 3)
+    batched = objective(methods)
+    torch.testing.assert_close(batched.loss(out, is_normal), torch.stack([methods[0].loss(o, is_normal) for o in out]))
+    torch.testing.assert_close(batched.score(out), torch.stack([methods[0].score(o) for o in out]))
+
+
+def single_runs(make_cfg, tmp_path, monkeypatch, method, epochs, models) -> list[tuple[dict, list[float]]]:
+    """run_job for each model, with the loss of every training step recorded."""
+    losses: list[float] = []
+    original = AnomalyDetector.training_step
+
+    def recording(self, batch, batch_idx):
+        loss = original(self, batch, batch_idx)
+        losses.append(loss.item())
+        return loss
+
+    monkeypatch.setattr(AnomalyDetector, "training_step", recording)
+    runs = []
+    for i, overrides in enumerate(models):
+        losses.clear()
+        record = run_job(make_cfg(f"method={method}", f"epochs={epochs}", *overrides), tmp_path / f"single{i}")
+        runs.append((record, list(losses)))
+    monkeypatch.undo()
+    return runs
+
+
+def check_equivalence(make_cfg, tmp_path, monkeypatch, method: str, epochs: int, models=MODELS) -> None:
+    if method == "deep_svdd":  # one-class: no OE size
+        models = [tuple(o for o in m if not o.startswith("oe_size")) for m in models]
+    singles = single_runs(make_cfg, tmp_path, monkeypatch, method, epochs, models)
+    sources = Sources(CPU)
+    members = [prepare(make_cfg(f"method={method}", f"epochs={epochs}", *o), sources) for o in models]
+    outcomes = train_all(members, CPU)
+    for (record, losses), member, outcome in zip(singles, members, outcomes):
+        oe = member.datamodule.oe_indices
+        assert record["oe_indices"] == (None if oe is None else oe.tolist())
+        assert len(outcome.losses) == len(losses) == epochs * member.steps
+        torch.testing.assert_close(torch.tensor(outcome.losses), torch.tensor(losses), rtol=1e-4, atol=1e-5)
+        assert abs(outcome.test_auroc - record["test_auroc"]) <= 1e-3  # 0.1 AUC points
+        if record["train_auroc"] is not None:
+            assert abs(outcome.train_auroc - record["train_auroc"]) <= 1e-3
+
+
+def test_stack_matches_single_runs(make_cfg, tmp_path, monkeypatch):
+    check_equivalence(make_cfg, tmp_path, monkeypatch, "bce", epochs=4, models=MODELS[1:])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["bce", "focal", "hsc", "deep_sad", "deep_svdd"])
+def test_stack_matches_single_runs_over_hundreds_of_steps(method, make_cfg, tmp_path, monkeypatch):
+    check_equivalence(make_cfg, tmp_path, monkeypatch, method, epochs=150)  # 300 steps
+
+
+def test_memory_planner_chunks_and_refuses_a_model_that_does_not_fit():
+    per_model = step_bytes(256)
+    assert 100 * 2**20 < per_model < GIB  # CNN32 at 128 + 128 images: a few hundred MiB
+    assert step_bytes(512) > per_model
+    assert models_per_step(per_model, CPU, fraction=1.0, free=10 * per_model + 1) == 10
+    assert models_per_step(per_model, CPU, fraction=1.0, free=10 * per_model, cap=4) == 4
+    with pytest.raises(OEADError, match="one model needs .* GiB"):
+        models_per_step(per_model, CPU, free=per_model // 2)
+    assert [len(r) for r in chunks(10, 4)] == [4, 3, 3]
+    assert [list(r) for r in chunks(3, 64)] == [[0, 1, 2]]
+
+
+def test_jobs_group_when_they_differ_only_in_seed_class_or_oe_size(make_cfg):
+    cfgs = [make_cfg(*o) for o in MODELS] + [make_cfg("lr=0.01"), make_cfg("method=hsc", "seed=3")]
+    assert group(cfgs) == [[0, 1, 2], [3], [4]]
+
+
+def test_launcher_writes_the_records_a_single_job_writes_and_skips_finished_ones(make_cfg, tmp_path):
+    cfgs = [make_cfg("method=hsc", "epochs=2", *o) for o in MODELS[:2]]
+    dirs = [tmp_path / "vec0", tmp_path / "vec1"]
+    results = train_jobs(cfgs, dirs, device="cpu")
+    single = run_job(cfgs[1], tmp_path / "single")
+    record = results[1]  # (the launcher's Hydra task writes it to dirs[1]/result.json)
+    assert record.keys() == single.keys()
+    for key in ("config_hash", "config", "oe_indices", "normalisation", "class_name", "seed", "oe_count"):
+        assert record[key] == single[key], key
+    assert abs(record["test_auroc"] - single["test_auroc"]) <= 1e-3
+    write_record(dirs[0], results[0])
+    again = train_jobs([cfgs[0], make_cfg("normal_class=7")], dirs, device="cpu")
+    assert again[0] == results[0]  # finished: reused, not retrained
+    assert "normal_class=7" in again[1]  # a bad job fails alone, with its one-line error
+
+
+def test_fitness_is_the_mean_single_oe_auc_over_seeds_and_is_cached(make_cfg, oe_npy, tmp_path):
+    cfg = make_cfg("method=bce", "epochs=2", "normal_class=1")
+    fitness = VectorisedFitness(cfg, seeds=[0, 1], device="cpu")
+    values = fitness([5, 5])
+    assert fitness.models_trained == 2 and values[0] == values[1] and 0 <= values[0] <= 1
+    assert fitness([5]) == values[:1] and fitness.models_trained == 2  # cached, not retrained
+    # The same model as a single job whose whole OE pool is image 5.
+    one = tmp_path / "one.npy"
+    np.save(one, np.load(oe_npy)[[5]])
+    aucs = [
+        run_job(make_cfg("method=bce", "epochs=2", "normal_class=1", f"oe.path={one}", f"seed={s}"), tmp_path / str(s))[
+            "test_auroc"
+        ]
+        for s in (0, 1)
+    ]
+    assert abs(values[0] - np.mean(aucs)) <= 1e-3
+
+
+@pytest.mark.slow
+def test_vectorised_multirun_writes_the_same_job_folders_and_records(folder_root, oe_npy, tmp_path):
+    args = [*tiny_overrides(folder_root, oe_npy, tmp_path), "epochs=2", "seed=0,1", "normal_class=0,2", "oe_size=2"]
+    for name, extra in (("basic", []), ("vec", ["launcher=vectorised"])):
+        proc = run_cli("-m", f"name={name}", *extra, *args, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    basic = {
+        p.parent.relative_to(tmp_path / "basic"): json.loads(p.read_text())
+        for p in (tmp_path / "basic").rglob("result.json")
+    }
+    vec = {
+        p.parent.relative_to(tmp_path / "vec"): json.loads(p.read_text())
+        for p in (tmp_path / "vec").rglob("result.json")
+    }
+    assert len(basic) == 4 and basic.keys() == vec.keys()
+    for key, record in basic.items():
+        assert vec[key]["config_hash"] == record["config_hash"]
+        assert abs(vec[key]["test_auroc"] - record["test_auroc"]) <= 1e-3
+
+
+def test_search_fitness_vectorised_equals_sequential(folder_root, oe_npy, tmp_path):
+    """`search.fitness=vectorised` plugs into the search and gives the sequential fitness's AUCs (CPU)."""
+    from test_search import search_cfg
+
+    from oe_ad.data.sources import NpyPool
+    from oe_ad.search.fitness import make_fitness
+
+    pool = NpyPool(str(oe_npy))
+    seq = make_fitness(search_cfg(folder_root, oe_npy, tmp_path, "search.seeds=[0,1]", "batch_size=8"), pool)
+    vec = make_fitness(
+        search_cfg(folder_root, oe_npy, tmp_path, "search.seeds=[0,1]", "batch_size=8", "search.fitness=vectorised"),
+        pool,
+    )
+    expected = seq([3, 7])
+    assert vec([3, 7]) == pytest.approx(expected, abs=1e-3)
