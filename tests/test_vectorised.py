@@ -191,10 +191,9 @@ def test_vectorised_multirun_writes_the_same_job_folders_and_records(folder_root
 
 def test_search_fitness_vectorised_equals_sequential(folder_root, oe_npy, tmp_path):
     """`search.fitness=vectorised` plugs into the search and gives the sequential fitness's AUCs (CPU)."""
-    from test_search import search_cfg
-
     from oe_ad.data.sources import NpyPool
     from oe_ad.search.fitness import make_fitness
+    from test_search import search_cfg
 
     pool = NpyPool(str(oe_npy))
     seq = make_fitness(search_cfg(folder_root, oe_npy, tmp_path, "search.seeds=[0,1]", "batch_size=8"), pool)
