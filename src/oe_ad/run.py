@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
@@ -126,13 +127,18 @@ def _task(cfg: DictConfig) -> float | None:
     return None
 
 
-def main() -> None:
+def cli(task: Callable[[], object]) -> None:
+    """Reject unknown config-group options in one line, then hand the command line to a Hydra task."""
     try:
         check_group_choices(sys.argv[1:])
     except OEADError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    _task()
+    task()
+
+
+def main() -> None:
+    cli(_task)
 
 
 if __name__ == "__main__":

@@ -214,3 +214,26 @@ class FolderPool(OEPool):
 
     def load(self, indices: np.ndarray) -> Tensor:
         return self.images[torch.from_numpy(np.asarray(indices))]
+
+
+class SubsetPool(OEPool):
+    """The images of ``pool`` at ``indices``, as a pool of its own (a single OE image is a pool of one)."""
+
+    def __init__(self, pool: OEPool, indices: list[int]) -> None:
+        self.pool, self.indices = pool, np.asarray(indices, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def load(self, indices: np.ndarray) -> Tensor:
+        return load_in_order(self.pool, self.indices[np.asarray(indices)])
+
+
+def load_in_order(pool: OEPool, indices: np.ndarray) -> Tensor:
+    """``pool.load`` in the order given (pools may return sorted order)."""
+    indices = np.asarray(indices, dtype=np.int64)
+    order = np.argsort(indices, kind="stable")
+    images = pool.load(indices[order])
+    out = torch.empty_like(images)
+    out[torch.from_numpy(order)] = images
+    return out

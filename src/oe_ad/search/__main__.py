@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from ..errors import OEADError
-from ..run import CONF_DIR, check_group_choices, quiet_third_party
+from ..run import CONF_DIR, cli, quiet_third_party
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="search")
@@ -27,12 +27,7 @@ def _task(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    try:
-        check_group_choices(sys.argv[1:])
-    except OEADError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    _task()
+    cli(_task)
 
 
 if __name__ == "__main__":

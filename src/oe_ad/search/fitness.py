@@ -12,12 +12,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pytorch_lightning as pl
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from torch import Tensor
 
-from ..data.sources import OEPool
+from ..data.sources import OEPool, SubsetPool, load_in_order  # noqa: F401  (re-exported for the search)
 from ..errors import OEADError
 from ..train import build, build_datamodule, build_method
 
@@ -26,29 +24,6 @@ FACTORIES = {
     "sequential": "oe_ad.search.fitness:SequentialFitness",
     "vectorised": "oe_ad.vectorised.fitness:search_fitness",
 }
-
-
-class SubsetPool(OEPool):
-    """The images of ``pool`` at ``indices``, as a pool of its own (a single OE image is a pool of one)."""
-
-    def __init__(self, pool: OEPool, indices: list[int]) -> None:
-        self.pool, self.indices = pool, np.asarray(indices, dtype=np.int64)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def load(self, indices: np.ndarray) -> Tensor:
-        return load_in_order(self.pool, self.indices[np.asarray(indices)])
-
-
-def load_in_order(pool: OEPool, indices: np.ndarray) -> Tensor:
-    """``pool.load`` in the order given (pools may return sorted order)."""
-    indices = np.asarray(indices, dtype=np.int64)
-    order = np.argsort(indices, kind="stable")
-    images = pool.load(indices[order])
-    out = torch.empty_like(images)
-    out[torch.from_numpy(order)] = images
-    return out
 
 
 class LoadedSource:

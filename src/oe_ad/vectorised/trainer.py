@@ -19,7 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ..data.datamodule import OEDataModule
-from ..data.sources import OEPool, Split
+from ..data.sources import OEPool, Split, SubsetPool  # noqa: F401  (re-exported)
 from ..errors import OEADError
 from ..losses import svdd_center
 from ..methods.deep_svdd import DeepSVDD
@@ -54,19 +54,6 @@ class _SharedSource:
         if self.splits is None:
             self.splits = tuple(Split(s.images.to(self.device), s.labels.to(self.device)) for s in self.source.load())
         return self.splits
-
-
-class SubsetPool(OEPool):
-    """The images ``indices`` of ``pool`` as a pool of their own (e.g. one OE image of the search)."""
-
-    def __init__(self, pool: OEPool, indices: Sequence[int]) -> None:
-        self.pool, self.indices = pool, np.asarray(indices, dtype=np.int64)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def load(self, indices: np.ndarray) -> torch.Tensor:
-        return self.pool.load(self.indices[np.asarray(indices)])
 
 
 class Sources:
