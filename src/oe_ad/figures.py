@@ -38,7 +38,8 @@ def _curves(ax, table: pd.DataFrame, x: list[str], log2: bool) -> None:
         if len(block) == 1 and len(x) > 1:  # a method without the x axis (Deep SVDD, CLIP): a reference line
             ax.axhline(block["mean"].iloc[0], ls="--", lw=1, label=col, color=colour)
             continue
-        pos, _ = x_positions(list(block.index), log2)
+        shared = dict(zip(x, x_positions(x, log2)[0]))  # one axis for all series, even with gaps
+        pos = [shared[v] for v in block.index]
         std = block["std"].fillna(0)
         ax.plot(pos, block["mean"], marker="o", ms=3, label=col, color=colour)
         ax.fill_between(pos, block["mean"] - std, block["mean"] + std, alpha=0.2, color=colour)
