@@ -4,7 +4,6 @@ So it is not a class-label split: the source supplies the benchmark split itself
 ``benchmark_split`` (train/good as normal training data; test/good normal, every other test folder anomalous).
 """
 
-import hashlib
 from pathlib import Path
 
 import torch
@@ -13,21 +12,13 @@ from torchvision.datasets.utils import download_url, extract_archive
 
 from ..errors import OEADError
 from .images import decode_all, list_images
-from .sources import _download, _require_dir
+from .sources import _download, _require_dir, _sha256
 
 CATEGORIES = [
     "bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leather", "metal_nut", "pill", "screw",
     "tile", "toothbrush", "transistor", "wood", "zipper",
 ]  # fmt: skip
 NORMAL = "good"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 24), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class MVTecAD:
