@@ -51,7 +51,7 @@ real-data: $(DATA) ## BCE and HSC on the CIFAR-10 copy, classes 1 and 3, 10 epoc
 	$(PY) -m oe_ad.report runs/real-data
 
 # ---------------------------------------------------------------------------------------------------------
-# The paper's tables and figures: `make <experiment>` runs the sweep of conf/experiment/<experiment>.yaml, then
+# The paper's tables and figures: `make <experiment>` runs the sweep of src/oe_ad/conf/experiment/<experiment>.yaml, then
 # its report (runs/<experiment>/paper.md, paper.csv, *.png, one W&B summary run); `make report-<experiment>`
 # only re-aggregates. ARGS narrows or changes the sweep: make fig2-cifar10 ARGS="normal_class=1 seed=0 epochs=10"
 RUNS    ?= $(or $(OE_AD_RUNS),runs)

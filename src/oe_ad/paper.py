@@ -1,6 +1,6 @@
 """The paper's numbers (SPEC.md §5) as data, and how each experiment's report lays them out.
 
-Each experiment (a folder ``runs/<name>/`` filled by ``conf/experiment/<name>.yaml``) has a :class:`Layout`:
+Each experiment (a folder ``runs/<name>/`` filled by ``oe_ad/conf/experiment/<name>.yaml``) has a :class:`Layout`:
 what the rows and columns of its table are and which cells the paper reports. Values are AUC in %.
 Row labels: a class name or ``mean`` (``rows="class"``), else the label of the swept value (``oe_size`` labels
 are ``1``, ``2``, …, ``full``, and ``none`` for methods without OE). Column labels join the column keys' values

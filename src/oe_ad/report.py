@@ -2,7 +2,7 @@
 
 Reads every ``result.json`` under DIR and writes ``DIR/report.md`` and ``DIR/report.csv``: per normal
 class, mean ± std AUC (%) over seeds, for each (method, OE size), plus the mean over classes.
-When DIR holds a paper experiment (``runs/<name>/`` of ``conf/experiment/<name>.yaml``; the name comes from the
+When DIR holds a paper experiment (``runs/<name>/`` of ``oe_ad/conf/experiment/<name>.yaml``; the name comes from the
 records or ``--experiment``), it also writes the paper's table with the paper's values and our difference
 (``paper.md``, ``paper.csv``, on top of ``report.md``) and its figures (``*.png``); ``--wandb`` logs that summary
 as one W&B run. Records are the source of truth; nothing here reads W&B.

@@ -22,7 +22,7 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from .errors import OEADError
 from .results import RECORD_NAME, config_hash, find_record, index_record, write_json_atomic
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 GROUPS = ("method", "data", "oe", "net", "trainer", "logger", "experiment", "launcher", "filter")
 ERROR_FILE = "error.json"
 log = logging.getLogger("oe_ad")
