@@ -86,6 +86,14 @@ def tiny_overrides(folder_root: Path, oe_npy: Path, out: Path) -> list[str]:
     ]
 
 
+def merged(args: list[str] | tuple[str, ...]) -> list[str]:
+    """Command-line arguments where a later ``key=value`` replaces an earlier one of the same key (the CLI
+    rejects a key given twice; tests append their overrides to ``tiny_overrides``)."""
+    key = lambda a: a.lstrip("+~").partition("=")[0] if "=" in a and not a.startswith("-") else None  # noqa: E731
+    last = {key(a): i for i, a in enumerate(args) if key(a)}
+    return [a for i, a in enumerate(args) if key(a) is None or last[key(a)] == i]
+
+
 @pytest.fixture
 def make_cfg(folder_root, oe_npy, tmp_path):
     """compose the config with tiny-data overrides plus the given ones."""

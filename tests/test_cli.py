@@ -9,14 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import tiny_overrides
+from conftest import merged, tiny_overrides
 
 
 def run_cli(*args: str, cwd: Path, module: str = "oe_ad.run", env: dict | None = None):
     full_env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"), **(env or {})}
     full_env = {k: v for k, v in full_env.items() if v is not None}  # None: unset the variable
     return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True, env=full_env, timeout=300
+        [sys.executable, "-m", module, *merged(args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=300,
     )
 
 
@@ -79,7 +84,7 @@ def test_wandb_without_account_runs_offline_and_says_so(folder_root, oe_npy, tmp
     out = tmp_path / "runs"
     args = [a for a in tiny_overrides(folder_root, oe_npy, out) if not a.startswith("logger=")]
     env = {"HOME": str(tmp_path), "WANDB_API_KEY": None, "WANDB_MODE": None, "WANDB_DIR": str(tmp_path)}
-    proc = run_cli(*args, "logger=wandb", "epochs=1", cwd=tmp_path, env=env)
+    proc = run_cli(*args, "logger=wandb", "epochs=1", "milestones=[]", cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert sum("logging offline" in line for line in (proc.stdout + proc.stderr).splitlines()) == 1
     assert len(records(out)) == 1

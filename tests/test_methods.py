@@ -33,7 +33,7 @@ def test_same_seed_same_oe_subset_and_auc_on_cpu(make_cfg, tmp_path):
 def test_deep_svdd_ignores_the_oe_pool_and_rejects_an_oe_size(make_cfg, tmp_path):
     from oe_ad.errors import OEADError
 
-    record = run_job(make_cfg("method=deep_svdd", "epochs=1"), tmp_path / "svdd")
+    record = run_job(make_cfg("method=deep_svdd", "epochs=1", "milestones=[]"), tmp_path / "svdd")
     assert record["oe"] == "none" and record["oe_count"] is None
     with pytest.raises(OEADError, match="oe_size"):
         run_job(make_cfg("method=deep_svdd", "oe_size=4"), tmp_path / "bad")

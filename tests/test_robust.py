@@ -256,7 +256,7 @@ def test_unreachable_wandb_costs_one_warning_and_the_job_still_records(folder_ro
         "WANDB_SILENT": None,
     }
     t0 = time.monotonic()
-    proc = run_cli(*args, "logger=wandb", "logger.init_timeout=3", "epochs=1", cwd=tmp_path, env=env)
+    proc = run_cli(*args, "logger=wandb", "logger.init_timeout=3", "epochs=1", "milestones=[]", cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = (proc.stdout + proc.stderr).splitlines()
     warnings = [line for line in lines if "W&B" in line or line.startswith("wandb:") or "Traceback" in line]
@@ -350,6 +350,7 @@ def test_joblib_launcher_runs_two_jobs_in_parallel_with_a_share_of_the_cores(fol
         "normal_class=0",
         "seed=0,1",
         "epochs=1",
+        "milestones=[]",
         "name=par",
     ]
     proc = run_cli("-m", *args, "launcher=joblib", "hydra.launcher.n_jobs=2", cwd=tmp_path)
@@ -370,6 +371,7 @@ def test_slurm_launcher_runs_a_sweep_with_submits_local_executor_standing_in(fol
         "normal_class=0",
         "seed=0,1",
         "epochs=1",
+        "milestones=[]",
         "name=slurm",
     ]
     argv = ["oe_ad.run", "-m", *args, "launcher=slurm", "hydra.launcher.partition=gpu"]

@@ -7,8 +7,11 @@ config. ``model.pt`` is what ``python -m oe_ad.predict`` needs and nothing more:
 config rather than copied into every job folder).
 """
 
+import collections
+import hashlib
 import logging
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,9 @@ from .atomic import atomic_open
 from .errors import OEADError
 
 LAST_CKPT = "last.ckpt"
+CHECKSUM_SUFFIX = ".sha256"  # beside each checkpoint: last.ckpt.sha256 holds the SHA-256 of last.ckpt
+# What a Lightning training checkpoint holds besides tensors and plain containers (MultiStepLR's milestones).
+SAFE_GLOBALS = [collections.Counter, collections.OrderedDict, collections.defaultdict]
 MODEL_FILE = "model.pt"
 HASH_KEY = "oe_ad_config_hash"
 MODEL_FORMAT = 1
@@ -26,8 +32,9 @@ log = logging.getLogger(__name__)
 
 
 class LastCheckpoint(pl.Callback):
-    """Write ``dirpath/last.ckpt`` every ``every_n_epochs`` epochs (temp file + rename: a kill mid-write
-    leaves the previous checkpoint intact)."""
+    """Write ``dirpath/last.ckpt`` every ``every_n_epochs`` epochs, and its checksum beside it (temp files with
+    unique names + rename: a kill mid-write leaves the previous checkpoint intact, or one that fails its
+    checksum and is ignored)."""
 
     def __init__(self, dirpath: Path, every_n_epochs: int, config_hash: str) -> None:
         self.path = Path(dirpath) / LAST_CKPT
@@ -37,25 +44,63 @@ class LastCheckpoint(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if (trainer.current_epoch + 1) % self.every_n_epochs:
             return
-        tmp = self.path.with_name(f".{LAST_CKPT}.tmp")
+        tmp = self.path.with_name(f".{LAST_CKPT}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         trainer.save_checkpoint(tmp, weights_only=False)  # every rank calls it; rank 0 writes
         if trainer.is_global_zero:
+            digest = file_sha256(tmp)
             os.replace(tmp, self.path)
+            write_checksum(self.path, digest)
         trainer.strategy.barrier("oe_ad.last_checkpoint")
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
         checkpoint[HASH_KEY] = self.config_hash
 
 
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_checksum(path: Path, digest: str | None = None) -> None:
+    """``path.sha256`` with the file's SHA-256, written atomically."""
+    with atomic_open(Path(f"{path}{CHECKSUM_SUFFIX}")) as fh:
+        fh.write(f"{digest or file_sha256(path)}  {Path(path).name}\n")
+
+
+def checksum_ok(path: Path) -> tuple[bool, str]:
+    """Whether ``path`` matches the checksum written beside it (and why not)."""
+    side = Path(f"{path}{CHECKSUM_SUFFIX}")
+    try:
+        expected = side.read_text().split()[0]
+    except (OSError, IndexError):
+        return False, f"no checksum file {side.name}"
+    return (True, "") if file_sha256(path) == expected else (False, "checksum mismatch (corrupted)")
+
+
+def load_checkpoint_safely(path: Path, **kwargs: Any) -> dict[str, Any]:
+    """``torch.load`` restricted to tensors, plain containers and the few classes Lightning stores: a planted
+    pickle cannot run code."""
+    with torch.serialization.safe_globals(SAFE_GLOBALS):
+        return torch.load(path, map_location="cpu", weights_only=True, **kwargs)
+
+
 def resume_path(job_dir: Path, config_hash: str) -> Path | None:
-    """``job_dir/last.ckpt`` if it was written by this config (else None: train from scratch)."""
+    """``job_dir/last.ckpt`` if it passes its checksum, loads safely and was written by this config (else
+    None, with one warning: train from scratch)."""
     path = Path(job_dir) / LAST_CKPT
     if not path.exists():
         return None
+    ok, why = checksum_ok(path)
+    if not ok:
+        log.warning("ignoring %s: %s; training from scratch", path, why)
+        return None
     try:  # memory-mapped: reads the tag, not the weights
-        ckpt = torch.load(path, map_location="cpu", mmap=True, weights_only=False)
+        ckpt = load_checkpoint_safely(path, mmap=True)
     except Exception as e:  # an unreadable checkpoint must not kill the job: it just trains from scratch
-        log.warning("ignoring unreadable %s (%s: %s); training from scratch", path, e.__class__.__name__, e)
+        log.warning("ignoring unreadable %s (%s); training from scratch", path, str(e).splitlines()[0][:200])
         return None
     if ckpt.get(HASH_KEY) != config_hash:
         log.warning("ignoring %s: written by another config (hash %s); training from scratch", path, ckpt.get(HASH_KEY))
@@ -66,6 +111,7 @@ def resume_path(job_dir: Path, config_hash: str) -> Path | None:
 
 def drop_last_checkpoint(job_dir: Path) -> None:
     (Path(job_dir) / LAST_CKPT).unlink(missing_ok=True)
+    (Path(job_dir) / f"{LAST_CKPT}{CHECKSUM_SUFFIX}").unlink(missing_ok=True)
 
 
 def save_model(path: Path, module: torch.nn.Module, config: dict[str, Any], preprocessing: dict[str, Any]) -> None:
@@ -82,6 +128,7 @@ def save_model(path: Path, module: torch.nn.Module, config: dict[str, Any], prep
     }
     with atomic_open(path, "wb") as fh:
         torch.save(payload, fh)
+    write_checksum(path)
 
 
 def read_model_file(path: str | os.PathLike) -> dict[str, Any]:

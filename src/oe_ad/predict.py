@@ -23,6 +23,7 @@ from .checkpointing import load_weights, read_model_file
 from .data.augment import Augmenter
 from .data.images import decode, list_images
 from .errors import OEADError
+from .schema import npy_header
 
 KEYS = {"checkpoint": None, "input": None, "output": None, "threshold": None, "batch_size": 256, "device": "auto"}
 
@@ -44,6 +45,10 @@ def parse_args(argv: list[str]) -> dict[str, Any]:
                 opts[key] = kind(opts[key])
             except ValueError:
                 raise OEADError(f"{key}={opts[key]}: not a number") from None
+    if opts["batch_size"] < 1:
+        raise OEADError(f"batch_size={opts['batch_size']}: must be >= 1")
+    if Path(opts["output"]).is_dir():
+        raise OEADError(f"output={opts['output']}: is a directory (give a file name, e.g. {opts['output']}/scores.csv)")
     return opts
 
 
@@ -76,6 +81,7 @@ def iter_inputs(path: Path, size: int, batch_size: int) -> Iterator[tuple[list[s
             arrays = np.stack([decode(f, size) for f in chunk])
             yield [str(f.relative_to(path)) for f in chunk], torch.from_numpy(arrays).permute(0, 3, 1, 2)
     elif path.suffix == ".npy" and path.is_file():
+        npy_header(path, "input")  # a text file renamed .npy is named as such, not as a pickle
         try:
             array = np.load(path, mmap_mode="r")
         except (ValueError, OSError) as e:
@@ -98,12 +104,21 @@ def predict(checkpoint: str | Path, input_path: str | Path, batch_size: int = 25
     augmenter.to(dev)
     rows = []
     for names, x in iter_inputs(Path(input_path), prep["input_size"], batch_size):
-        scores = method.score(method(augmenter.test(x.to(dev)))).float().cpu().tolist()
-        rows += zip(names, scores)
+        scores = method.score(method(augmenter.test(x.to(dev)))).float().cpu()
+        if not torch.isfinite(scores).all():
+            bad = names[int((~torch.isfinite(scores)).nonzero()[0])]
+            raise OEADError(
+                f"checkpoint={checkpoint}: the model scores {bad} as NaN/inf (broken weights?); nothing written"
+            )
+        rows += zip(names, scores.tolist())
     return rows
 
 
 def write_csv(rows: list[tuple[str, float]], output: str | Path, threshold: float | None) -> None:
+    parent = Path(output).parent
+    if not parent.exists():
+        parent.mkdir(parents=True)
+        print(f"created the folder {parent} for output={output}")
     with atomic_open(output, "w") as fh:
         w = csv.writer(fh)
         w.writerow(["file", "score"] + ([] if threshold is None else ["label"]))

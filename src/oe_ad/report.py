@@ -9,7 +9,7 @@ as one W&B run. Records are the source of truth; nothing here reads W&B.
 """
 
 import argparse
-import json
+import logging
 import os
 import sys
 from collections import Counter
@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from .paper import EXPERIMENTS, Layout
-from .results import iter_records, write_text_atomic
+from .record_groups import annotate
+from .results import iter_records, read_record, write_text_atomic
 
 GROUP = ["data", "benchmark", "method", "oe_size"]
 METHOD_ORDER = ["deep_svdd", "clip_zero_shot", "deep_sad", "hsc", "focal", "bce", "clip_bce"]
@@ -38,12 +39,14 @@ def _config_value(config: dict, dotted: str):
 
 def load_records(root: Path, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     """One row per record; ``extra`` adds columns read from the record's config by dotted key."""
+    records = list(iter_records(root))
     rows = [
         {
             **{k: r.get(k) for k in (*GROUP, "normal_class", "class_name", "seed", "test_auroc", "oe")},
             **{k: _config_value(r.get("config", {}), k) for k in extra},
+            **groups,  # never pool records of different configs: variant (a column label) + config_group
         }
-        for r in iter_records(root)
+        for r, groups in zip(records, annotate(records, shown=extra))
     ]
     df = pd.DataFrame(rows)
     if not df.empty:
@@ -54,10 +57,12 @@ def load_records(root: Path, extra: tuple[str, ...] = ()) -> pd.DataFrame:
 
 
 def per_class(df: pd.DataFrame) -> pd.DataFrame:
-    """Long table: one row per (data, benchmark, method, oe_size, class) with mean/std/n over seeds."""
-    g = df.groupby([*GROUP, "normal_class", "class_name"], dropna=False)["auc"]
-    out = g.agg(mean="mean", std=lambda s: s.std(ddof=0), n="count").reset_index()
-    return out.sort_values([*GROUP, "normal_class"], key=_oe_sort_key).reset_index(drop=True)
+    """Long table: one row per (data, benchmark, method, oe_size, class, config variant) with mean/std over
+    seeds and n = the number of distinct seeds."""
+    keys = [*GROUP, "normal_class", "class_name", "variant", "config_group"]
+    g = df.groupby(keys, dropna=False)
+    out = g.agg(mean=("auc", "mean"), std=("auc", lambda s: s.std(ddof=0)), n=("seed", "nunique")).reset_index()
+    return out.sort_values([*GROUP, "variant", "normal_class"], key=_oe_sort_key).reset_index(drop=True)
 
 
 def _oe_sort_key(col: pd.Series) -> pd.Series:
@@ -74,19 +79,23 @@ def markdown_tables(long: pd.DataFrame) -> str:
     """One markdown table per (data, benchmark): rows = classes (+ mean), columns = method / OE size."""
     parts = []
     for (data, bench), block in long.groupby(["data", "benchmark"], sort=False):
-        cols = list(dict.fromkeys(zip(block["method"], block["oe_size"])))
+        cols = list(dict.fromkeys(zip(block["method"], block["oe_size"], block["variant"])))
         classes = list(dict.fromkeys(zip(block["normal_class"], block["class_name"])))
-        header = ["class", *[f"{m} (OE {o})" for m, o in cols]]
+        header = ["class", *[f"{m} (OE {o})" + (f" {v}" if v else "") for m, o, v in cols]]
         lines = [f"## {data}, {bench}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for idx, name in classes:
             cells = []
-            for m, o in cols:
-                row = block[(block.method == m) & (block.oe_size == o) & (block.normal_class == idx)]
+            for m, o, v in cols:
+                row = block[
+                    (block.method == m) & (block.oe_size == o) & (block.variant == v) & (block.normal_class == idx)
+                ]
                 cells.append(
                     fmt(row["mean"].iloc[0], row["std"].iloc[0]) + f" (n={row['n'].iloc[0]})" if len(row) else "–"
                 )
             lines.append(f"| {idx}: {name} | " + " | ".join(cells) + " |")
-        means = [block[(block.method == m) & (block.oe_size == o)]["mean"].mean() for m, o in cols]
+        means = [
+            block[(block.method == m) & (block.oe_size == o) & (block.variant == v)]["mean"].mean() for m, o, v in cols
+        ]
         lines.append("| **mean** | " + " | ".join(f"**{v:.1f}**" for v in means) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
@@ -108,7 +117,9 @@ def load_search_records(root: Path) -> pd.DataFrame:
     """One row per finished search (``search.json``): the AUC of the fittest image of its final generation."""
     rows = []
     for path in sorted(Path(root).rglob(SEARCH_RECORD)):
-        r = json.loads(path.read_text())
+        r = read_record(path)
+        if r is None:
+            continue
         found = "best" if r["direction"] == "max" else "worst"
         rows.append({**{k: r.get(k) for k in ("method", "normal_class", "class_name", "seed", "data")}, "found": found})
         rows[-1].update(auc=100 * r["best_fitness"], oe="search", _dir=str(path.parent))
@@ -147,6 +158,8 @@ def _labelled(df: pd.DataFrame, layout: Layout) -> pd.DataFrame:
         " ".join(value_label(v) if k in BARE else f"{k}={value_label(v)}" for k, v in zip(layout.columns, vals))
         for vals in zip(*(df[k] for k in layout.columns))
     ]
+    if "variant" in df:  # another config than the layout's columns say: its own column, never pooled
+        df["column"] = [f"{c} {v}" if isinstance(v, str) and v else c for c, v in zip(df["column"], df["variant"])]
     df["row"] = df["class_name"] if layout.rows == "class" else df[layout.rows].map(value_label)
     return df
 
@@ -294,7 +307,7 @@ def detect_experiment(root: Path) -> str | None:
     """The paper experiment a folder holds: the records' ``name`` if known, else the folder's name."""
     names = Counter(r.get("config", {}).get("name") for r in iter_records(root))
     for path in Path(root).rglob(SEARCH_RECORD):
-        names[json.loads(path.read_text()).get("config", {}).get("name")] += 1
+        names[(read_record(path) or {}).get("config", {}).get("name")] += 1
     for name, _ in names.most_common():
         if name in EXPERIMENTS:
             return name
@@ -353,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--experiment", choices=sorted(EXPERIMENTS), help="paper layout to use (default: detected)")
     ap.add_argument("--wandb", action="store_true", help="also log the experiment summary as one W&B run")
     args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")  # unreadable or duplicate records
     if not args.dir.is_dir():
         print(f"error: {args.dir}: no such directory", file=sys.stderr)
         return 2

@@ -2,7 +2,9 @@
 
 import hashlib
 import json
+import logging
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,8 @@ from .atomic import atomic_open
 from .errors import OEADError
 
 RECORD_NAME = "result.json"
+log = logging.getLogger(__name__)
+_warned: set[str] = set()  # files already named in a warning (a report reads the records more than once)
 INDEX_DIR = ".index"  # in the experiment folder: one small file per finished config hash -> its record
 # Keys that change where, how or how fast a job runs, not what it computes.
 NON_EFFECTIVE_KEYS = (
@@ -82,6 +86,11 @@ def claim_job_dir(job_dir: Path, chash: str, force: bool) -> None:
     other = (read_hash(own) or "unreadable") if own.exists() else chash
     if other == chash:
         return
+    if other == "unreadable":  # e.g. truncated by a full disk: the job never really finished
+        aside = own.with_name(f"result.unreadable-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.json")
+        os.replace(own, aside)
+        log.warning("%s is unreadable (truncated?): moved aside to %s; training the job again", own, aside.name)
+        return
     if not force:
         raise OEADError(
             f"{own} is the record of another config (hash {other}, this job is {chash}): "
@@ -90,15 +99,39 @@ def claim_job_dir(job_dir: Path, chash: str, force: bool) -> None:
     os.replace(own, own.with_name(f"result.{other}.json"))
 
 
+def read_record(path: Path) -> dict[str, Any] | None:
+    """A record, or None with one warning naming the file if it is unreadable (truncated, not JSON)."""
+    try:
+        rec = json.loads(Path(path).read_text())
+        if not isinstance(rec, dict):
+            raise ValueError("not a JSON object")
+        return rec
+    except (OSError, ValueError) as e:
+        if str(path) not in _warned:
+            _warned.add(str(path))
+            log.warning("warning: skipping unreadable record %s (%s)", path, e.__class__.__name__)
+        return None
+
+
 def iter_records(root: Path) -> Iterator[dict[str, Any]]:
-    """Every record under ``root`` (recursively), once per config hash (the newest wins)."""
+    """Every readable record under ``root`` (recursively), once per config hash (the newest wins; two records
+    of one config and seed get a warning, as they would otherwise count twice)."""
     by_hash: dict[str, tuple[float, dict]] = {}
-    for path in Path(root).rglob(RECORD_NAME):
-        with open(path) as fh:
-            rec = json.load(fh)
+    for path in sorted(Path(root).rglob(RECORD_NAME)):
+        rec = read_record(path)
+        if rec is None:
+            continue
         rec["_path"] = str(path)
         key = rec.get("config_hash", str(path))
         mtime = path.stat().st_mtime
+        if key in by_hash and f"dup:{path}" not in _warned:
+            _warned.add(f"dup:{path}")
+            log.warning(
+                "warning: %s and %s hold the same config and seed (hash %s): using the newer",
+                by_hash[key][1]["_path"],
+                path,
+                key,
+            )
         if key not in by_hash or mtime > by_hash[key][0]:
             by_hash[key] = (mtime, rec)
     for _, rec in sorted(by_hash.values(), key=lambda t: t[1]["_path"]):

@@ -20,7 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from .errors import OEADError
-from .results import RECORD_NAME, config_hash, find_record, index_record, write_json_atomic
+from .locks import JobLock
+from .results import NON_EFFECTIVE_KEYS, RECORD_NAME, config_hash, find_record, index_record, write_json_atomic
+from .schema import check_command_line, validate_config
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 GROUPS = ("method", "data", "oe", "net", "trainer", "logger", "experiment", "launcher", "filter")
@@ -28,9 +30,21 @@ ERROR_FILE = "error.json"
 log = logging.getLogger("oe_ad")
 
 
-def job_dirname(override_dirname: str) -> str:
-    """A job folder name from its overrides: one path level, not too long for a file system."""
-    name = override_dirname.replace("/", "_") or "defaults"
+def _names_the_folder(line: str, exclude: list[str]) -> bool:
+    """Whether an override goes into the job folder's name: not if the config hash leaves its key out
+    (``checkpoint.*``, ``paths.*``, ``threads``, ...), nor if it is in ``exclude`` (Hydra's exclude_keys)."""
+    key = line.lstrip("+~").partition("=")[0]
+    dropped = (*NON_EFFECTIVE_KEYS, *exclude)
+    return not any(key == k or key.startswith(f"{k}.") for k in dropped)
+
+
+def job_dirname(overrides: str | list, exclude: list | None = None) -> str:
+    """A job folder name from its overrides (Hydra's ``override_dirname`` format: sorted ``k=v`` joined by
+    commas), without the keys the config hash ignores; one path level, not too long for a file system."""
+    if not isinstance(overrides, str):
+        lines = sorted(str(o) for o in overrides if _names_the_folder(str(o), [str(k) for k in exclude or []]))
+        overrides = ",".join(lines)
+    name = overrides.replace("/", "_") or "defaults"
     if len(name) > 180:
         name = f"{name[:160]}-{hashlib.sha1(name.encode()).hexdigest()[:12]}"
     return name
@@ -75,24 +89,33 @@ def _is_rank_zero() -> bool:
     return rank_zero_only.rank == 0
 
 
-def run_or_skip(cfg: DictConfig, job_dir: Path) -> float:
-    """Run the job unless the experiment folder already holds its record (same effective config);
-    ``force=true`` runs it anyway. Returns the test AUROC."""
+def run_or_skip(cfg: DictConfig, job_dir: Path) -> float | None:
+    """Run the job unless the experiment folder already holds its record (same effective config) or another
+    process holds the job's lock; ``force=true`` runs it anyway. Returns the test AUROC (None: running elsewhere)."""
     from .train import run_job  # heavy imports after Hydra has parsed the command line
 
+    validate_config(cfg)
     exp_dir = Path(cfg.paths.output_dir) / cfg.name
     chash = config_hash(OmegaConf.to_container(cfg, resolve=True))
-    done = None if cfg.get("force") else find_record(exp_dir, job_dir, chash)
-    if done is not None:
-        log.info("skip: %s is finished (record %s); force=true re-runs it", job_dir, done)
-        path = done
-        auroc = json.loads(done.read_text())["test_auroc"]
-    else:
-        auroc = run_job(cfg, job_dir)["test_auroc"]
-        path = job_dir / RECORD_NAME
-    if _is_rank_zero():
-        index_record(exp_dir, path, chash)
-    return auroc
+    lock = JobLock(job_dir) if _is_rank_zero() else None  # DDP's extra ranks run under rank 0's lock
+    if lock is not None and not lock.acquire():
+        log.info("skip: %s is running elsewhere (%s)", job_dir, lock.holder)
+        return None
+    try:
+        done = None if cfg.get("force") else find_record(exp_dir, job_dir, chash)  # after the lock: not stale
+        if done is not None:
+            log.info("skip: %s is finished (record %s); force=true re-runs it", job_dir, done)
+            path = done
+            auroc = json.loads(done.read_text())["test_auroc"]
+        else:
+            auroc = run_job(cfg, job_dir)["test_auroc"]
+            path = job_dir / RECORD_NAME
+        if _is_rank_zero():
+            index_record(exp_dir, path, chash)
+        return auroc
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _fail(message: str, job_dir: Path, multirun: bool) -> None:
@@ -127,10 +150,12 @@ def _task(cfg: DictConfig) -> float | None:
     return None
 
 
-def cli(task: Callable[[], object]) -> None:
-    """Reject unknown config-group options in one line, then hand the command line to a Hydra task."""
+def cli(task: Callable[[], object], config_name: str = "config") -> None:
+    """Reject unknown config-group options, unknown or repeated keys in one line, then hand the command line
+    to a Hydra task."""
     try:
         check_group_choices(sys.argv[1:])
+        check_command_line(sys.argv[1:], CONF_DIR, config_name, GROUPS)
     except OEADError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

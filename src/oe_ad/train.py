@@ -13,12 +13,13 @@ from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from .checkpointing import MODEL_FILE, LastCheckpoint, drop_last_checkpoint, resume_path, save_model
+from .checkpointing import MODEL_FILE, SAFE_GLOBALS, LastCheckpoint, drop_last_checkpoint, resume_path, save_model
 from .data.datamodule import OEDataModule
 from .data.filters import build_filter
 from .errors import OEADError
 from .loggers import build_logger, finish_wandb, log_config
 from .results import claim_job_dir, config_hash, write_record
+from .schema import validate_config
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +96,8 @@ def build_method(cfg: DictConfig) -> pl.LightningModule:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Reject contradictory options before any data is read."""
-    if not get_class(cfg.method._target_).uses_oe and cfg.oe_size is not None:
-        raise OEADError(f"method={cfg.method.name} trains without OE: oe_size={cfg.oe_size} must be null")
-    if cfg.epochs < 0:
-        raise OEADError(f"epochs={cfg.epochs}: must be >= 0")
+    """Reject bad or contradictory options before any data is read (the one schema of ``oe_ad.schema``)."""
+    validate_config(cfg)
 
 
 def indices_digest(indices: np.ndarray | None) -> str | None:
@@ -180,7 +178,8 @@ def run_job(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         log_config(logger, cfg)
         t0 = time.perf_counter()
         if method.needs_training and cfg.epochs > 0:
-            trainer.fit(method, datamodule=datamodule, ckpt_path=resume_path(output_dir, chash))
+            with torch.serialization.safe_globals(SAFE_GLOBALS):  # resumes load weights only
+                trainer.fit(method, datamodule=datamodule, ckpt_path=resume_path(output_dir, chash), weights_only=True)
         train_time = time.perf_counter() - t0
         train_auroc = trainer.callback_metrics.get("train/auroc")
         trainer.test(method, datamodule=datamodule, verbose=False)

@@ -16,6 +16,7 @@ from torch import Tensor
 from torchvision.datasets.utils import download_and_extract_archive, download_url
 
 from ..errors import OEADError
+from ..schema import npy_header
 from .images import decode_all, list_images
 
 
@@ -157,6 +158,7 @@ class NpyPool(OEPool):
                 raise OEADError(f"checksum mismatch for {self.path} downloaded from {url}; file removed")
         if not self.path.exists():
             raise OEADError(f"oe.path={self.path}: no such file")
+        npy_header(self.path, "oe.path")  # a text file renamed .npy: "not a NumPy array", not a pickle message
         try:
             self.array = np.load(self.path, mmap_mode="r")
         except (ValueError, OSError) as e:
@@ -164,6 +166,8 @@ class NpyPool(OEPool):
         a = self.array
         if a.dtype != np.uint8 or a.ndim != 4 or a.shape[-1] != 3:
             raise OEADError(f"oe.path={self.path}: expected an (N, H, W, 3) uint8 array, got {a.shape} {a.dtype}")
+        if len(a) == 0:
+            raise OEADError(f"oe.path={self.path}: the OE pool is empty (0 images)")
 
     def __len__(self) -> int:
         return len(self.array)

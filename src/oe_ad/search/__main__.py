@@ -27,7 +27,7 @@ def _task(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    cli(_task)
+    cli(_task, config_name="search")
 
 
 if __name__ == "__main__":

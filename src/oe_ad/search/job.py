@@ -19,6 +19,7 @@ from ..data.sources import OEPool
 from ..errors import OEADError
 from ..figures import image_grid
 from ..results import config_hash, write_json_atomic
+from ..schema import validate_config
 from ..train import build
 from .evolution import evolve
 from .fitness import Fitness, load_in_order, make_fitness
@@ -31,6 +32,7 @@ ALGORITHMS = {"evolution": evolve, "random": random_search}
 
 
 def validate(cfg: DictConfig) -> None:
+    validate_config(cfg)  # the schema every job passes, then what a search needs besides
     s = cfg.search
     if s.algorithm not in ALGORITHMS:
         raise OEADError(f"search.algorithm={s.algorithm}: choose from {', '.join(ALGORITHMS)}")

@@ -8,7 +8,6 @@ exactly as for single jobs. The plugin class Hydra instantiates is ``hydra_plugi
 """
 
 import copy
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -23,13 +22,17 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import OEADError
-from ..results import RECORD_NAME, config_hash, write_json_atomic, write_record
+from ..locks import HeldLocks
+from ..results import RECORD_NAME, claim_job_dir, config_hash, read_record, write_json_atomic, write_record
 from ..run import ERROR_FILE
+from ..schema import validate_config
 from ..train import build_record
 from .trainer import Sources, plan, prepare, resolve_device, train_stack
 
 log = logging.getLogger(__name__)
 Result = dict[str, Any] | str  # a record, or the one-line error of a failed job
+BUSY = "<running elsewhere>"  # the result of a job another process holds the lock of
+locks = HeldLocks()  # the job locks this process holds until the records are written
 
 
 def finished_record(job_dir: Path, cfg: DictConfig) -> dict[str, Any] | None:
@@ -37,7 +40,10 @@ def finished_record(job_dir: Path, cfg: DictConfig) -> dict[str, Any] | None:
     path = Path(job_dir) / RECORD_NAME
     if cfg.get("force") or not path.exists():
         return None
-    record = json.loads(path.read_text())
+    record = read_record(path)  # unreadable (truncated): unfinished, trained again (claim_job_dir moves it aside)
+    if record is None:
+        claim_job_dir(job_dir, "", force=False)
+        return None
     return record if record.get("config_hash") == config_hash(OmegaConf.to_container(cfg, resolve=True)) else None
 
 
@@ -55,8 +61,12 @@ def train_jobs(
     members, where = [], []
     for i, (cfg, job_dir) in enumerate(zip(cfgs, job_dirs)):
         try:
+            validate_config(cfg)  # the one schema, before the record check hashes the config
             results[i] = finished_record(job_dir, cfg)
-            if results[i] is None:
+            if results[i] is None and not locks.take(job_dir):
+                results[i] = BUSY
+                log.info("job %d is running elsewhere: %s", i, job_dir)
+            elif results[i] is None:
                 members.append(prepare(cfg, sources))
                 where.append(i)
             else:
@@ -91,6 +101,8 @@ def train_jobs(
 def _write_result(result: Result, cfg: DictConfig) -> float | None:
     """Hydra's task for one job: write its record (or error) into its folder, as ``run._task`` would."""
     job_dir = Path(HydraConfig.get().runtime.output_dir)
+    if result is BUSY:  # another sweep holds this job's lock and writes its record
+        return None
     (job_dir / ERROR_FILE).unlink(missing_ok=True)
     if isinstance(result, str):
         print(f"error: {result}", file=sys.stderr, flush=True)
@@ -140,7 +152,11 @@ def launch(
             sweep_config.hydra.job.id = sweep_config.hydra.job.num = idx
         sweep_configs.append(sweep_config)
     cfgs, job_dirs = zip(*(_task_config(sc) for sc in sweep_configs))
-    results = train_jobs(cfgs, job_dirs, **options)
+    try:
+        results = train_jobs(cfgs, job_dirs, **options)
+    except BaseException:
+        locks.release_all()
+        raise
     runs = []
     for sweep_config, result in zip(sweep_configs, results):
         runs.append(
@@ -153,4 +169,5 @@ def launch(
             )
         )
         configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    locks.release_all()  # every record is written
     return runs

@@ -1,0 +1,224 @@
+"""Faults that must not turn into wrong numbers: planted or corrupted checkpoints, truncated records, concurrent
+sweeps over one folder, stale locks, reports over records of different configs."""
+
+import json
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import tiny_overrides
+from oe_ad import atomic, report, run, train
+from oe_ad.checkpointing import CHECKSUM_SUFFIX, LAST_CKPT, resume_path, write_checksum
+from oe_ad.locks import LOCK_NAME, JobLock
+from oe_ad.results import RECORD_NAME, config_hash, write_record
+from test_cli import records, run_cli
+
+
+# -- checkpoints ---------------------------------------------------------------------------------------------
+class Payload:
+    """Unpickling this creates a file: the proof that a checkpoint ran code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def plant_malicious(job_dir: Path, marker: Path, chash: str, with_checksum: bool) -> None:
+    job_dir.mkdir(parents=True, exist_ok=True)
+    torch.save({"oe_ad_config_hash": chash, "epoch": 0, "state_dict": {}, "x": Payload(marker)}, job_dir / LAST_CKPT)
+    if with_checksum:  # whoever can plant a checkpoint can plant its checksum too
+        write_checksum(job_dir / LAST_CKPT)
+
+
+@pytest.mark.parametrize("with_checksum", [False, True])
+def test_a_planted_malicious_last_ckpt_does_not_execute(with_checksum, tmp_path, caplog):
+    marker = tmp_path / "pwned"
+    plant_malicious(tmp_path / "job", marker, "abc", with_checksum)
+    with caplog.at_level(logging.WARNING):
+        assert resume_path(tmp_path / "job", "abc") is None
+    assert not marker.exists()
+    assert sum("ignoring" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_a_job_with_a_planted_checkpoint_trains_from_scratch_without_running_it(make_cfg, tmp_path):
+    cfg = make_cfg("method=hsc", "epochs=1", "milestones=[]")
+    run.validate_config(cfg)
+    marker = tmp_path / "pwned"
+    plant_malicious(tmp_path / "job", marker, config_hash(run.OmegaConf.to_container(cfg, resolve=True)), True)
+    record = train.run_job(cfg, tmp_path / "job")
+    assert not marker.exists() and 0 <= record["test_auroc"] <= 1
+
+
+def test_a_corrupted_last_ckpt_is_not_resumed_but_an_intact_one_is(make_cfg, tmp_path, caplog):
+    cfg = make_cfg("method=hsc", "epochs=2", "checkpoint.every_n_epochs=1", "checkpoint.keep=true")
+    full = train.run_job(cfg, tmp_path / "job")
+    chash = full["config_hash"]
+    ckpt = tmp_path / "job" / LAST_CKPT
+    assert Path(f"{ckpt}{CHECKSUM_SUFFIX}").exists()
+    assert resume_path(tmp_path / "job", chash) == ckpt  # intact: loads with weights_only=True and resumes
+    data = bytearray(ckpt.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4096] = os.urandom(4096)  # 4 KiB overwritten inside a tensor
+    ckpt.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING):
+        assert resume_path(tmp_path / "job", chash) is None
+    assert [r.getMessage() for r in caplog.records if "checksum mismatch" in r.getMessage()]
+    (tmp_path / "job" / RECORD_NAME).unlink()
+    again = train.run_job(cfg, tmp_path / "job")  # trains from scratch: the same numbers as the first run
+    assert again["test_auroc"] == full["test_auroc"]
+
+
+def test_temp_files_have_unique_names(tmp_path, monkeypatch):
+    seen = []
+    replace = os.replace
+    monkeypatch.setattr(atomic.os, "replace", lambda src, dst: (seen.append(Path(src).name), replace(src, dst)))
+    write_record(tmp_path, {"a": 1})
+    write_record(tmp_path, {"a": 2})
+    assert len(set(seen)) == 2 and all(str(os.getpid()) in s for s in seen)
+
+
+# -- records and folders -------------------------------------------------------------------------------------
+def test_a_truncated_result_json_is_moved_aside_and_the_job_trained_again(make_cfg, tmp_path, caplog):
+    cfg = make_cfg("method=hsc", "epochs=1", "milestones=[]")
+    job = tmp_path / "default" / "hsc" / "job"
+    job.mkdir(parents=True)
+    (job / RECORD_NAME).write_text('{"config_hash": "abc", "test_au')
+    with caplog.at_level(logging.WARNING):
+        auroc = run.run_or_skip(cfg, job)
+    assert 0 <= auroc <= 1 and json.loads((job / RECORD_NAME).read_text())["test_auroc"] == auroc
+    assert len(list(job.glob("result.unreadable-*.json"))) == 1
+    assert sum("unreadable" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_job_folder_names_leave_out_what_the_config_hash_leaves_out():
+    lines = ["seed=1", "checkpoint.every_n_epochs=5", "threads=2", "paths.data_dir=/x", "method=hsc", "force=true"]
+    assert run.job_dirname(lines, ["method", "force"]) == "seed=1"
+    assert run.job_dirname(["checkpoint.keep=true"], []) == "defaults"
+
+
+# -- locks ---------------------------------------------------------------------------------------------------
+def test_a_job_lock_is_exclusive_and_released(tmp_path):
+    a, b = JobLock(tmp_path), JobLock(tmp_path)
+    assert a.acquire() and not b.acquire() and str(os.getpid()) in b.holder
+    a.release()
+    assert b.acquire()
+    b.release()
+    assert not (tmp_path / LOCK_NAME).exists()
+
+
+def _dead_pid() -> int:
+    pid = 4_000_000
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        pid += 1
+
+
+@pytest.mark.parametrize(
+    "info, stale",
+    [
+        ({"host": socket.gethostname(), "time": time.time()}, True),  # a dead pid on this host
+        ({"host": "elsewhere", "time": time.time() - 3 * 86400}, True),  # an old lock of another host
+        ({"host": "elsewhere", "time": time.time()}, False),  # a fresh lock of another host: may be alive
+    ],
+)
+def test_stale_locks_are_taken_over_and_live_ones_are_not(info, stale, tmp_path):
+    (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": _dead_pid(), **info}))
+    lock = JobLock(tmp_path)
+    assert lock.acquire() is stale
+    lock.release()
+
+
+def test_an_empty_lock_counts_as_stale_only_after_a_grace_period(tmp_path):
+    path = tmp_path / LOCK_NAME
+    path.write_text("")
+    assert not JobLock(tmp_path).acquire()
+    old = time.time() - 120
+    os.utime(path, (old, old))
+    assert JobLock(tmp_path).acquire()
+
+
+def test_two_concurrent_identical_sweeps_train_each_job_once_and_match_one_sweep(folder_root, oe_npy, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import merged
+
+    def sweep(name: str) -> subprocess.Popen:
+        args = merged([*tiny_overrides(folder_root, oe_npy, tmp_path / "runs"), "epochs=1", "milestones=[]"])
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+        cmd = [
+            sys.executable,
+            "-m",
+            "oe_ad.run",
+            "-m",
+            *args,
+            "method=hsc",
+            "normal_class=0",
+            "seed=0,1,2",
+            f"name={name}",
+        ]
+        return subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    procs = [sweep("twice"), sweep("twice")]
+    logs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs[0][-2000:] + logs[1][-2000:]
+    trained = sum(line.count("test AUROC") for log in logs for line in log.splitlines())
+    assert trained == 3, logs  # every job trained by exactly one of the two sweeps
+    single = run_cli(
+        "-m",
+        *merged([*tiny_overrides(folder_root, oe_npy, tmp_path / "runs"), "epochs=1", "milestones=[]"]),
+        "method=hsc",
+        "normal_class=0",
+        "seed=0,1,2",
+        "name=once",
+        cwd=tmp_path,
+    )
+    assert single.returncode == 0, single.stderr[-2000:]
+
+    def by_seed(name: str) -> dict:
+        return {r["seed"]: (r["config_hash"], r["test_auroc"]) for r in records(tmp_path / "runs" / name)}
+
+    assert by_seed("twice") == by_seed("once") and len(by_seed("once")) == 3
+    assert not list((tmp_path / "runs").rglob(LOCK_NAME))
+
+
+# -- report --------------------------------------------------------------------------------------------------
+def _record(folder: Path, seed: int, epochs: int, auc: float, lr: float = 1e-3) -> None:
+    config = {"method": {"name": "hsc"}, "data": {"name": "folder"}, "seed": seed, "epochs": epochs, "lr": lr}
+    config["normal_class"], config["oe_size"] = 0, None
+    rec = {"config_hash": config_hash(config), "method": "hsc", "data": "folder", "oe": "npy", "benchmark": "ovr"}
+    rec.update(normal_class=0, class_name="class0", seed=seed, oe_size=None, test_auroc=auc, config=config)
+    write_record(folder, rec)
+
+
+def test_the_report_survives_a_truncated_record_and_never_pools_different_epochs(tmp_path, caplog):
+    _record(tmp_path / "a", seed=0, epochs=1, auc=0.5)
+    _record(tmp_path / "b", seed=0, epochs=3, auc=1.0)
+    _record(tmp_path / "c", seed=1, epochs=3, auc=0.9)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / RECORD_NAME).write_text('{"config_hash": "x", "test_auroc": 0.')
+    assert report.main([str(tmp_path)]) == 0
+    md = (tmp_path / "report.md").read_text()
+    assert "hsc (OE full) epochs=1" in md and "hsc (OE full) epochs=3" in md
+    assert "50.0 ± 0.0 (n=1)" in md and "95.0 ± 5.0 (n=2)" in md and "75.0" not in md
+    warned = [r.getMessage() for r in caplog.records if str(tmp_path / "d" / RECORD_NAME) in r.getMessage()]
+    assert len(warned) == 1 and "unreadable" in warned[0]
+
+
+def test_the_report_warns_when_two_records_share_config_and_seed(tmp_path, caplog):
+    _record(tmp_path / "a", seed=0, epochs=3, auc=0.8)
+    _record(tmp_path / "b", seed=0, epochs=3, auc=0.8)
+    _record(tmp_path / "c", seed=1, epochs=3, auc=0.6)
+    assert report.main([str(tmp_path)]) == 0
+    assert "(n=2)" in (tmp_path / "report.md").read_text()  # distinct seeds, not records
+    assert sum("same config and seed" in r.getMessage() for r in caplog.records) == 1
