@@ -5,6 +5,10 @@ ARGS    ?=
 DATA    := data/cifar10-jpeg
 # The real data available offline: the CIFAR-10 JPEG copy (normal data) and the 30k Tiny ImageNet OE pool.
 LOCAL   := data=folder data.root=$(DATA) oe=npy oe.path=$(SHARED)/tin32-oe-30k.npy
+# $(call with_args,DEFAULTS): the default key=value words minus those ARGS sets, then ARGS (a key given twice
+# on the command line is an error)
+arg_key = $(firstword $(subst =, ,$(1)))
+with_args = $(foreach d,$(1),$(if $(filter $(call arg_key,$(d)),$(foreach a,$(ARGS),$(call arg_key,$(a)))),,$(d))) $(ARGS)
 
 .PHONY: help install run data test test-slow lint format bench bench-vectorised real-data
 
@@ -24,7 +28,7 @@ $(DATA):
 data: $(DATA) ## extract the offline CIFAR-10 copy from $(SHARED) into data/
 
 run: $(DATA) ## the main job on the offline data: BCE, 256 OE images, class 0 (short schedule; ARGS=... to change)
-	$(PY) -m oe_ad.run method=bce oe_size=256 $(LOCAL) epochs=2 milestones=[1] logger=csv name=quickstart $(ARGS)
+	$(PY) -m oe_ad.run $(call with_args,method=bce oe_size=256 $(LOCAL) epochs=2 milestones=[1] logger=csv name=quickstart)
 
 test: ## fast unit tests (synthetic data, no downloads)
 	$(PY) -m pytest
@@ -46,8 +50,9 @@ bench: ## throughput: raw model step vs full training pipeline (prints the ratio
 bench-vectorised: ## M models in one fused step vs M single runs, M = 1, 4, 16, 64 (prints the time ratio)
 	$(PY) benchmarks/vectorised.py $(ARGS)
 
+REAL_DATA_JOBS := method=bce,hsc normal_class=1,3 seed=0 $(LOCAL) epochs=10 milestones=[8] logger=csv name=real-data
 real-data: $(DATA) ## BCE and HSC on the CIFAR-10 copy, classes 1 and 3, 10 epochs, then the report
-	$(PY) -m oe_ad.run -m method=bce,hsc normal_class=1,3 seed=0 $(LOCAL) epochs=10 milestones=[8] logger=csv name=real-data $(ARGS)
+	$(PY) -m oe_ad.run -m $(call with_args,$(REAL_DATA_JOBS))
 	$(PY) -m oe_ad.report runs/real-data
 
 # ---------------------------------------------------------------------------------------------------------

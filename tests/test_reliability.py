@@ -84,6 +84,16 @@ def test_temp_files_have_unique_names(tmp_path, monkeypatch):
     assert len(set(seen)) == 2 and all(str(os.getpid()) in s for s in seen)
 
 
+def test_vectorised_members_pass_the_same_validation(make_cfg, tmp_path):
+    from oe_ad.vectorised.launcher import locks, train_jobs
+
+    cfgs = [make_cfg("method=hsc", "augment=maybe"), make_cfg("method=hsc", "epochs=1.5")]
+    results = train_jobs(cfgs, [tmp_path / "a", tmp_path / "b"], device="cpu")
+    locks.release_all()
+    assert "augment=maybe" in results[0] and "epochs=1.5" in results[1]
+    assert not list(tmp_path.rglob(RECORD_NAME))
+
+
 # -- records and folders -------------------------------------------------------------------------------------
 def test_a_truncated_result_json_is_moved_aside_and_the_job_trained_again(make_cfg, tmp_path, caplog):
     cfg = make_cfg("method=hsc", "epochs=1", "milestones=[]")
@@ -124,17 +134,32 @@ def _dead_pid() -> int:
 
 
 @pytest.mark.parametrize(
-    "info, stale",
+    "info, heartbeat_age_s, stale",
     [
-        ({"host": socket.gethostname(), "time": time.time()}, True),  # a dead pid on this host
-        ({"host": "elsewhere", "time": time.time() - 3 * 86400}, True),  # an old lock of another host
-        ({"host": "elsewhere", "time": time.time()}, False),  # a fresh lock of another host: may be alive
+        ({"host": socket.gethostname()}, 0, True),  # a dead pid on this host
+        ({"host": "elsewhere"}, 3600, True),  # another host's lock without a heartbeat for an hour
+        ({"host": "elsewhere"}, 5, False),  # another host's lock with a recent heartbeat: alive
     ],
 )
-def test_stale_locks_are_taken_over_and_live_ones_are_not(info, stale, tmp_path):
-    (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": _dead_pid(), **info}))
+def test_stale_locks_are_taken_over_and_live_ones_are_not(info, heartbeat_age_s, stale, tmp_path):
+    path = tmp_path / LOCK_NAME
+    path.write_text(json.dumps({"pid": _dead_pid(), "time": time.time() - 86400, **info}))
+    os.utime(path, (time.time() - heartbeat_age_s,) * 2)
     lock = JobLock(tmp_path)
     assert lock.acquire() is stale
+    lock.release()
+
+
+def test_a_held_lock_keeps_its_heartbeat(tmp_path, monkeypatch):
+    from oe_ad import locks
+
+    monkeypatch.setattr(locks, "HEARTBEAT_S", 0.05)
+    lock = JobLock(tmp_path)
+    assert lock.acquire()
+    old = time.time() - 3600
+    os.utime(tmp_path / LOCK_NAME, (old, old))
+    time.sleep(0.5)
+    assert time.time() - (tmp_path / LOCK_NAME).stat().st_mtime < 60
     lock.release()
 
 

@@ -1,28 +1,32 @@
 """Per-job lock files, so a job trains once however many sweeps (processes, SLURM arrays) share its folder.
 
 ``<job>/.lock`` is created exclusively (``O_CREAT | O_EXCL``, atomic on local file systems and NFS v3+) and
-holds the owner's pid, host and start time. A lock is stale, and is taken over, when its pid is dead on this
-host, or when it was written on another host more than ``OE_AD_LOCK_STALE_HOURS`` (default 48) hours ago, or
-when it is still empty after a minute (its writer died between creating and writing it). A take-over goes
-through a short-lived ``.lock.break`` file, so two processes never both break one stale lock.
+holds the owner's pid, host and start time; while the job runs, a heartbeat thread touches it every
+``HEARTBEAT_S`` seconds. A lock is stale, and is taken over, when its pid is dead on this host, or when it comes
+from another host and its heartbeat is older than ``OE_AD_LOCK_STALE_MINUTES`` (default 10: a job killed on one
+SLURM node and requeued on another waits that long at most), or when it is still empty after a minute (its writer
+died between creating and writing it). A take-over goes through a short-lived ``.lock.break`` file, so two
+processes never both break one stale lock.
 """
 
 import json
 import logging
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 LOCK_NAME = ".lock"
 EMPTY_GRACE_S = 60.0
+HEARTBEAT_S = 30.0
 log = logging.getLogger(__name__)
 
 
 def stale_after_s() -> float:
-    """How old a lock written on another host must be to count as abandoned."""
-    return float(os.environ.get("OE_AD_LOCK_STALE_HOURS", "48")) * 3600
+    """How long since its last heartbeat a lock of another host must be to count as abandoned."""
+    return float(os.environ.get("OE_AD_LOCK_STALE_MINUTES", "10")) * 60
 
 
 def pid_alive(pid: int) -> bool:
@@ -53,7 +57,7 @@ def is_stale(path: Path, info: dict[str, Any] | None) -> bool:
         return age > EMPTY_GRACE_S
     if info.get("host") == socket.gethostname():
         return not pid_alive(int(info.get("pid", -1)))
-    return time.time() - float(info.get("time", 0)) > stale_after_s()
+    return age > stale_after_s()  # the heartbeat keeps a live lock's mtime fresh
 
 
 def _create_exclusive(path: Path, text: str) -> bool:
@@ -76,6 +80,7 @@ class JobLock:
         self.info = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
         self.holder: str = ""
         self.held = False
+        self._stop = threading.Event()
 
     def acquire(self) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,6 +88,8 @@ class JobLock:
             self.info["time"] = time.time()
             if _create_exclusive(self.path, json.dumps(self.info)):
                 self.held = True
+                self._stop.clear()
+                threading.Thread(target=self._heartbeat, daemon=True, name="oe_ad-lock").start()
                 return True
             other = _read(self.path)
             if not is_stale(self.path, other):
@@ -110,7 +117,15 @@ class JobLock:
         finally:
             guard.unlink(missing_ok=True)
 
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                os.utime(self.path)
+            except OSError:
+                return
+
     def release(self) -> None:
+        self._stop.set()
         if self.held and _read(self.path) == self.info:
             self.path.unlink(missing_ok=True)
         self.held = False

@@ -3,6 +3,7 @@
 Rerunning the same command continues an interrupted search from its last saved generation.
 """
 
+import logging
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from ..errors import OEADError
+from ..locks import JobLock
 from ..run import CONF_DIR, cli, quiet_third_party
 
 
@@ -19,11 +21,18 @@ def _task(cfg: DictConfig) -> float | None:
     from .job import run_search  # heavy imports after Hydra has parsed the command line
 
     quiet_third_party()
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    lock = JobLock(out_dir)
+    if not lock.acquire():  # another sweep runs this search: it writes the outputs
+        logging.getLogger("oe_ad").info("skip: %s is running elsewhere (%s)", out_dir, lock.holder)
+        return None
     try:
-        return run_search(cfg, Path(HydraConfig.get().runtime.output_dir))["best_fitness"]
+        return run_search(cfg, out_dir)["best_fitness"]
     except OEADError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         sys.exit(2)
+    finally:
+        lock.release()
 
 
 def main() -> None:
