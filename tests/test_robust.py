@@ -20,7 +20,7 @@ from hydra.utils import instantiate
 
 from conftest import tiny_overrides
 from oe_ad import atomic, run, train
-from oe_ad.checkpointing import HASH_KEY, LAST_CKPT, MODEL_FILE, resume_path
+from oe_ad.checkpointing import HASH_KEY, LAST_CKPT, MODEL_FILE, resume_path, write_checksum
 from oe_ad.data.datamodule import BalancedBatches
 from oe_ad.errors import OEADError
 from oe_ad.results import INDEX_DIR, RECORD_NAME, claim_job_dir, config_hash, find_record, write_record
@@ -121,6 +121,7 @@ def test_interrupted_job_resumes_from_last_ckpt_and_ends_as_an_uninterrupted_run
 
 def test_only_a_checkpoint_of_the_same_config_is_resumed(tmp_path):
     torch.save({HASH_KEY: "abc", "epoch": 1}, tmp_path / LAST_CKPT)
+    write_checksum(tmp_path / LAST_CKPT)  # as LastCheckpoint writes it
     assert resume_path(tmp_path, "abc") == tmp_path / LAST_CKPT
     assert resume_path(tmp_path, "xyz") is None  # another config's unfinished job: train from scratch
     (tmp_path / LAST_CKPT).write_bytes(b"truncated")
