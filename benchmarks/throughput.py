@@ -18,12 +18,12 @@ import pytorch_lightning as pl
 import torch
 
 from oe_ad.data.datamodule import OEDataModule
-from oe_ad.data.sources import OEPool, Split
+from oe_ad.data.sources import LabelledSource, OEPool, Split
 from oe_ad.methods.bce import BCE
 from oe_ad.nets.cnn32 import CNN32
 
 
-class RandomImages:
+class RandomImages(LabelledSource):
     classes = [f"class{i}" for i in range(2)]
 
     def __init__(self, n: int) -> None:

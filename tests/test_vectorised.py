@@ -8,12 +8,15 @@ import pytorch_lightning as pl
 import torch
 
 from conftest import tiny_overrides
+from oe_ad.checkpointing import MODEL_FILE
 from oe_ad.errors import OEADError
+from oe_ad.factory import SourceCache
 from oe_ad.methods.base import AnomalyDetector
 from oe_ad.methods.bce import BCE
 from oe_ad.methods.hsc import HSC
 from oe_ad.nets.cnn32 import CNN32
-from oe_ad.results import write_record
+from oe_ad.predict import predict
+from oe_ad.results import RECORD_NAME
 from oe_ad.train import run_job
 from oe_ad.vectorised.fitness import VectorisedFitness
 from oe_ad.vectorised.grouping import group
@@ -21,7 +24,7 @@ from oe_ad.vectorised.launcher import train_jobs
 from oe_ad.vectorised.memory import GIB, chunks, models_per_step, step_bytes
 from oe_ad.vectorised.objectives import objective
 from oe_ad.vectorised.stacked import StackedCNN32
-from oe_ad.vectorised.trainer import Sources, prepare, train_all
+from oe_ad.vectorised.trainer import prepare_member, steps, train_all
 from test_cli import run_cli
 
 CPU = torch.device("cpu")
@@ -95,13 +98,13 @@ def check_equivalence(make_cfg, tmp_path, monkeypatch, method: str, epochs: int,
     if method == "deep_svdd":  # one-class: no OE size
         models = [tuple(o for o in m if not o.startswith("oe_size")) for m in models]
     singles = single_runs(make_cfg, tmp_path, monkeypatch, method, epochs, models)
-    sources = Sources(CPU)
-    members = [prepare(make_cfg(f"method={method}", f"epochs={epochs}", *o), sources) for o in models]
+    sources = SourceCache(CPU)
+    members = [prepare_member(make_cfg(f"method={method}", f"epochs={epochs}", *o), sources) for o in models]
     outcomes = train_all(members, CPU)
     for (record, losses), member, outcome in zip(singles, members, outcomes):
         oe = member.datamodule.oe_indices
         assert record["oe_indices"] == (None if oe is None else oe.tolist())
-        assert len(outcome.losses) == len(losses) == epochs * member.steps
+        assert len(outcome.losses) == len(losses) == epochs * steps(member)
         torch.testing.assert_close(torch.tensor(outcome.losses), torch.tensor(losses), rtol=1e-4, atol=1e-5)
         assert abs(outcome.test_auroc - record["test_auroc"]) <= 1e-3  # 0.1 AUC points
         if record["train_auroc"] is not None:
@@ -135,20 +138,26 @@ def test_jobs_group_when_they_differ_only_in_seed_class_or_oe_size(make_cfg):
     assert group(cfgs) == [[0, 1, 2], [3], [4]]
 
 
-def test_launcher_writes_the_records_a_single_job_writes_and_skips_finished_ones(make_cfg, tmp_path):
+def test_launcher_writes_the_job_folders_a_single_job_writes_and_skips_finished_ones(make_cfg, oe_npy, tmp_path):
     cfgs = [make_cfg("method=hsc", "epochs=2", *o) for o in MODELS[:2]]
     dirs = [tmp_path / "vec0", tmp_path / "vec1"]
     results = train_jobs(cfgs, dirs, device="cpu")
     single = run_job(cfgs[1], tmp_path / "single")
-    record = results[1]  # (the launcher's Hydra task writes it to dirs[1]/result.json)
+    record = results[1]
+    assert json.loads((dirs[1] / RECORD_NAME).read_text()) == record
     assert record.keys() == single.keys()
     for key in ("config_hash", "config", "oe_indices", "normalisation", "class_name", "seed", "oe_count"):
         assert record[key] == single[key], key
     assert abs(record["test_auroc"] - single["test_auroc"]) <= 1e-3
-    write_record(dirs[0], results[0])
-    again = train_jobs([cfgs[0], make_cfg("normal_class=7")], dirs, device="cpu")
+    # model.pt: the trained member, usable by predict like a single job's
+    vec_scores = [s for _, s in predict(dirs[1] / MODEL_FILE, oe_npy)]
+    single_scores = [s for _, s in predict(tmp_path / "single" / MODEL_FILE, oe_npy)]
+    np.testing.assert_allclose(vec_scores, single_scores, rtol=1e-3, atol=1e-4)
+    again = train_jobs([cfgs[0], make_cfg("normal_class=7")], [dirs[0], tmp_path / "vec2"], device="cpu")
     assert again[0] == results[0]  # finished: reused, not retrained
     assert "normal_class=7" in again[1]  # a bad job fails alone, with its one-line error
+    other = train_jobs([make_cfg("method=hsc", "epochs=1")], dirs[:1], device="cpu")
+    assert "record of another config" in other[0]  # the same claim rule as a single job
 
 
 def test_fitness_is_the_mean_single_oe_auc_over_seeds_and_is_cached(make_cfg, oe_npy, tmp_path):

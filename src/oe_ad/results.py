@@ -11,6 +11,7 @@ from .atomic import atomic_open
 from .errors import OEADError
 
 RECORD_NAME = "result.json"
+ERROR_FILE = "error.json"  # a failed job's one-line error, for the end-of-sweep summary
 INDEX_DIR = ".index"  # in the experiment folder: one small file per finished config hash -> its record
 # Keys that change where, how or how fast a job runs, not what it computes.
 NON_EFFECTIVE_KEYS = (
