@@ -1,14 +1,19 @@
 """Vectorised training: model m of a stack reproduces the single job with the same config (run_job)."""
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import get_class
 
 from conftest import tiny_overrides
 from oe_ad.checkpointing import MODEL_FILE
+from oe_ad.data.sources import NpyPool
 from oe_ad.errors import OEADError
 from oe_ad.factory import SourceCache
 from oe_ad.methods.base import AnomalyDetector
@@ -17,6 +22,7 @@ from oe_ad.methods.hsc import HSC
 from oe_ad.nets.cnn32 import CNN32
 from oe_ad.predict import predict
 from oe_ad.results import RECORD_NAME
+from oe_ad.run import CONF_DIR
 from oe_ad.train import run_job
 from oe_ad.vectorised.fitness import VectorisedFitness
 from oe_ad.vectorised.grouping import group
@@ -95,7 +101,7 @@ def single_runs(make_cfg, tmp_path, monkeypatch, method, epochs, models) -> list
 
 
 def check_equivalence(make_cfg, tmp_path, monkeypatch, method: str, epochs: int, models=MODELS) -> None:
-    if method == "deep_svdd":  # one-class: no OE size
+    if not get_class(make_cfg(f"method={method}").method._target_).uses_oe:  # one-class: no OE size
         models = [tuple(o for o in m if not o.startswith("oe_size")) for m in models]
     singles = single_runs(make_cfg, tmp_path, monkeypatch, method, epochs, models)
     sources = SourceCache(CPU)
@@ -115,8 +121,15 @@ def test_stack_matches_single_runs(make_cfg, tmp_path, monkeypatch):
     check_equivalence(make_cfg, tmp_path, monkeypatch, "bce", epochs=4, models=MODELS[1:])
 
 
+def stackable_methods() -> list[str]:
+    """Every method of the package on a CNN32 (the network a stack holds), read from its configs."""
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        names = sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml"))
+        return [n for n in names if compose("config", overrides=[f"method={n}"]).net._target_.endswith(".CNN32")]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["bce", "focal", "hsc", "deep_sad", "deep_svdd"])
+@pytest.mark.parametrize("method", stackable_methods())
 def test_stack_matches_single_runs_over_hundreds_of_steps(method, make_cfg, tmp_path, monkeypatch):
     check_equivalence(make_cfg, tmp_path, monkeypatch, method, epochs=150)  # 300 steps
 
@@ -212,3 +225,44 @@ def test_search_fitness_vectorised_equals_sequential(folder_root, oe_npy, tmp_pa
     )
     expected = seq([3, 7])
     assert vec([3, 7]) == pytest.approx(expected, abs=1e-3)
+
+
+TOY_CONF = Path(__file__).parent / "toy_conf"
+
+
+def test_a_method_added_outside_the_package_runs_single_vectorised_and_in_the_search(
+    make_cfg, folder_root, oe_npy, tmp_path
+):
+    """One Python file + one YAML in a config directory of its own: every path picks the method up."""
+    from oe_ad.search.fitness import make_fitness
+    from test_search import search_cfg
+
+    toy = (f"hydra.searchpath=[file://{TOY_CONF}]", "method=toy", "epochs=2")
+    cfgs = [make_cfg(*toy, *o) for o in MODELS[1:]]
+    singles = [run_job(cfg, tmp_path / f"single{i}") for i, cfg in enumerate(cfgs)]
+    assert {r["method"] for r in singles} == {"toy"}
+    vec = train_jobs(cfgs, [tmp_path / "vec0", tmp_path / "vec1"], device="cpu")
+    for record, single in zip(vec, singles):
+        assert record["config_hash"] == single["config_hash"]
+        assert abs(record["test_auroc"] - single["test_auroc"]) <= 1e-3
+    search = [
+        search_cfg(folder_root, oe_npy, tmp_path, *toy, f"search.fitness={f}") for f in ("sequential", "vectorised")
+    ]
+    pool = NpyPool(str(oe_npy))
+    seq, vectorised = (make_fitness(cfg, pool) for cfg in search)
+    assert vectorised([3]) == pytest.approx(seq([3]), abs=1e-3)
+
+
+@pytest.mark.slow
+def test_the_toy_method_runs_from_the_command_line_single_and_vectorised(folder_root, oe_npy, tmp_path):
+    args = [*tiny_overrides(folder_root, oe_npy, tmp_path), f"hydra.searchpath=[file://{TOY_CONF}]", "method=toy"]
+    env = {"PYTHONPATH": f"{Path(__file__).parents[1] / 'src'}{os.pathsep}{Path(__file__).parent}"}
+    for name, extra in (("basic", []), ("vec", ["launcher=vectorised"])):
+        proc = run_cli(
+            "-m", f"name={name}", *extra, *args, "epochs=1", "seed=0", "normal_class=0,1", cwd=tmp_path, env=env
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    for name in ("basic", "vec"):
+        recs = list((tmp_path / name).rglob(RECORD_NAME))
+        assert len(recs) == 2 and all(json.loads(p.read_text())["method"] == "toy" for p in recs)
+        assert all((p.parent / MODEL_FILE).exists() for p in recs)

@@ -54,13 +54,33 @@ def quiet_third_party() -> None:
     )
 
 
+def config_dirs(argv: list[str], conf_dir: Path = CONF_DIR) -> list[Path] | None:
+    """The folders Hydra takes config groups from: the package's, ``--config-dir`` and file:// entries of
+    ``hydra.searchpath`` (None when a search path entry is not a folder, e.g. pkg://: choices are not checked)."""
+    dirs = [conf_dir]
+    for i, arg in enumerate(argv):
+        if arg in ("--config-dir", "-cd") and i + 1 < len(argv):
+            dirs.append(Path(argv[i + 1]))
+        elif arg.startswith("--config-dir="):
+            dirs.append(Path(arg.partition("=")[2]))
+        elif arg.lstrip("+").startswith("hydra.searchpath="):
+            for entry in arg.partition("=")[2].strip("[]").split(","):
+                if not entry.strip().startswith("file://"):
+                    return None
+                dirs.append(Path(entry.strip().removeprefix("file://")))
+    return dirs
+
+
 def check_group_choices(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
     """Fail fast, in one line, on ``method=nope`` (Hydra's own message spans a screen)."""
+    dirs = config_dirs(argv, conf_dir)
+    if dirs is None:
+        return
     for arg in argv:
         key, sep, value = arg.lstrip("+~").partition("=")
         if not sep or key not in GROUPS or value in ("null", ""):
             continue
-        options = sorted(p.stem for p in (conf_dir / key).glob("*.yaml"))
+        options = sorted({p.stem for d in dirs for p in (d / key).glob("*.yaml")})
         for choice in value.split(","):
             if choice not in options:
                 raise OEADError(f"unknown {key} '{choice}' (choose from: {', '.join(options)})")
