@@ -228,7 +228,19 @@ class NpyPool(OEPool):
         return torch.from_numpy(np.ascontiguousarray(self.array[np.sort(indices)])).permute(0, 3, 1, 2).contiguous()
 
 
-class CIFAR100Pool(OEPool):
+class HeldPool(OEPool):
+    """A pool decoded whole into ``self.images`` (uint8 NCHW), which its constructor sets."""
+
+    images: Tensor
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def load(self, indices: np.ndarray) -> Tensor:
+        return self.images[torch.from_numpy(np.asarray(indices))]
+
+
+class CIFAR100Pool(HeldPool):
     """CIFAR-100 training images as OE; ``classes=k`` keeps k classes drawn at random from ``seed``."""
 
     url = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
@@ -249,14 +261,8 @@ class CIFAR100Pool(OEPool):
             images = images[np.isin(labels, self.chosen)]
         self.images = torch.from_numpy(images)
 
-    def __len__(self) -> int:
-        return len(self.images)
 
-    def load(self, indices: np.ndarray) -> Tensor:
-        return self.images[torch.from_numpy(np.asarray(indices))]
-
-
-class FolderPool(OEPool):
+class FolderPool(HeldPool):
     """Every image under ``root`` (recursively), decoded once and cached."""
 
     def __init__(self, root: str, image_size: int | None = 32, cache_dir: str | None = None) -> None:
@@ -264,12 +270,6 @@ class FolderPool(OEPool):
         if not files:
             raise OEADError(f"oe.root={root}: no image files found")
         self.images = torch.from_numpy(np.array(decode_all(files, image_size, cache_dir)))
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def load(self, indices: np.ndarray) -> Tensor:
-        return self.images[torch.from_numpy(np.asarray(indices))]
 
 
 class SubsetPool(OEPool):
