@@ -34,7 +34,9 @@ def members(m: int, steps: int, device: torch.device) -> list[Member]:
         pl.seed_everything(seed, verbose=False)
         method = BCE(CNN32(), optimizer=torch.optim.Adam)
         dm = OEDataModule(normal, pool, normal_class=0, oe_size=None, seed=seed)
-        clock = SimpleNamespace(current_epoch=0, strategy=SimpleNamespace(root_device=device))
+        clock = SimpleNamespace(
+            current_epoch=0, global_rank=0, world_size=1, strategy=SimpleNamespace(root_device=device)
+        )
         dm.trainer = clock
         dm.setup("fit")
         out.append(Member(CFG, method, dm, clock))
