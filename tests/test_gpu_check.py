@@ -16,8 +16,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 @pytest.mark.slow
 def test_smoke_run_writes_every_section_to_the_json_and_the_table(tmp_path):
     # generous caps: the CPU of a shared machine may be many times slower than a quiet one
-    cmd = [sys.executable, str(SCRIPT), str(tmp_path), "--smoke", "--cap-scale", "8"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=1800)
+    cmd = [sys.executable, str(SCRIPT), str(tmp_path), "--smoke", "--cap-scale", "20"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=3600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((tmp_path / "gpu_check.json").read_text())
     assert {"environment", "wall_s", "all_passed", "sections", "table"} <= result.keys()
