@@ -48,7 +48,8 @@ class Settings:
     vec_steps: int = 40  # steps of one epoch
     conv_models: int = 4
     conv_steps: int = 50
-    batch: int = 256  # 128 normal + 128 OE
+    batch: int = 256  # 128 normal + 128 OE (CLIP, ResNet)
+    half: int = 128  # CNN32 batches: half normal + half OE
     big_steps: int = 10
     resnet_size: int = 224
     clip_model: str = "ViT-B-32"
@@ -69,6 +70,7 @@ def settings(smoke: bool, budget: float | None) -> Settings:
             conv_models=2,
             conv_steps=3,
             batch=4,
+            half=8,
             big_steps=1,
             resnet_size=64,
         )

@@ -197,12 +197,14 @@ class OfficialStyle(Dataset):
         return self.transform(Image.fromarray(img)), is_normal
 
 
-def dataloader_rate(normal: np.ndarray, oe: np.ndarray, steps: int, workers: int, device: torch.device) -> float:
+def dataloader_rate(
+    normal: np.ndarray, oe: np.ndarray, steps: int, workers: int, half: int, device: torch.device
+) -> float:
     """img/s of the same CNN32 + BCE step fed by the official-style DataLoader (3 warm-up steps excluded)."""
     from throughput import make_model
 
     mean, std = channel_stats(torch.from_numpy(normal).permute(0, 3, 1, 2))
-    warm, half = 3, 128
+    warm = 3
     data = OfficialStyle(normal, oe, warm + steps, half, official_transform(mean, std))
     loader = DataLoader(data, batch_size=2 * half, num_workers=workers, pin_memory=False)
     model = make_model().to(device).train()
@@ -230,9 +232,9 @@ def end_to_end(sec: Section, ctx: Context) -> None:
     steps = math.ceil(len(normal) / batch)
     images = epochs * steps * 2 * batch
     job_rate, wall_rate = images / record["train_time_s"], images / wall
-    raw_rate = 256 / raw_step_time(s.raw_steps, str(device))
+    raw_rate = 2 * s.half / raw_step_time(s.raw_steps, str(device), 2 * s.half)
     oe = np.load(ctx.oe, mmap_mode="r")[np.asarray(record["oe_indices"])]
-    base_rate = dataloader_rate(normal, np.ascontiguousarray(oe), s.loader_steps, s.loader_workers, device)
+    base_rate = dataloader_rate(normal, np.ascontiguousarray(oe), s.loader_steps, s.loader_workers, s.half, device)
     sec.data = {
         "overrides": overrides,
         "record_device": record["device"],
@@ -253,7 +255,7 @@ def end_to_end(sec: Section, ctx: Context) -> None:
     }
     sec.add("job img/s (training loop of oe_ad.run)", f"{job_rate:,.0f}", ">= 20,000", ctx.verdict(job_rate >= 2e4, s))
     sec.add("job img/s incl. start-up, decoding, test", f"{wall_rate:,.0f} ({wall:.0f} s)")
-    sec.add("raw model step img/s (ready tensors, batch 256)", f"{raw_rate:,.0f}")
+    sec.add(f"raw model step img/s (ready tensors, batch {2 * s.half})", f"{raw_rate:,.0f}")
     sec.add("job / raw", f"{job_rate / raw_rate:.2f}")
     sec.add(f"official-style DataLoader ({s.loader_workers} workers) img/s", f"{base_rate:,.0f}")
     ratio = job_rate / base_rate
@@ -300,23 +302,23 @@ class fp32_matmuls:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = self.saved
 
 
-def conv_losses(models: int, steps: int, device: torch.device, conv: str) -> torch.Tensor:
+def conv_losses(models: int, steps: int, device: torch.device, conv: str, half: int) -> torch.Tensor:
     """(steps, models) training losses of a stack on seeded synthetic data, with the given convolution mode."""
     from vectorised import members
 
     from oe_ad.vectorised.trainer import build_stack, fused_step
 
     torch.manual_seed(0)  # vectorised.members draws its OE pool from the global generator
-    group = members(models, steps, device)
+    group = members(models, steps, device, half)
     net, opt, obj = build_stack(group, device)
     net.conv = conv
     loaders = zip(*(g.datamodule.train_dataloader() for g in group))
     return torch.stack([fused_step(net, opt, obj, batches)[1] for batches in loaders]).cpu()
 
 
-def compare_convs(models: int, steps: int, device: torch.device) -> dict:
+def compare_convs(models: int, steps: int, device: torch.device, half: int) -> dict:
     """Grouped vs split losses against the CPU test's tolerance (rtol 1e-4, atol 1e-5)."""
-    a, b = conv_losses(models, steps, device, "grouped"), conv_losses(models, steps, device, "split")
+    a, b = (conv_losses(models, steps, device, conv, half) for conv in ("grouped", "split"))
     diff = (a - b).abs()
     bad = (diff > 1e-5 + 1e-4 * b.abs()).any(1).nonzero()
     return {
@@ -337,19 +339,18 @@ def vectorised(sec: Section, ctx: Context) -> None:
     epochs: dict[int, float] = {}
     for m in s.vec_models:
         size = min(m, fit)  # a stack larger than memory runs in chunks, one after the other
-        step = vectorised_step_time(size, s.vec_steps, device, "auto") * math.ceil(m / size)
+        step = vectorised_step_time(size, s.vec_steps, device, "auto", s.half) * math.ceil(m / size)
         epochs[m] = step * STEPS_PER_EPOCH
-        sec.add(
-            f"M={m}: one epoch (40 steps of 128 + 128 per model)",
-            f"{epochs[m]:.2f} s, {m * STEPS_PER_EPOCH * 256 / epochs[m]:,.0f} img/s, {epochs[m] / epochs[1]:.2f}x M=1",
-        )
+        images = m * STEPS_PER_EPOCH * 2 * s.half
+        value = f"{epochs[m]:.2f} s, {images / epochs[m]:,.0f} img/s, {epochs[m] / epochs[1]:.2f}x M=1"
+        sec.add(f"M={m}: one epoch (40 steps of {s.half} + {s.half} per model)", value)
     big = max(s.vec_models)
     ratio = epochs[big] / epochs[1]
     goal_check = ctx.verdict(ratio <= 3, s) if big == 64 else "n/a on CPU"
     sec.add(f"epoch M={big} / epoch M=1", f"{ratio:.2f}x", "<= 3x (M=64)", goal_check)
     sec.data = {"epoch_s": epochs, "models_fit": fit, "steps_timed": s.vec_steps}
     with fp32_matmuls():
-        conv = compare_convs(s.conv_models, s.conv_steps, device)
+        conv = compare_convs(s.conv_models, s.conv_steps, device, s.half)
     sec.data["grouped_vs_split"] = conv
     value = f"max |diff| {conv['max_abs_diff']:.1e} (rel {conv['max_rel_diff']:.1e})"
     sec.add(
@@ -359,7 +360,7 @@ def vectorised(sec: Section, ctx: Context) -> None:
         "pass" if conv["within_tolerance"] else "fail",
     )
     if device.type == "cuda":  # informative: the same with CUDA's default TF32 convolutions
-        tf32 = compare_convs(s.conv_models, s.conv_steps, device)
+        tf32 = compare_convs(s.conv_models, s.conv_steps, device, s.half)
         sec.data["grouped_vs_split_tf32"] = tf32
         sec.add("grouped vs split losses, TF32 convolutions (CUDA default)", f"max |diff| {tf32['max_abs_diff']:.1e}")
 
