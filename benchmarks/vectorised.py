@@ -27,21 +27,23 @@ from oe_ad.vectorised.trainer import build_stack, fused_step
 CFG = OmegaConf.create({})
 
 
-def members(m: int, steps: int, device: torch.device) -> list[Job]:
-    normal, pool = RandomImages(128 * steps), RandomPool(1000)
+def members(m: int, steps: int, device: torch.device, batch: int = 128) -> list[Job]:
+    normal, pool = RandomImages(batch * steps), RandomPool(1000)
     out = []
     for seed in range(m):
         pl.seed_everything(seed, verbose=False)
         method = BCE(CNN32(), optimizer=torch.optim.Adam)
-        dm = OEDataModule(normal, pool, normal_class=0, oe_size=None, seed=seed, clock=FixedClock(device))
+        dm = OEDataModule(
+            normal, pool, normal_class=0, oe_size=None, seed=seed, batch_size=batch, clock=FixedClock(device)
+        )
         dm.setup("fit")
         out.append(Job(CFG, method.to(device), dm, hash=""))
     return out
 
 
-def vectorised_step_time(m: int, steps: int, device: torch.device, conv: str) -> float:
-    """Seconds per fused step of ``m`` models (after one warm-up step)."""
-    group = members(m, steps + 1, device)
+def vectorised_step_time(m: int, steps: int, device: torch.device, conv: str, batch: int = 128) -> float:
+    """Seconds per fused step of ``m`` models, ``batch`` normal + ``batch`` OE each (after one warm-up step)."""
+    group = members(m, steps + 1, device, batch)
     net, obj = build_stack(group, device)
     opt, _ = group[0].method.optimizers_for(net.parameters())
     net.conv = conv
