@@ -56,13 +56,31 @@ def quiet_third_party() -> None:
     )
 
 
-def check_group_choices(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
-    """Fail fast, in one line, on ``method=nope`` (Hydra's own message spans a screen)."""
+def user_config_dirs(argv: list[str]) -> list[Path]:
+    """The config folders a command line adds to the package's: ``--config-dir``/``-cd`` and file paths
+    in ``hydra.searchpath=[...]`` (``pkg://`` entries name packages, not folders, and are left out)."""
+    dirs = []
+    for i, arg in enumerate(argv):
+        if arg in ("--config-dir", "-cd") and i + 1 < len(argv):
+            dirs.append(argv[i + 1])
+        elif arg.startswith("--config-dir="):
+            dirs.append(arg.partition("=")[2])
+        elif arg.lstrip("+").startswith("hydra.searchpath="):
+            for entry in (e.strip() for e in arg.partition("=")[2].strip("[]").split(",")):
+                if entry.startswith("file://") or (entry and "://" not in entry):
+                    dirs.append(entry.removeprefix("file://"))
+    return [Path(d) for d in dirs]
+
+
+def check_group_choices(argv: list[str], conf_dirs: list[Path] | None = None) -> None:
+    """Fail fast, in one line, on ``method=nope`` (Hydra's own message spans a screen). The options are
+    the package's configs plus those of any config folder the command line adds."""
+    dirs = [CONF_DIR, *user_config_dirs(argv)] if conf_dirs is None else conf_dirs
     for arg in argv:
         key, sep, value = arg.lstrip("+~").partition("=")
         if not sep or key not in GROUPS or value in ("null", ""):
             continue
-        options = sorted(p.stem for p in (conf_dir / key).glob("*.yaml"))
+        options = sorted({p.stem for d in dirs for p in (d / key).glob("*.yaml")})
         for choice in value.split(","):
             if choice not in options:
                 raise OEADError(f"unknown {key} '{choice}' (choose from: {', '.join(options)})")
