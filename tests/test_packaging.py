@@ -1,6 +1,7 @@
 """The wheel holds what an install outside the checkout needs, and every console command answers --help."""
 
 import configparser
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -25,13 +26,14 @@ def wheel_names(tmp_path_factory) -> set[str]:
     """File names inside a wheel built from the checkout (without build isolation when setuptools allows)."""
     out = tmp_path_factory.mktemp("wheel")
     base = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)]
-    build = ROOT / "build"
-    had_build = build.exists()
+    scratch = [ROOT / "build", ROOT / "src" / "oe_ad.egg-info"]  # setuptools writes these into the checkout
+    existed = [p.exists() for p in scratch]
     done = subprocess.run([*base, "--no-build-isolation"], capture_output=True, text=True)
     if done.returncode != 0:  # e.g. no `wheel` package for an old setuptools: let pip fetch the build backend
         done = subprocess.run(base, capture_output=True, text=True)
-    if not had_build:
-        subprocess.run(["rm", "-rf", str(build)], check=False)
+    for path, was_there in zip(scratch, existed):
+        if not was_there:
+            shutil.rmtree(path, ignore_errors=True)
     assert done.returncode == 0, done.stderr[-2000:]
     (wheel,) = out.glob("oe_ad-*.whl")
     with zipfile.ZipFile(wheel) as zf:

@@ -18,7 +18,7 @@ step() { printf '[wheel-smoke %3ss] %s\n' "$SECONDS" "$*"; }
 step "build the wheel"
 "$BASE_PY" -m pip wheel -q --no-deps -w "$TMP/dist" "$REPO"
 WHEEL="$(ls "$TMP"/dist/oe_ad-*.whl)"
-rm -rf "$REPO/build"  # setuptools' scratch folder in the checkout
+rm -rf "$REPO/build" "$REPO/src/oe_ad.egg-info"  # setuptools' scratch folders in the checkout (git-ignored)
 
 step "fresh venv reusing $("$BASE_PY" -c 'import sys; print(sys.prefix)')"
 "$BASE_PY" -m venv --without-pip "$TMP/venv"
