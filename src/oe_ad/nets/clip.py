@@ -39,7 +39,7 @@ def prompt_logits(image_features: Tensor, text_features: Tensor) -> Tensor:
 
 
 def anomaly_log_odds(logits: Tensor) -> Tensor:
-    """log(p / (1 - p)) for p = softmax(logits)[:, -1], the anomaly prompt's probability (docs/methods.md, CLIP zero-shot).
+    """log(p / (1 - p)) for p = softmax(logits)[:, -1], the anomaly prompt's probability (docs/methods.md).
 
     A strictly increasing function of p, so the same AUC, but it does not saturate to 1.0 in float.
     """
