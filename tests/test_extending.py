@@ -56,7 +56,7 @@ def test_extending_page_example_runs_one_job(tmp_path):
     assert listed.returncode == 0, listed.stderr
     assert listed.stderr.strip().endswith("8 jobs") and "oe_size=4" in listed.stdout
 
-    ran = subprocess.run(as_module_call(single), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    ran = subprocess.run(as_module_call(single), cwd=tmp_path, env=env, capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr[-3000:]
     (record,) = (tmp_path / "runs" / "stripes-demo").rglob("result.json")
     result = json.loads(record.read_text())
