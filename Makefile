@@ -33,12 +33,12 @@ test-slow: ## slow end-to-end tests
 	$(PY) -m pytest -m slow
 
 lint: ## ruff lint + format check
-	$(PY) -m ruff check src tests benchmarks
-	$(PY) -m ruff format --check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks tools
+	$(PY) -m ruff format --check src tests benchmarks tools
 
 format: ## ruff autofix + format
-	$(PY) -m ruff check --fix src tests benchmarks
-	$(PY) -m ruff format src tests benchmarks
+	$(PY) -m ruff check --fix src tests benchmarks tools
+	$(PY) -m ruff format src tests benchmarks tools
 
 bench: ## throughput: raw model step vs full training pipeline (prints the ratio)
 	$(PY) benchmarks/throughput.py $(ARGS)

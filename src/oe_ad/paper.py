@@ -1,4 +1,4 @@
-"""The paper's numbers (SPEC.md §5) as data, and how each experiment's report lays them out.
+"""The paper's reported numbers (from its tables and figures) as data, and how each experiment's report lays them out.
 
 Each experiment (a folder ``runs/<name>/`` filled by ``oe_ad/conf/experiment/<name>.yaml``) has a :class:`Layout`:
 what the rows and columns of its table are and which cells the paper reports. Values are AUC in %.

@@ -1,13 +1,14 @@
-"""Score new images with a trained job: ``python -m oe_ad.predict checkpoint=PATH input=PATH output=PATH.csv``.
+"""Score new images with a trained job: ``oe-ad-predict CHECKPOINT INPUT --output SCORES.csv [--threshold T]``.
 
-``checkpoint`` is a job's ``model.pt`` (or its job folder); ``input`` a folder of images (searched
+``CHECKPOINT`` is a job's ``model.pt`` (or its job folder); ``INPUT`` a folder of images (searched
 recursively) or an ``(N, H, W, 3)`` uint8 ``.npy``. The CSV has one row per image: ``file``, ``score``
-(larger = more anomalous) and, with ``threshold=T``, ``label`` (``anomalous`` if score > T, else ``normal``).
+(larger = more anomalous) and, with ``--threshold T``, ``label`` (``anomalous`` if score > T, else ``normal``).
 Images are decoded, resized and normalised exactly as the job's training data were.
 """
 
 import csv
 import sys
+from argparse import Namespace
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,33 +20,27 @@ from torch import Tensor
 
 from .atomic import atomic_open
 from .checkpointing import load_weights, read_model_file
+from .cliargs import ArgumentParser
 from .data.augment import Augmenter
 from .data.images import decode, list_images
 from .data.sources import read_npy_images
 from .data.stream import fit_size
 from .errors import OEADError
 
-KEYS = {"checkpoint": None, "input": None, "output": None, "threshold": None, "batch_size": 256, "device": "auto"}
 
-
-def parse_args(argv: list[str]) -> dict[str, Any]:
-    """``key=value`` arguments (as for ``oe_ad.run``) -> options; unknown or missing keys are one-line errors."""
-    opts = dict(KEYS)
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if not sep or key not in KEYS:
-            raise OEADError(f"unexpected argument '{arg}' (use key=value with keys: {', '.join(KEYS)})")
-        opts[key] = value
-    for key in ("checkpoint", "input", "output"):
-        if not opts[key]:
-            raise OEADError(f"missing {key}=PATH (usage: checkpoint=MODEL.pt input=FOLDER|FILE.npy output=OUT.csv)")
-    for key, kind in (("threshold", float), ("batch_size", int)):
-        if opts[key] is not None and not isinstance(opts[key], kind):
-            try:
-                opts[key] = kind(opts[key])
-            except ValueError:
-                raise OEADError(f"{key}={opts[key]}: not a number") from None
-    return opts
+def parse_args(argv: list[str]) -> Namespace:
+    """The command line (argparse, as ``oe-ad-report``); a bad or missing option exits 2 with its usage."""
+    ap = ArgumentParser(
+        prog="oe-ad-predict",
+        description="Score new images with a trained job's model.pt; one CSV row per image (larger = more anomalous).",
+    )
+    ap.add_argument("checkpoint", type=Path, help="a job's model.pt, or its job folder")
+    ap.add_argument("input", type=Path, help="a folder of images (searched recursively) or an (N, H, W, 3) uint8 .npy")
+    ap.add_argument("-o", "--output", type=Path, required=True, help="the CSV to write (file, score[, label])")
+    ap.add_argument("--threshold", type=float, help="add a label column: anomalous if score > THRESHOLD")
+    ap.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default: 256)")
+    ap.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda or cuda:N")
+    return ap.parse_args(argv)
 
 
 def load_detector(checkpoint: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -104,13 +99,13 @@ def write_csv(rows: list[tuple[str, float]], output: str | Path, threshold: floa
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        opts = parse_args(sys.argv[1:] if argv is None else argv)
-        rows = predict(opts["checkpoint"], opts["input"], opts["batch_size"], opts["device"])
-        write_csv(rows, opts["output"], opts["threshold"])
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+        rows = predict(args.checkpoint, args.input, args.batch_size, args.device)
+        write_csv(rows, args.output, args.threshold)
     except OEADError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    print(f"{len(rows)} images scored -> {opts['output']}")
+    print(f"{len(rows)} images scored -> {args.output}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ records or ``--experiment``), it also writes the paper's table with the paper's 
 as one W&B run. Records are the source of truth; nothing here reads W&B.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .cliargs import ArgumentParser
 from .paper import EXPERIMENTS, Layout
 from .results import iter_records, write_text_atomic
 
@@ -348,7 +348,7 @@ def log_to_wandb(name: str, root: Path, table: pd.DataFrame, figures: list[Path]
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m oe_ad.report", description=__doc__.splitlines()[0])
+    ap = ArgumentParser(prog="oe-ad-report", description=__doc__.splitlines()[0])
     ap.add_argument("dir", type=Path, help="folder holding result.json records (searched recursively)")
     ap.add_argument("--experiment", choices=sorted(EXPERIMENTS), help="paper layout to use (default: detected)")
     ap.add_argument("--wandb", action="store_true", help="also log the experiment summary as one W&B run")

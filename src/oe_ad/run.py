@@ -54,28 +54,26 @@ def quiet_third_party() -> None:
     )
 
 
-def config_dirs(argv: list[str], conf_dir: Path = CONF_DIR) -> list[Path] | None:
-    """The folders Hydra takes config groups from: the package's, ``--config-dir`` and file:// entries of
-    ``hydra.searchpath`` (None when a search path entry is not a folder, e.g. pkg://: choices are not checked)."""
-    dirs = [conf_dir]
+def user_config_dirs(argv: list[str]) -> list[Path]:
+    """The config folders a command line adds to the package's: ``--config-dir``/``-cd`` and file paths
+    in ``hydra.searchpath=[...]`` (``pkg://`` entries name packages, not folders, and are left out)."""
+    dirs = []
     for i, arg in enumerate(argv):
         if arg in ("--config-dir", "-cd") and i + 1 < len(argv):
-            dirs.append(Path(argv[i + 1]))
+            dirs.append(argv[i + 1])
         elif arg.startswith("--config-dir="):
-            dirs.append(Path(arg.partition("=")[2]))
+            dirs.append(arg.partition("=")[2])
         elif arg.lstrip("+").startswith("hydra.searchpath="):
-            for entry in arg.partition("=")[2].strip("[]").split(","):
-                if not entry.strip().startswith("file://"):
-                    return None
-                dirs.append(Path(entry.strip().removeprefix("file://")))
-    return dirs
+            for entry in (e.strip() for e in arg.partition("=")[2].strip("[]").split(",")):
+                if entry.startswith("file://") or (entry and "://" not in entry):
+                    dirs.append(entry.removeprefix("file://"))
+    return [Path(d) for d in dirs]
 
 
-def check_group_choices(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
-    """Fail fast, in one line, on ``method=nope`` (Hydra's own message spans a screen)."""
-    dirs = config_dirs(argv, conf_dir)
-    if dirs is None:
-        return
+def check_group_choices(argv: list[str], conf_dirs: list[Path] | None = None) -> None:
+    """Fail fast, in one line, on ``method=nope`` (Hydra's own message spans a screen). The options are
+    the package's configs plus those of any config folder the command line adds."""
+    dirs = [CONF_DIR, *user_config_dirs(argv)] if conf_dirs is None else conf_dirs
     for arg in argv:
         key, sep, value = arg.lstrip("+~").partition("=")
         if not sep or key not in GROUPS or value in ("null", ""):

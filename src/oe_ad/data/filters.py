@@ -1,4 +1,4 @@
-"""Low- and high-pass Fourier filters on batched image tensors (SPEC.md §5, Table 4 / Appendices B–C).
+"""Low- and high-pass Fourier filters on batched image tensors (paper Table 4, Appendices B–C; docs/protocol.md).
 
 Each channel's 2-D spectrum is centred (fftshift, DC in the middle); LPF with magnitude m zeroes the first and
 last m rows and columns (keeping the central (N-2m)x(N-2m) low frequencies); HPF zeroes a central block of side

@@ -1,4 +1,4 @@
-"""ImageNet-30 (Hendrycks et al.'s one-class benchmark) and ImageNet-22k as an OE pool (SPEC.md §1, §7).
+"""ImageNet-30 (Hendrycks et al.'s one-class benchmark) and ImageNet-22k as an OE pool (docs/protocol.md).
 
 ImageNet-22k holds ~14M files in one folder per synset: it is indexed once (file names + synset, cached),
 the excluded synsets are dropped from the index, a seeded subset is decoded by loader workers, and pools
@@ -35,7 +35,7 @@ WNID_LISTS = ("imagenet1k", "imagenet30")
 class ImageNet30(ImageFolder):
     """ImageNet-30 in Hendrycks' layout: ``root/train/<class>/`` and ``root/test/<class>/`` (or ``val``).
 
-    Classes are the 30 SPEC.md §7 names in that (alphabetical) order; images are decoded once to
+    Classes are the 30 names of docs/protocol.md in that (alphabetical) order; images are decoded once to
     ``image_size`` (shorter side, then centre crop; 256 for the 224 pipeline) and cached memory-mapped.
     """
 

@@ -1,4 +1,4 @@
-"""MVTec-AD (SPEC.md §7): one category per ``normal_class``; its defects, not other classes, are the anomalies.
+"""MVTec-AD (Figure 4, Table 15): one category per ``normal_class``; its defects, not other classes, are the anomalies.
 
 So it is not a class-label split: the source supplies the benchmark split itself through
 ``benchmark_split`` (train/good as normal training data; test/good normal, every other test folder anomalous).

@@ -1,4 +1,4 @@
-"""CNN32: the 32x32 network of Deep SAD / the paper (SPEC.md §3).
+"""CNN32: the 32x32 network of Deep SAD / the paper (docs/methods.md, Networks).
 
 Bias-free layers and BatchNorm without affine parameters, as in the reference implementation, so
 that Deep SVDD cannot collapse to a constant output.

@@ -1,4 +1,4 @@
-"""ResNet-18 with CBAM attention, the 224x224 net of the ImageNet-30 / MVTec-AD runs (SPEC.md §3).
+"""ResNet-18 with CBAM attention, the 224x224 net of the ImageNet-30 / MVTec-AD runs (docs/methods.md, Networks).
 
 As in Hendrycks et al.'s ss-ood ImageNet experiments: BasicBlocks in layers [2, 2, 2, 2], each block's
 residual branch refined by CBAM (channel attention, then spatial attention) before the skip connection;

@@ -1,4 +1,4 @@
-"""Algorithm 1 (SPEC.md §6): tournament selection, mating and mutation among L2-nearest random OE candidates."""
+"""The paper's Algorithm 1 (docs/protocol.md): tournament selection, mating, mutation among L2-nearest OE images."""
 
 import logging
 from pathlib import Path
