@@ -28,7 +28,7 @@ from ..train import _without_name, build, build_datamodule, build_method, uses_o
 from .grouping import group_key
 from .memory import chunks, models_per_step, step_bytes
 from .objectives import Objective, objective
-from .stacked import StackedCNN32, check_net
+from .stacked import StackedCNN32, check_net, stack_for
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def build_stack(
     """The stacked network at every member's initial weights, its optimiser (the method's, e.g. Adam), the objective."""
     cfg, methods = members[0].cfg, [m.method for m in members]
     obj = objective(methods)
-    net = StackedCNN32(len(methods), check_net(methods[0]), head=obj.head)
+    net = stack_for(methods, obj.head)
     for i, method in enumerate(methods):
         net.load_model(i, method)
     net.to(device)
