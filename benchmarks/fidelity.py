@@ -108,11 +108,10 @@ def main() -> None:
         sys.exit(2)
     text, ok = table(results, args.tolerance)
     print(text)
-    print(
-        f"\n{'PASS' if ok else 'FAIL'}: every mean within {args.tolerance} points of the paper's code"
-        if ok
-        else f"\nFAIL: a mean is more than {args.tolerance} points from the paper's code"
-    )
+    if ok:
+        print(f"\nPASS: every mean within {args.tolerance} points of the paper's code")
+    else:
+        print(f"\nFAIL: a mean is more than {args.tolerance} points from the paper's code")
     sys.exit(0 if ok else 1)
 
 
