@@ -51,11 +51,11 @@ def make_model() -> BCE:
     return BCE(CNN32(), optimizer=torch.optim.Adam, lr=1e-3)
 
 
-def raw_step_time(steps: int, device: str) -> float:
+def raw_step_time(steps: int, device: str, batch: int = 256) -> float:
     model = make_model().to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x = torch.randn(256, 3, 32, 32, device=device)
-    is_normal = torch.arange(256, device=device) < 128
+    x = torch.randn(batch, 3, 32, 32, device=device)
+    is_normal = torch.arange(batch, device=device) < batch // 2
     for i in range(steps + 3):
         if i == 3:  # warm-up excluded
             _sync(device)

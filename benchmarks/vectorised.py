@@ -27,23 +27,25 @@ from oe_ad.vectorised.trainer import Member, build_stack, fused_step
 CFG = OmegaConf.create({"method": {"optimizer": {"_target_": "torch.optim.Adam", "_partial_": True}}, "lr": 1e-3})
 
 
-def members(m: int, steps: int, device: torch.device) -> list[Member]:
-    normal, pool = RandomImages(128 * steps), RandomPool(1000)
+def members(m: int, steps: int, device: torch.device, batch: int = 128) -> list[Member]:
+    normal, pool = RandomImages(batch * steps), RandomPool(1000)
     out = []
     for seed in range(m):
         pl.seed_everything(seed, verbose=False)
         method = BCE(CNN32(), optimizer=torch.optim.Adam)
-        dm = OEDataModule(normal, pool, normal_class=0, oe_size=None, seed=seed)
-        clock = SimpleNamespace(current_epoch=0, strategy=SimpleNamespace(root_device=device))
+        dm = OEDataModule(normal, pool, normal_class=0, oe_size=None, seed=seed, batch_size=batch)
+        clock = SimpleNamespace(
+            current_epoch=0, global_rank=0, world_size=1, strategy=SimpleNamespace(root_device=device)
+        )
         dm.trainer = clock
         dm.setup("fit")
         out.append(Member(CFG, method, dm, clock))
     return out
 
 
-def vectorised_step_time(m: int, steps: int, device: torch.device, conv: str) -> float:
-    """Seconds per fused step of ``m`` models (after one warm-up step)."""
-    group = members(m, steps + 1, device)
+def vectorised_step_time(m: int, steps: int, device: torch.device, conv: str, batch: int = 128) -> float:
+    """Seconds per fused step of ``m`` models, ``batch`` normal + ``batch`` OE each (after one warm-up step)."""
+    group = members(m, steps + 1, device, batch)
     net, opt, obj = build_stack(group, device)
     net.conv = conv
     loaders = zip(*(g.datamodule.train_dataloader() for g in group))
