@@ -6,7 +6,7 @@ DATA    := data/cifar10-jpeg
 # The real data available offline: the CIFAR-10 JPEG copy (normal data) and the 30k Tiny ImageNet OE pool.
 LOCAL   := data=folder data.root=$(DATA) oe=npy oe.path=$(SHARED)/tin32-oe-30k.npy
 
-.PHONY: help install run data test test-slow lint format bench bench-vectorised real-data gpu-bundle gpu-check
+.PHONY: help install run data test test-slow lint format bench bench-vectorised real-data fidelity gpu-bundle gpu-check
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-26s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ bench: ## throughput: raw model step vs full training pipeline (prints the ratio
 
 bench-vectorised: ## M models in one fused step vs M single runs, M = 1, 4, 16, 64 (prints the time ratio)
 	$(PY) benchmarks/vectorised.py $(ARGS)
+
+fidelity: $(DATA) ## BCE and HSC, class 1, 12 epochs, seeds 0-2 vs the paper's code (fails if a mean is > 1 point off)
+	$(PY) benchmarks/fidelity.py --data $(DATA) --oe $(SHARED)/tin32-oe-30k.npy $(ARGS)
 
 real-data: $(DATA) ## BCE and HSC on the CIFAR-10 copy, classes 1 and 3, 10 epochs, then the report
 	$(PY) -m oe_ad.run -m method=bce,hsc normal_class=1,3 seed=0 $(LOCAL) epochs=10 milestones=[8] logger=csv name=real-data $(ARGS)

@@ -42,18 +42,19 @@ MODELS = [
 ]
 
 
-def single_methods(cls, seeds) -> list:
+def single_methods(cls, seeds, bias: bool = True) -> list:
     out = []
     for s in seeds:
         pl.seed_everything(s, verbose=False)
-        out.append(cls(CNN32(out_dim=16), optimizer=torch.optim.Adam))
+        out.append(cls(CNN32(out_dim=16, bias=bias), optimizer=torch.optim.Adam))
     return out
 
 
+@pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("conv", ["grouped", "split"])
-def test_stacked_forward_backward_and_batchnorm_match_single_models(conv):
-    methods = single_methods(BCE, [0, 1, 2])
-    net = StackedCNN32(3, 16, head=True, conv=conv)
+def test_stacked_forward_backward_and_batchnorm_match_single_models(conv, bias):
+    methods = single_methods(BCE, [0, 1, 2], bias)
+    net = StackedCNN32(3, 16, head=True, conv=conv, bias=bias)
     for i, m in enumerate(methods):
         net.load_model(i, m)
     x = torch.randn(3, 8, 3, 32, 32)
@@ -65,7 +66,11 @@ def test_stacked_forward_backward_and_batchnorm_match_single_models(conv):
         torch.testing.assert_close(out[i], single, rtol=1e-4, atol=1e-5)
         m.loss(single, is_normal).backward()
         torch.testing.assert_close(net.fc1.grad[i], m.net.fc1.weight.grad, rtol=1e-3, atol=1e-6)
-        copy = single_methods(BCE, [9])[0]
+        if bias:  # the biases and BatchNorm scales get their own model's gradient too
+            torch.testing.assert_close(net.fc1_bias.grad[i], m.net.fc1.bias.grad, rtol=1e-3, atol=1e-6)
+            bn_grad = net.bn_weights[0].grad[i * 32 : (i + 1) * 32]
+            torch.testing.assert_close(bn_grad, m.net.bns[0].weight.grad, rtol=1e-3, atol=1e-6)
+        copy = single_methods(BCE, [9], bias)[0]
         net.export_model(i, copy)  # weights and the running statistics this step updated
         for key, value in m.state_dict().items():
             if "num_batches" not in key:

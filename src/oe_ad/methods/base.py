@@ -7,7 +7,14 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from ..errors import OEADError
 from ..metrics import AUROC
+
+
+def check_finite(what: str, value: Tensor) -> None:
+    """Fail the job in one line when training diverged (the paper's code raises on NaN scores too)."""
+    if not bool(torch.isfinite(value).all()):
+        raise OEADError(f"{what} became NaN or infinite: training diverged (try a smaller lr)")
 
 
 class AnomalyDetector(pl.LightningModule):
@@ -38,6 +45,7 @@ class AnomalyDetector(pl.LightningModule):
         self.train_auroc = AUROC()
         self.test_auroc = AUROC()
         self.test_scores: list[Tensor] = []
+        self._finite = torch.tensor(True)  # all training losses and scores of this epoch finite so far
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -60,12 +68,17 @@ class AnomalyDetector(pl.LightningModule):
         x, is_normal = batch
         out = self(x)  # normal and OE images in one forward pass, so BatchNorm sees both
         loss = self.loss(out, is_normal)
+        # on the device, no sync per step: checked at the epoch's end
+        self._finite = self._finite.to(loss.device) & torch.isfinite(loss.detach())
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
         if not bool(is_normal.all()):
-            self.train_auroc.update(self.score(out.detach()), ~is_normal)
+            scores = self.score(out.detach())
+            self._finite &= torch.isfinite(scores).all()
+            self.train_auroc.update(scores, ~is_normal)
         return loss
 
     def on_train_epoch_end(self) -> None:
+        check_finite(f"the training loss or scores of epoch {self.current_epoch}", self._finite)
         if self.train_auroc.update_count:
             self.log("train/auroc", self.train_auroc.compute())
         self.train_auroc.reset()
@@ -81,6 +94,7 @@ class AnomalyDetector(pl.LightningModule):
         self.test_auroc.update(scores, is_anomalous)
 
     def on_test_epoch_end(self) -> None:
+        check_finite("the test scores", torch.cat(self.test_scores) if self.test_scores else torch.ones(0))
         self.log("test/auroc", self.test_auroc.compute())
         self.test_auroc.reset()
 

@@ -12,7 +12,8 @@ from .base import AnomalyDetector
 class DeepSVDD(AnomalyDetector):
     uses_oe = False
 
-    def __init__(self, net: nn.Module, **kwargs) -> None:
+    def __init__(self, net: nn.Module, net_bias: bool = False, **kwargs) -> None:
+        """``net_bias``: read by the net config (net/cnn32.yaml), not here: False asks for the bias-free CNN32."""
         super().__init__(net, **kwargs)
         # Buffers, so a checkpoint carries the centre and a resumed run does not recompute it.
         self.register_buffer("center", torch.zeros(net.out_dim))

@@ -25,7 +25,7 @@ from ..train import Job, Outcome, prepare
 from .grouping import group_key
 from .memory import chunks, models_per_step, step_bytes
 from .objectives import Objective, objective
-from .stacked import StackedCNN32, check_net
+from .stacked import StackedCNN32, check_net, stack_for
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def build_stack(members: Sequence[Job], device: torch.device) -> tuple[StackedCN
     """The stacked network at every member's initial weights, and the members' objective."""
     methods = [m.method for m in members]
     obj = objective(methods)
-    net = StackedCNN32(len(methods), check_net(methods[0]), head=obj.head)
+    net = stack_for(methods, obj.head)
     per_model = sum(p.numel() for p in methods[0].parameters() if p.requires_grad)
     if per_model * len(methods) != sum(p.numel() for p in net.parameters()):
         raise OEADError(f"launcher=vectorised: {type(methods[0]).__name__} has weights outside CNN32 and a head")
