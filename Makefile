@@ -6,7 +6,7 @@ DATA    := data/cifar10-jpeg
 # The real data available offline: the CIFAR-10 JPEG copy (normal data) and the 30k Tiny ImageNet OE pool.
 LOCAL   := data=folder data.root=$(DATA) oe=npy oe.path=$(SHARED)/tin32-oe-30k.npy
 
-.PHONY: help install run data test test-slow lint format bench bench-vectorised real-data
+.PHONY: help install run data test test-slow lint format bench bench-vectorised real-data gpu-bundle gpu-check
 
 help: ## list the targets (the experiment targets last, from their YAMLs)
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-26s %s\n", $$1, $$2}'
@@ -50,6 +50,44 @@ bench-vectorised: ## M models in one fused step vs M single runs, M = 1, 4, 16, 
 real-data: $(DATA) ## BCE and HSC on the CIFAR-10 copy, classes 1 and 3, 10 epochs, then the report
 	$(PY) -m oe_ad.run -m method=bce,hsc normal_class=1,3 seed=0 $(LOCAL) epochs=10 milestones=[8] logger=csv name=real-data $(ARGS)
 	$(PY) -m oe_ad.report runs/real-data
+
+# ---------------------------------------------------------------------------------------------------------
+# GPU evidence (docs/gpu.md). A GPU machine here has torch but not Hydra/OmegaConf/open_clip, no registry and
+# no $(SHARED): `make gpu-bundle` (here, online) puts what it lacks into $(BUNDLE)/, then ONE device call
+#   run(command="make gpu-check GPU_OUT=$$OUT", carry=["gpu-bundle"], timeout_s=390)
+# runs every check in < 5 min (it stops itself at 300 s; a 390 s limit leaves lease time for one rerun,
+# GPU_ARGS="--only 3") and returns gpu_check.json: commit it as benchmarks/results/<date>-<gpu>.json.
+BUNDLE     ?= gpu-bundle
+GPU_OUT    ?= gpu-out
+GPU_ARGS   ?=
+GPU_PY     ?= $(if $(wildcard $(PY)),$(PY),python3)
+BUNDLE_OE  := tin32-oe-10k.npy
+# pinned in requirements.lock; antlr4-python3-runtime 4.9.3 exists only as an sdist: built here (pure Python)
+BUNDLE_WHEELS := hydra-core omegaconf open_clip_torch ftfy wcwidth
+BUNDLE_BUILT  := antlr4-python3-runtime
+pin = $(shell grep -iE '^$(subst -,[-_],$(1))==' requirements.lock)
+PLATFORMS  := --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any
+
+gpu-bundle: ## wheels (cp312 x86-64) + CIFAR-10 copy + 10k OE slice for a GPU machine, in $(BUNDLE)/ (< 60 MB)
+	@test -f $(SHARED)/cifar10-jpeg.tar.gz -a -f $(SHARED)/tin32-oe-30k.npy || { echo "error: $(SHARED)/cifar10-jpeg.tar.gz or tin32-oe-30k.npy not found (set SHARED=...)"; exit 2; }
+	rm -rf $(BUNDLE) && mkdir -p $(BUNDLE)/wheels
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp $(PLATFORMS) \
+		-d $(BUNDLE)/wheels $(foreach p,$(BUNDLE_WHEELS),$(call pin,$(p)))
+	$(PY) -m pip wheel -q --no-deps -w $(BUNDLE)/wheels $(foreach p,$(BUNDLE_BUILT),$(call pin,$(p)))
+	cp $(SHARED)/cifar10-jpeg.tar.gz $(BUNDLE)/
+	$(PY) -c "import numpy as np; np.save('$(BUNDLE)/$(BUNDLE_OE)', np.load('$(SHARED)/tin32-oe-30k.npy', mmap_mode='r')[:10000])"
+	@ls $(BUNDLE)/wheels; du -sh --apparent-size $(BUNDLE) | awk '{print "bundle size: " $$1 " (limit 60M)"}'
+
+gpu-check: ## GPU session: ONE device run, command "make gpu-check GPU_OUT=$OUT", carry ["gpu-bundle"], timeout_s 390 (docs/gpu.md)
+	@test -f $(BUNDLE)/cifar10-jpeg.tar.gz || { echo "error: $(BUNDLE)/ not found: run make gpu-bundle first"; exit 2; }
+	@set -e; tmp=$$(mktemp -d); \
+	if ! $(GPU_PY) -c "import hydra, omegaconf, open_clip, ftfy" 2>/dev/null; then \
+		echo "installing $(BUNDLE)/wheels into $$tmp/site"; \
+		$(GPU_PY) -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target $$tmp/site $(BUNDLE)/wheels/*.whl; \
+		export PYTHONPATH=$$tmp/site; fi; \
+	tar xzf $(BUNDLE)/cifar10-jpeg.tar.gz -C $$tmp; \
+	PYTHONPATH=src$${PYTHONPATH:+:$$PYTHONPATH} PYTHONUNBUFFERED=1 $(GPU_PY) benchmarks/gpu_check.py $(GPU_OUT) \
+		--data $$tmp/cifar10-jpeg --oe $(BUNDLE)/$(BUNDLE_OE) $(GPU_ARGS)
 
 # ---------------------------------------------------------------------------------------------------------
 # The paper's tables and figures, one target per src/oe_ad/conf/experiment/<experiment>.yaml (its report.help is

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch import Tensor
 
@@ -22,6 +21,8 @@ from .atomic import atomic_open
 from .checkpointing import load_weights, read_model_file
 from .data.augment import Augmenter
 from .data.images import decode, list_images
+from .data.sources import read_npy_images
+from .data.stream import fit_size
 from .errors import OEADError
 
 KEYS = {"checkpoint": None, "input": None, "output": None, "threshold": None, "batch_size": 256, "device": "auto"}
@@ -49,20 +50,12 @@ def parse_args(argv: list[str]) -> dict[str, Any]:
 
 def load_detector(checkpoint: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The trained method in eval mode and its preprocessing (normalisation, sizes)."""
-    from .train import build_method  # the same construction as training, from the job's own config
+    from .factory import build_method  # the same construction as training, from the job's own config
 
     payload = read_model_file(checkpoint)
     method = build_method(OmegaConf.create(payload["config"]))
     load_weights(method, payload, checkpoint)
     return method.to(device).eval(), payload["preprocessing"]
-
-
-def _resize(x: Tensor, size: int) -> Tensor:
-    """uint8 NCHW to ``size`` x ``size`` (as the datamodule resizes OE images of another size)."""
-    if x.shape[-2:] == (size, size):
-        return x
-    x = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True)
-    return x.round().clamp(0, 255).to(torch.uint8)
 
 
 def iter_inputs(path: Path, size: int, batch_size: int) -> Iterator[tuple[list[str], Tensor]]:
@@ -76,15 +69,10 @@ def iter_inputs(path: Path, size: int, batch_size: int) -> Iterator[tuple[list[s
             arrays = np.stack([decode(f, size) for f in chunk])
             yield [str(f.relative_to(path)) for f in chunk], torch.from_numpy(arrays).permute(0, 3, 1, 2)
     elif path.suffix == ".npy" and path.is_file():
-        try:
-            array = np.load(path, mmap_mode="r")
-        except (ValueError, OSError) as e:
-            raise OEADError(f"input={path}: not a readable .npy file ({e})") from None
-        if array.dtype != np.uint8 or array.ndim != 4 or array.shape[-1] != 3:
-            raise OEADError(f"input={path}: expected an (N, H, W, 3) uint8 array, got {array.shape} {array.dtype}")
+        array = read_npy_images(path, "input")
         for i in range(0, len(array), batch_size):
             x = torch.from_numpy(np.array(array[i : i + batch_size])).permute(0, 3, 1, 2)  # a copy: mmap is read-only
-            yield [f"{path.name}[{j}]" for j in range(i, i + len(x))], _resize(x, size)
+            yield [f"{path.name}[{j}]" for j in range(i, i + len(x))], fit_size(x, (size, size))
     else:
         raise OEADError(f"input={path}: not a folder of images or a .npy file")
 
@@ -92,7 +80,9 @@ def iter_inputs(path: Path, size: int, batch_size: int) -> Iterator[tuple[list[s
 @torch.no_grad()
 def predict(checkpoint: str | Path, input_path: str | Path, batch_size: int = 256, device: str = "auto"):
     """Anomaly scores of every input image: a list of (name, score)."""
-    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else torch.device(device)
+    from .factory import resolve_device
+
+    dev = resolve_device(device)
     method, prep = load_detector(checkpoint, dev)
     augmenter = Augmenter(mean=torch.tensor(prep["mean"]), std=torch.tensor(prep["std"]), crop=prep["image_size"])
     augmenter.to(dev)

@@ -12,6 +12,7 @@ from .errors import OEADError
 
 RECORD_NAME = "result.json"
 SEARCH_RECORD_NAME = "search.json"  # the record of one search job (python -m oe_ad.search)
+ERROR_FILE = "error.json"  # a failed job's one-line error, for the end-of-sweep summary
 INDEX_DIR = ".index"  # in the experiment folder: one small file per finished config hash -> its record
 # Keys that change where, how or how fast a job runs, or how it is reported, not what it computes.
 NON_EFFECTIVE_KEYS = (

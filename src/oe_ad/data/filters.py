@@ -80,12 +80,3 @@ class FrequencyFilter:
             x = images[i : i + self.chunk].to(device).float() / 255
             out[i : i + self.chunk] = (fourier_filter(x, self.kind, self.magnitude, self.hpf_scale) * 255).round()
         return out
-
-
-def build_filter(cfg) -> FrequencyFilter | None:
-    """The filter from the ``filter`` config node (None or kind none -> no filter)."""
-    if not cfg or cfg.get("kind") in (None, "none"):
-        return None
-    return FrequencyFilter(
-        kind=cfg.kind, magnitude=int(cfg.magnitude), parts=tuple(cfg.parts), hpf_scale=int(cfg.get("hpf_scale", 2))
-    )

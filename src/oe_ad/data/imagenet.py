@@ -18,7 +18,7 @@ from torch import Tensor
 from ..atomic import atomic_open
 from ..errors import OEADError
 from .images import IMAGE_EXTENSIONS, decode
-from .sources import ImageFolder, OEPool, _require_dir
+from .sources import ImageFolder, OEPool, require_dir
 from .stream import gather
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class ImageNet30(ImageFolder):
         super().__init__(root, image_size, cache_dir, workers)
 
     def load(self):
-        _require_dir(self.root, "data.root")
+        require_dir(self.root, "data.root")
         train_dir = self._split_dir(("train",))
         test_dir = self._split_dir(("test", "val"))
         for split_dir in (train_dir, test_dir):
@@ -129,7 +129,7 @@ class ImageNet22kPool(OEPool):
         workers: int = 8,
         max_in_memory: int | None = 20_000,
     ) -> None:
-        self.root = _require_dir(Path(root), "oe.root")
+        self.root = require_dir(Path(root), "oe.root")
         self.image_size, self.cache_dir, self.workers = image_size, cache_dir, workers
         self.max_in_memory = max_in_memory
         index, self.key = load_index(self.root, cache_dir)

@@ -1,6 +1,7 @@
 """Shared mechanics of every method: balanced batch in, loss, anomaly score, AUROC, optimiser + schedule."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -49,6 +50,12 @@ class AnomalyDetector(pl.LightningModule):
         raise NotImplementedError
 
     # -- training ----------------------------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        self.prepare_fit(self.trainer.datamodule)
+
+    def prepare_fit(self, datamodule: Any) -> None:
+        """Set up from the training data before the first step (the vectorised trainer calls it too)."""
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, is_normal = batch
         out = self(x)  # normal and OE images in one forward pass, so BatchNorm sees both
@@ -78,7 +85,13 @@ class AnomalyDetector(pl.LightningModule):
         self.test_auroc.reset()
 
     # -- optimisation ------------------------------------------------------------------------------------
+    def optimizers_for(
+        self, params: Iterable[nn.Parameter]
+    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+        """The method's optimiser over ``params`` (its own, or a stack's) and its per-epoch schedule."""
+        opt = self.optimizer_factory(params=[p for p in params if p.requires_grad], lr=self.lr)
+        return opt, torch.optim.lr_scheduler.MultiStepLR(opt, milestones=self.milestones, gamma=0.1)
+
     def configure_optimizers(self):
-        opt = self.optimizer_factory(params=[p for p in self.parameters() if p.requires_grad], lr=self.lr)
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=self.milestones, gamma=0.1)
+        opt, sched = self.optimizers_for(self.parameters())
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}

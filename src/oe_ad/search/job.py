@@ -17,9 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..data.sources import OEPool
 from ..errors import OEADError
+from ..factory import SourceCache
 from ..figures import image_grid
 from ..results import SEARCH_RECORD_NAME, config_hash, write_json_atomic
-from ..train import build
 from .evolution import evolve
 from .fitness import Fitness, load_in_order, make_fitness
 from .random_search import random_search
@@ -52,11 +52,7 @@ def run_search(
     """Run or resume the configured search in ``out_dir``; return its record (also ``search.json``)."""
     validate(cfg)
     out_dir = Path(out_dir)
-    pool = (
-        pool
-        if pool is not None
-        else build({k: v for k, v in OmegaConf.to_container(cfg.oe, resolve=True).items() if k != "name"})
-    )
+    pool = pool if pool is not None else SourceCache().oe(cfg)
     fitness = fitness if fitness is not None else make_fitness(cfg, pool)
     # one stream per (seed, class): classes of one sweep start from different random images
     rng = np.random.default_rng([cfg.seed, cfg.normal_class])
