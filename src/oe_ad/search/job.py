@@ -19,14 +19,13 @@ from ..data.sources import OEPool
 from ..errors import OEADError
 from ..factory import SourceCache
 from ..figures import image_grid
-from ..results import config_hash, write_json_atomic
+from ..results import SEARCH_RECORD_NAME, config_hash, write_json_atomic
 from .evolution import evolve
 from .fitness import Fitness, load_in_order, make_fitness
 from .random_search import random_search
 from .state import SearchState
 
 log = logging.getLogger(__name__)
-RECORD_NAME = "search.json"
 ALGORITHMS = {"evolution": evolve, "random": random_search}
 
 
@@ -94,7 +93,7 @@ def write_outputs(
         "search_time_s": seconds,
         "config": resolved,
     }
-    write_json_atomic(out_dir / RECORD_NAME, record)
+    write_json_atomic(out_dir / SEARCH_RECORD_NAME, record)
     log.info(
         "%s search (%s) done: %s AUC %.2f%% with pool image %d -> %s",
         state.algorithm,
@@ -102,6 +101,6 @@ def write_outputs(
         "best" if state.direction == "max" else "worst",
         100 * record["best_fitness"],
         record["best_image"],
-        out_dir / RECORD_NAME,
+        out_dir / SEARCH_RECORD_NAME,
     )
     return record
