@@ -171,25 +171,25 @@ def nan_model(tmp_path_factory, folder_root, oe_npy) -> Path:
     return path
 
 
-PREDICT_CASES = [
-    (["batch_size=0"], "batch_size=0"),
-    (["batch_size=abc"], "batch_size=abc"),
-    (["output=OUTDIR"], "is a directory"),
-    (["input=TEXT"], "text.npy: not a NumPy array"),
-    (["checkpoint=/no/such/model.pt"], "/no/such/model.pt"),
-    ([], "as NaN"),  # the model scores NaN: an error, not rows labelled 'normal'
-    (["bogus=1"], "bogus=1"),
+PREDICT_CASES = [  # (positional replacements by name, extra options, expected text of the error)
+    ({}, ["--batch-size", "0"], "--batch-size 0"),
+    ({}, ["--batch-size", "abc"], "'abc'"),
+    ({"output": "OUTDIR"}, [], "is a directory"),
+    ({"input": "TEXT"}, [], "text.npy: not a NumPy array"),
+    ({"checkpoint": "/no/such/model.pt"}, [], "/no/such/model.pt"),
+    ({}, [], "as NaN"),  # the model scores NaN: an error, not rows labelled 'normal'
+    ({}, ["--bogus", "1"], "--bogus"),
 ]
 
 
-@pytest.mark.parametrize("args, expected", PREDICT_CASES, ids=[" ".join(a) or "nan" for a, _ in PREDICT_CASES])
-def test_predict_rejects(args, expected, nan_model, folder_root, bad_files, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    "replace, extra, expected", PREDICT_CASES, ids=[" ".join([*r.values(), *x]) or "nan" for r, x, _ in PREDICT_CASES]
+)
+def test_predict_rejects(replace, extra, expected, nan_model, folder_root, bad_files, tmp_path, monkeypatch, capsys):
     files = {**bad_files, "OUTDIR": tmp_path}
     opts = {"checkpoint": str(nan_model), "input": str(folder_root / "test"), "output": str(tmp_path / "s.csv")}
-    for a in _substitute(args, files):
-        key, _, value = a.partition("=")
-        opts[key] = value
-    argv = [f"{k}={v}" for k, v in opts.items()] + ["threshold=0.5"]
+    opts.update({k: str(files.get(v, v)) for k, v in replace.items()})
+    argv = [opts["checkpoint"], opts["input"], "-o", opts["output"], "--threshold", "0.5", *extra]
     with pytest.raises(SystemExit) as e:
         predict.main(argv)
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
@@ -199,7 +199,7 @@ def test_predict_rejects(args, expected, nan_model, folder_root, bad_files, tmp_
 
 def test_predict_says_when_it_creates_the_output_folder(trained_model, folder_root, tmp_path, capsys):
     target = tmp_path / "new" / "deeper" / "scores.csv"
-    predict.main([f"checkpoint={trained_model}", f"input={folder_root / 'test'}", f"output={target}"])
+    predict.main([str(trained_model), str(folder_root / "test"), "-o", str(target)])
     assert target.exists() and f"created the folder {target.parent}" in capsys.readouterr().out
 
 

@@ -49,7 +49,7 @@ def test_a_planted_malicious_last_ckpt_does_not_execute(with_checksum, tmp_path,
 
 def test_a_job_with_a_planted_checkpoint_trains_from_scratch_without_running_it(make_cfg, tmp_path):
     cfg = make_cfg("method=hsc", "epochs=1", "milestones=[]")
-    run.validate_config(cfg)
+    train.validate(cfg)
     marker = tmp_path / "pwned"
     plant_malicious(tmp_path / "job", marker, config_hash(run.OmegaConf.to_container(cfg, resolve=True)), True)
     record = train.run_job(cfg, tmp_path / "job")
@@ -101,7 +101,7 @@ def test_a_truncated_result_json_is_moved_aside_and_the_job_trained_again(make_c
     job.mkdir(parents=True)
     (job / RECORD_NAME).write_text('{"config_hash": "abc", "test_au')
     with caplog.at_level(logging.WARNING):
-        auroc = run.run_or_skip(cfg, job)
+        auroc = train.run_or_skip(cfg, job)["test_auroc"]
     assert 0 <= auroc <= 1 and json.loads((job / RECORD_NAME).read_text())["test_auroc"] == auroc
     assert len(list(job.glob("result.unreadable-*.json"))) == 1
     assert sum("unreadable" in r.getMessage() for r in caplog.records) == 1

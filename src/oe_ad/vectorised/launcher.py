@@ -2,9 +2,10 @@
 
 Unlike Hydra's basic launcher, which runs the jobs one after another, this one composes every job's config
 first, groups the jobs whose configs differ only in seed / normal_class / oe_size, trains each group as
-stacks (``trainer.py``), and then lets Hydra "run" each job with a task that writes that job's
-``result.json`` (or ``error.json``) in its usual folder, so records, reports and skipping finished jobs work
-exactly as for single jobs. The plugin class Hydra instantiates is ``hydra_plugins.oe_ad_vectorised``.
+stacks (``trainer.py``), and finishes every job with the single job's code (``train.finish``: ``model.pt``,
+``result.json``, the record index; skipping and claiming by ``train.reuse`` / ``train.claim``). Hydra then
+"runs" each job with a task that reports its AUROC (or writes its ``error.json``) in its usual folder.
+The plugin class Hydra instantiates is ``hydra_plugins.oe_ad_vectorised``.
 """
 
 import copy
@@ -22,12 +23,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import OEADError
+from ..factory import SourceCache, resolve_device
 from ..locks import HeldLocks
-from ..results import RECORD_NAME, claim_job_dir, config_hash, read_record, write_json_atomic, write_record
-from ..run import ERROR_FILE
+from ..results import ERROR_FILE, write_json_atomic
 from ..schema import validate_config
-from ..train import build_record
-from .trainer import Sources, plan, prepare, resolve_device, train_stack
+from ..train import claim, finish, reuse
+from .trainer import plan, prepare_member, train_stack
 
 log = logging.getLogger(__name__)
 Result = dict[str, Any] | str  # a record, or the one-line error of a failed job
@@ -35,16 +36,8 @@ BUSY = "<running elsewhere>"  # the result of a job another process holds the lo
 locks = HeldLocks()  # the job locks this process holds until the records are written
 
 
-def finished_record(job_dir: Path, cfg: DictConfig) -> dict[str, Any] | None:
-    """The job's existing record if it holds this very config (and ``force`` is off)."""
-    path = Path(job_dir) / RECORD_NAME
-    if cfg.get("force") or not path.exists():
-        return None
-    record = read_record(path)  # unreadable (truncated): unfinished, trained again (claim_job_dir moves it aside)
-    if record is None:
-        claim_job_dir(job_dir, "", force=False)
-        return None
-    return record if record.get("config_hash") == config_hash(OmegaConf.to_container(cfg, resolve=True)) else None
+def _error(e: Exception) -> str:
+    return str(e).splitlines()[0]
 
 
 def train_jobs(
@@ -54,52 +47,49 @@ def train_jobs(
     max_models: int | None = None,
     memory_fraction: float = 0.8,
 ) -> list[Result]:
-    """Train every unfinished job vectorised; return each job's record (new or existing) or error."""
-    dev = resolve_device(device)
-    sources = Sources(dev)
+    """Train every unfinished job vectorised and finish it as a single job is finished (model, record, index);
+    return each job's record (new or existing) or error."""
+    sources = SourceCache(resolve_device(device))
     results: list[Result | None] = [None] * len(cfgs)
     members, where = [], []
     for i, (cfg, job_dir) in enumerate(zip(cfgs, job_dirs)):
         try:
-            validate_config(cfg)  # the one schema, before the record check hashes the config
-            results[i] = finished_record(job_dir, cfg)
-            if results[i] is None and not locks.take(job_dir):
+            validate_config(cfg)  # the one schema, before the lock and the record look-up hash the config
+            if not locks.take(job_dir):
                 results[i] = BUSY
                 log.info("job %d is running elsewhere: %s", i, job_dir)
-            elif results[i] is None:
-                members.append(prepare(cfg, sources))
-                where.append(i)
-            else:
-                log.info("job %d already finished: %s", i, job_dir)
+                continue
+            results[i] = reuse(cfg, job_dir)  # after the lock: a record written meanwhile is seen
+            if results[i] is not None:
+                continue
+            claim(cfg, job_dir)
+            members.append(prepare_member(cfg, sources))
+            where.append(i)
         except (OEADError, OmegaConfBaseException) as e:
-            results[i] = str(e).splitlines()[0]
+            results[i] = _error(e)
     try:
-        stacks = plan(members, dev, memory_fraction, max_models)
+        stacks = plan(members, sources.device, memory_fraction, max_models)
     except OEADError as e:
         stacks = []
         for i in where:
             results[i] = str(e)
     for stack in stacks:
-        log.info("training %d models as one stack on %s", len(stack), dev)
+        log.info("training %d models as one stack on %s", len(stack), sources.device)
         try:
-            outcomes = train_stack([members[k] for k in stack], dev)
+            outcomes: list = train_stack([members[k] for k in stack], sources.device)
         except OEADError as e:
             outcomes = [str(e)] * len(stack)
         except Exception as e:  # one failing stack must not lose the others
             log.exception("stack failed")
             outcomes = [f"{e.__class__.__name__}: {e}"] * len(stack)
         for k, out in zip(stack, outcomes):
-            m = members[k]
-            results[where[k]] = (
-                out
-                if isinstance(out, str)
-                else build_record(m.cfg, m.datamodule, out.test_auroc, out.train_auroc, out.train_time_s, out.device)
-            )
+            i = where[k]
+            results[i] = out if isinstance(out, str) else finish(members[k], out, job_dirs[i])
     return results
 
 
-def _write_result(result: Result, cfg: DictConfig) -> float | None:
-    """Hydra's task for one job: write its record (or error) into its folder, as ``run._task`` would."""
+def _report_result(result: Result, cfg: DictConfig) -> float | None:
+    """Hydra's task for one job: its test AUROC, or its error written into its folder as ``run._task`` would."""
     job_dir = Path(HydraConfig.get().runtime.output_dir)
     if result is BUSY:  # another sweep holds this job's lock and writes its record
         return None
@@ -108,16 +98,6 @@ def _write_result(result: Result, cfg: DictConfig) -> float | None:
         print(f"error: {result}", file=sys.stderr, flush=True)
         write_json_atomic(job_dir / ERROR_FILE, {"error": result})
         return None
-    write_record(job_dir, result)
-    log.info(
-        "test AUROC %.2f%% (%s, class %d, seed %d, oe_size %s) -> %s",
-        100 * result["test_auroc"],
-        result["method"],
-        result["normal_class"],
-        result["seed"],
-        result["oe_size"],
-        job_dir / "result.json",
-    )
     return result["test_auroc"]
 
 
@@ -162,7 +142,7 @@ def launch(
         runs.append(
             run_job(
                 hydra_context=hydra_context,
-                task_function=partial(_write_result, result),
+                task_function=partial(_report_result, result),
                 config=sweep_config,
                 job_dir_key="hydra.sweep.dir",
                 job_subdir_key="hydra.sweep.subdir",

@@ -1,0 +1,85 @@
+"""Tables and figures from result records: ``python -m oe_ad.report DIR [--experiment NAME] [--wandb]``.
+
+Reads every ``result.json`` under DIR and writes ``DIR/report.md`` and ``DIR/report.csv``: per normal
+class, mean ± std AUC (%) over seeds, for each (method, OE size), plus the mean over classes.
+When DIR holds a paper experiment (``runs/<name>/`` of ``oe_ad/conf/experiment/<name>.yaml``; the name comes from the
+records or ``--experiment``), it also writes the paper's table with the paper's values and our difference
+(``paper.md``, ``paper.csv``, on top of ``report.md``) and its figures (``*.png``); ``--wandb`` logs that summary
+as one W&B run. Records are the source of truth; nothing here reads W&B.
+"""
+
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from ..cliargs import ArgumentParser
+from ..errors import OEADError
+from ..results import write_text_atomic
+from .figures import experiment_figures
+from .layout import paper_layouts
+from .paper import paper_markdown, paper_table
+from .records import SETTING, experiment_names, load_records, load_search_records
+from .tables import build_report
+from .wandb_summary import log_to_wandb
+
+
+def detect_experiment(root: Path) -> str | None:
+    """The paper experiment a folder holds: the records' ``name`` if known, else the folder's name."""
+    layouts = paper_layouts()
+    for name, _ in experiment_names(root).most_common():
+        if name in layouts:
+            return name
+    return root.resolve().name if root.resolve().name in layouts else None
+
+
+def experiment_report(root: Path, name: str) -> tuple[pd.DataFrame, str, list[Path]]:
+    """The paper table (long), its markdown and its figures for experiment ``name`` from the records in root."""
+    layout = paper_layouts()[name]
+    if layout.source == "search":
+        df = load_search_records(root)
+    else:
+        keys = tuple(k for k in (layout.rows, *layout.columns) if k not in (*SETTING, "class"))
+        df = load_records(root, extra=keys)
+    if df.empty:
+        empty = pd.DataFrame(columns=["auc", "seed", "normal_class", "class_name", *layout.columns])
+        table = paper_table(empty, name, layout)[0]
+        return table, paper_markdown(table, name, layout), []
+    table, per_class = paper_table(df, name, layout)
+    return table, paper_markdown(table, name, layout), experiment_figures(table, per_class, df, root, name, layout)
+
+
+def write_reports(root: Path, experiment: str | None, wandb: bool) -> str:
+    """Write the generic report and, for a paper experiment, its table and figures; return the markdown."""
+    long, md = build_report(root)
+    name = experiment or detect_experiment(root)
+    if name:
+        table, paper_md, figures = experiment_report(root, name)
+        write_text_atomic(root / "paper.md", paper_md)
+        write_text_atomic(root / "paper.csv", table.to_csv(index=False))
+        md = paper_md + "\n" + md
+        for path in figures:
+            print(f"figure: {path}")
+        if wandb:
+            log_to_wandb(name, root, table, figures)
+    write_text_atomic(root / "report.md", md)
+    write_text_atomic(root / "report.csv", long.to_csv(index=False))
+    return md
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        ap = ArgumentParser(prog="oe-ad-report", description=__doc__.splitlines()[0])
+        ap.add_argument("dir", type=Path, help="folder holding result.json records (searched recursively)")
+        ap.add_argument("--experiment", choices=sorted(paper_layouts()), help="paper layout to use (default: detected)")
+        ap.add_argument("--wandb", action="store_true", help="also log the experiment summary as one W&B run")
+        args = ap.parse_args(argv)
+        logging.basicConfig(level=logging.WARNING, format="%(message)s")  # unreadable or duplicate records
+        if not args.dir.is_dir():
+            raise OEADError(f"{args.dir}: no such directory")
+        print(write_reports(args.dir, args.experiment, args.wandb))
+    except OEADError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
