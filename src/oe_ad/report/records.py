@@ -12,12 +12,14 @@ from .groups import annotate
 # What makes two job records one setting (repeats of it differ only in their seed), besides the normal class:
 # the shown fields, and ``config_group`` (the full effective config minus the seed, ``report`` and ``name``;
 # ``variant`` labels the keys that vary within the folder), so records of different configs are never pooled.
-SETTING = ["data", "benchmark", "method", "oe_size", "variant", "config_group"]
+SHOWN = ["data", "benchmark", "method", "oe_size"]
+CONFIG = ["variant", "config_group"]
+SETTING = [*SHOWN, *CONFIG]
 
 
 def group_by_setting(df: pd.DataFrame, within: tuple[str, ...] = ()) -> DataFrameGroupBy:
     """Records grouped so that each group holds the seeds of one setting (split further by ``within``)."""
-    return df.groupby([*SETTING, *within], dropna=False)
+    return df.groupby([*SHOWN, *within, *CONFIG], dropna=False)
 
 
 def config_value(config: dict, dotted: str):
@@ -33,10 +35,9 @@ def config_value(config: dict, dotted: str):
 def load_records(root: Path, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     """One row per record; ``extra`` adds columns read from the record's config by dotted key."""
     records = list(iter_records(root))
-    shown = ("data", "benchmark", "method", "oe_size")
     rows = [
         {
-            **{k: r.get(k) for k in (*shown, "normal_class", "class_name", "seed", "test_auroc", "oe")},
+            **{k: r.get(k) for k in (*SHOWN, "normal_class", "class_name", "seed", "test_auroc", "oe")},
             **{k: config_value(r.get("config", {}), k) for k in extra},
             **groups,  # never pool records of different configs: variant (a column label) + config_group
         }
