@@ -17,8 +17,10 @@ from .checkpointing import MODEL_FILE, LastCheckpoint, drop_last_checkpoint, res
 from .data.datamodule import OEDataModule
 from .data.filters import build_filter
 from .errors import OEADError
-from .loggers import build_logger, finish_wandb, log_config
+from .loggers import build_logger, finish_wandb, job_run, log_config, log_job_result, logger_callbacks
+from .metrics import aupr
 from .results import claim_job_dir, config_hash, write_record
+from .scores import collected_scores, write_scores
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +121,7 @@ def build_record(
     train_auroc: float | None,
     train_time: float,
     device: torch.device | str,
+    test_aupr: float | None = None,
 ) -> dict[str, Any]:
     """The result record of one finished job (shared by ``run_job`` and the vectorised trainer)."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -132,8 +135,9 @@ def build_record(
         "class_name": datamodule.classes[cfg.normal_class],
         "seed": cfg.seed,
         "oe_size": cfg.oe_size,
-        "oe_count": None if datamodule.oe_indices is None else len(datamodule.oe_indices),
+        "oe_count": _oe_count(datamodule),
         "test_auroc": test_auroc,
+        "test_aupr": test_aupr,
         "train_auroc": None if train_auroc is None else float(train_auroc),
         "epochs": cfg.epochs,
         "train_time_s": train_time,
@@ -152,6 +156,16 @@ def build_record(
     }
 
 
+def _known_class_name(datamodule: OEDataModule, normal_class: int) -> str | None:
+    """The normal class's name if the source knows its classes before loading (for the W&B run name)."""
+    classes = getattr(datamodule.normal_source, "classes", None) or []
+    return classes[normal_class] if 0 <= normal_class < len(classes) else None
+
+
+def _oe_count(datamodule: OEDataModule) -> int | None:
+    return None if datamodule.oe_indices is None else len(datamodule.oe_indices)
+
+
 def run_job(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Train and test one job; write ``output_dir/result.json``; return the record.
 
@@ -166,9 +180,10 @@ def run_job(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)  # fixes the initial weights
     method = build_method(cfg)
     datamodule = build_datamodule(cfg)
-    logger = build_logger(cfg.logger, output_dir, group=cfg.name, run_name=output_dir.name)
+    # W&B/CSV: the run (id from the config hash) starts here; the learning rate goes to its history
+    logger = build_logger(cfg.logger, output_dir, job_run(cfg, chash, _known_class_name(datamodule, cfg.normal_class)))
     ckpt = cfg.get("checkpoint") or {}
-    callbacks: list[pl.Callback] = [EpochSummary()]
+    callbacks: list[pl.Callback] = [EpochSummary(), *logger_callbacks(logger)]
     if ckpt.get("every_n_epochs"):
         callbacks.append(LastCheckpoint(output_dir, ckpt.every_n_epochs, chash))
     try:
@@ -177,7 +192,7 @@ def run_job(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         )
         datamodule.trainer = trainer
         datamodule.setup("fit")  # data errors surface here, before any training
-        log_config(logger, cfg)
+        log_config(logger, cfg, datamodule.classes[cfg.normal_class], _oe_count(datamodule))  # W&B/CSV config
         t0 = time.perf_counter()
         if method.needs_training and cfg.epochs > 0:
             trainer.fit(method, datamodule=datamodule, ckpt_path=resume_path(output_dir, chash))
@@ -185,13 +200,17 @@ def run_job(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         train_auroc = trainer.callback_metrics.get("train/auroc")
         trainer.test(method, datamodule=datamodule, verbose=False)
         test_auroc = float(trainer.callback_metrics["test/auroc"])
-        record = build_record(cfg, datamodule, test_auroc, train_auroc, train_time, trainer.strategy.root_device)
+        scores, labels = collected_scores(method.test_scores), datamodule.test_labels.cpu()
+        device = trainer.strategy.root_device
+        record = build_record(cfg, datamodule, test_auroc, train_auroc, train_time, device, aupr(scores, labels))
         if not trainer.is_global_zero:  # under DDP every rank tests; rank 0 alone writes
             return record
         if ckpt.get("save_model", True):  # before the record: a job with a record always has its model
             preprocessing = {**datamodule.normalisation, "input_size": int(datamodule.train_normal.shape[-1])}
             save_model(output_dir / MODEL_FILE, method, resolved, preprocessing)
+        write_scores(output_dir, scores, labels)  # before the record: a job with a record has its scores
         write_record(output_dir, record)
+        log_job_result(logger, record, scores, labels)  # W&B summary, ROC, score histograms
         if not ckpt.get("keep", False):
             drop_last_checkpoint(output_dir)
         log.info(

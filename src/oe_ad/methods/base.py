@@ -81,4 +81,4 @@ class AnomalyDetector(pl.LightningModule):
     def configure_optimizers(self):
         opt = self.optimizer_factory(params=[p for p in self.parameters() if p.requires_grad], lr=self.lr)
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=self.milestones, gamma=0.1)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch", "name": "train/lr"}}
