@@ -1,16 +1,16 @@
-"""Tables and figures from result records: ``python -m oe_ad.report DIR [--experiment NAME] [--wandb]``.
+"""Tables and figures from result records: ``python -m oe_ad.report DIR [--experiment NAME] [--wandb] [--roc]``.
 
 Reads every ``result.json`` under DIR and writes ``DIR/report.md`` and ``DIR/report.csv``: per normal
 class, mean ± std AUC (%) over seeds, for each (method, OE size), plus the mean over classes.
 When DIR holds a paper experiment (``runs/<name>/`` of ``oe_ad/conf/experiment/<name>.yaml``; the name comes from the
 records or ``--experiment``), it also writes the paper's table with the paper's values and our difference
 (``paper.md``, ``paper.csv``, on top of ``report.md``) and its figures (``*.png``); ``--wandb`` logs that summary
-as one W&B run. Records are the source of truth; nothing here reads W&B.
+as one W&B run (docs/wandb.md); ``--roc`` draws the jobs' ROC curves into ``roc.png``. Records are the
+source of truth; nothing here reads W&B.
 """
 
 import argparse
 import json
-import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .loggers.summary import log_experiment
 from .paper import EXPERIMENTS, Layout
 from .results import iter_records, write_text_atomic
 
@@ -318,40 +319,34 @@ def experiment_report(root: Path, name: str) -> tuple[pd.DataFrame, str, list[Pa
     return table, paper_markdown(table, name, layout), experiment_figures(table, per_class, df, root, name, layout)
 
 
-def log_to_wandb(name: str, root: Path, table: pd.DataFrame, figures: list[Path], project: str = "oe_ad") -> None:
-    """One W&B summary run per experiment (group = name): the paper table and the figures. Never raises."""
-    try:
-        import wandb
+def detect_name(root: Path) -> str:
+    """The experiment name the records carry (``name=``), else the folder's name."""
+    names = Counter(r.get("config", {}).get("name") for r in iter_records(root))
+    return next((n for n, _ in names.most_common() if n), root.resolve().name)
 
-        from .loggers import wandb_credentials_available
 
-        mode = os.environ.get("WANDB_MODE") or ("online" if wandb_credentials_available() else "offline")
-        run = wandb.init(
-            project=project,
-            group=name,
-            job_type="summary",
-            name=f"{name}-summary",
-            dir=str(root),
-            mode=mode,
-            config={"experiment": name},
-            settings=wandb.Settings(init_timeout=30, silent=True),
-        )
-        run.log(
-            {"paper_table": wandb.Table(dataframe=table.astype(str)), **{p.stem: wandb.Image(str(p)) for p in figures}}
-        )
-        means = table[(table["row"] == "mean") & table["mean"].notna()]
-        run.summary.update({f"auc/{c}": float(m) for c, m in zip(means["column"], means["mean"])})
-        run.finish()
-        print(f"W&B: summary run {name}-summary logged ({mode})")
-    except Exception as e:  # the report on disk is what matters
-        print(f"warning: W&B summary not logged ({e.__class__.__name__}: {e})", file=sys.stderr)
+def roc_report(root: Path) -> Path | None:
+    """``root/roc.png``: the ROC curve of every job under ``root`` that wrote its scores."""
+    from .figures import roc_figure
+    from .scores import job_curves
+
+    curves = job_curves(root)
+    if not curves:
+        print(f"warning: no scores.csv under {root}: no ROC figure", file=sys.stderr)
+        return None
+    path = roc_figure(curves, root / "roc.png", f"ROC curves under {root.name} (AUC % in brackets)")
+    print(f"figure: {path}")
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m oe_ad.report", description=__doc__.splitlines()[0])
     ap.add_argument("dir", type=Path, help="folder holding result.json records (searched recursively)")
     ap.add_argument("--experiment", choices=sorted(EXPERIMENTS), help="paper layout to use (default: detected)")
-    ap.add_argument("--wandb", action="store_true", help="also log the experiment summary as one W&B run")
+    ap.add_argument(
+        "--wandb", action="store_true", help="also log the summary as one W&B run per experiment (docs/wandb.md)"
+    )
+    ap.add_argument("--roc", action="store_true", help="also draw the ROC curves of the jobs (scores.csv) into roc.png")
     args = ap.parse_args(argv)
     if not args.dir.is_dir():
         print(f"error: {args.dir}: no such directory", file=sys.stderr)
@@ -366,7 +361,12 @@ def main(argv: list[str] | None = None) -> int:
         for path in figures:
             print(f"figure: {path}")
         if args.wandb:
-            log_to_wandb(name, args.dir, table, figures)
+            layout = EXPERIMENTS[name]
+            log_experiment(name, args.dir, table, figures, layout.rows if layout.plot == "curve" else None, long)
+    elif args.wandb and not long.empty:  # not a paper experiment: the generic table under the jobs' name
+        log_experiment(detect_name(args.dir), args.dir, long, [])
+    if args.roc:
+        roc_report(args.dir)
     print(md)
     write_text_atomic(args.dir / "report.md", md)
     write_text_atomic(args.dir / "report.csv", long.to_csv(index=False))

@@ -35,3 +35,28 @@ def read_scores(path: Path) -> tuple[Tensor, Tensor]:
 def collected_scores(chunks: list[Tensor]) -> Tensor:
     """The test scores a method gathered batch by batch, as one vector."""
     return torch.cat([c.flatten() for c in chunks]) if chunks else torch.zeros(0)
+
+
+def job_curves(root: Path) -> list[dict]:
+    """Every job under ``root`` with a ``scores.csv``: its record's labels and ROC points (for ``report --roc``)."""
+    from .metrics import auroc, roc_points
+    from .results import iter_records
+
+    curves = []
+    for rec in iter_records(root):
+        path = Path(rec["_path"]).with_name(SCORES_NAME)
+        if not path.is_file():
+            continue
+        scores, labels = read_scores(path)
+        fpr, tpr = roc_points(scores, labels)
+        oe = "no oe" if rec.get("oe") == "none" else f"oe {rec.get('oe_size') or 'full'}"
+        curves.append(
+            {
+                "method": rec["method"],
+                "label": f"{rec.get('class_name')} · {oe} · s{rec.get('seed')}",
+                "auc": 100 * auroc(scores, labels),
+                "fpr": fpr.numpy(),
+                "tpr": tpr.numpy(),
+            }
+        )
+    return curves
