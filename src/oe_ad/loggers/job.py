@@ -107,9 +107,11 @@ def log_config(logger: Any, cfg: DictConfig, class_name: str, oe_count: int | No
 
 
 @_guarded
-def log_history(logger: Any, history: list[dict[str, float]], steps_per_epoch: int) -> None:
+def log_history(
+    logger: Any, history: list[dict[str, float]], steps_per_epoch: int, test_auroc: float | None = None
+) -> None:
     """Per-epoch metrics of a job trained outside Lightning (a vectorised member), at the steps Lightning
-    would use: ``train/lr`` at the start of each epoch, the others at its end."""
+    would use: ``train/lr`` at the start of each epoch, the others at its end, ``test/auroc`` last."""
     if not logger:
         return
     for epoch, row in enumerate(history):
@@ -118,6 +120,8 @@ def log_history(logger: Any, history: list[dict[str, float]], steps_per_epoch: i
         rest = {k: v for k, v in row.items() if k != "train/lr" and v is not None}
         if rest:
             logger.log_metrics({**rest, "epoch": epoch}, step=(epoch + 1) * steps_per_epoch - 1)
+    if test_auroc is not None:
+        logger.log_metrics({"test/auroc": test_auroc, "epoch": len(history)}, step=len(history) * steps_per_epoch)
     logger.save()
 
 
@@ -173,7 +177,7 @@ def log_member_run(
         return
     try:
         log_config(logger, cfg, record["class_name"], record["oe_count"])
-        log_history(logger, history, steps_per_epoch)
+        log_history(logger, history, steps_per_epoch, record["test_auroc"])
         log_job_result(logger, record, scores, is_anomalous)
     finally:
         finish_wandb()

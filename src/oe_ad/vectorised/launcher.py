@@ -23,10 +23,13 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import OEADError
+from ..loggers import log_member_run
+from ..metrics import aupr
 from ..results import RECORD_NAME, config_hash, write_json_atomic, write_record
 from ..run import ERROR_FILE
+from ..scores import write_scores
 from ..train import build_record
-from .trainer import Sources, plan, prepare, resolve_device, train_stack
+from .trainer import Member, Outcome, Sources, plan, prepare, resolve_device, train_stack
 
 log = logging.getLogger(__name__)
 Result = dict[str, Any] | str  # a record, or the one-line error of a failed job
@@ -79,13 +82,18 @@ def train_jobs(
             log.exception("stack failed")
             outcomes = [f"{e.__class__.__name__}: {e}"] * len(stack)
         for k, out in zip(stack, outcomes):
-            m = members[k]
-            results[where[k]] = (
-                out
-                if isinstance(out, str)
-                else build_record(m.cfg, m.datamodule, out.test_auroc, out.train_auroc, out.train_time_s, out.device)
-            )
+            results[where[k]] = out if isinstance(out, str) else _finish(members[k], out, job_dirs[where[k]])
     return results
+
+
+def _finish(m: Member, out: Outcome, job_dir: Path) -> dict[str, Any]:
+    """A trained member's record; its scores.csv and its W&B run (the same fields as a single job's)."""
+    labels = m.datamodule.test_labels.cpu()
+    aupr_ = aupr(out.scores, labels)
+    record = build_record(m.cfg, m.datamodule, out.test_auroc, out.train_auroc, out.train_time_s, out.device, aupr_)
+    write_scores(job_dir, out.scores, labels)  # before the record, as a single job
+    log_member_run(m.cfg, job_dir, record, out.scores, labels, out.history, m.steps)  # W&B: one run per member
+    return record
 
 
 def _write_result(result: Result, cfg: DictConfig) -> float | None:

@@ -97,6 +97,8 @@ class Outcome:
     train_time_s: float
     device: str
     losses: list[float]  # the training loss of every step
+    scores: torch.Tensor | None = None  # test scores, one per test image (CPU)
+    history: list[dict[str, float | None]] = field(default_factory=list)  # per epoch: train/lr, train/loss, train/auroc
 
 
 def prepare(cfg: DictConfig, sources: Sources, oe_pool: OEPool | None = None) -> Member:
@@ -172,9 +174,11 @@ def train_stack(members: Sequence[Member], device: torch.device) -> list[Outcome
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=0.1)
     train_auroc: list[float | None] = [None] * m_count
     history: list[torch.Tensor] = []
+    epochs: list[list[dict[str, float | None]]] = [[] for _ in members]  # what a logger gets per epoch
     t0 = time.perf_counter()
     for epoch in range(cfg.epochs):
         te = time.perf_counter()
+        lr = sched.get_last_lr()[0]
         for m in members:
             m.clock.current_epoch = epoch  # the datamodule seeds its order and augmentation with the epoch
         net.train()
@@ -193,6 +197,10 @@ def train_stack(members: Sequence[Member], device: torch.device) -> list[Outcome
             labels = (~is_normal).repeat(len(scores))
             train_auroc = [auroc(s[i], labels) for i in range(m_count)]
         mean_loss = (loss_sum / max(n_steps, 1)).mean().item()
+        for i, row in enumerate(epochs):
+            row.append(
+                {"train/lr": lr, "train/loss": (loss_sum[i] / max(n_steps, 1)).item(), "train/auroc": train_auroc[i]}
+            )
         aucs = [a for a in train_auroc if a is not None]
         log.info(
             "epoch %d/%d, %d models: mean loss=%.4f%s (%.1f s)",
@@ -204,21 +212,24 @@ def train_stack(members: Sequence[Member], device: torch.device) -> list[Outcome
             time.perf_counter() - te,
         )
     train_time = time.perf_counter() - t0
-    test = test_stack(net, members, obj.score)
+    test, scores = test_stack(net, members, obj.score)
     curves = torch.stack(history, 1).tolist() if history else [[] for _ in members]
-    return [Outcome(test[i], train_auroc[i], train_time, str(device), curves[i]) for i in range(m_count)]
+    return [
+        Outcome(test[i], train_auroc[i], train_time, str(device), curves[i], scores[i].cpu(), epochs[i])
+        for i in range(m_count)
+    ]
 
 
 @torch.inference_mode()
-def test_stack(net: StackedCNN32, members: Sequence[Member], score) -> list[float]:
-    """Test AUROC of every model on its own test labels and normalisation."""
+def test_stack(net: StackedCNN32, members: Sequence[Member], score) -> tuple[list[float], torch.Tensor]:
+    """Test AUROC of every model on its own test labels and normalisation, and the scores (models x images)."""
     net.eval()
     loaders = [m.datamodule.test_dataloader() for m in members]
     if len({len(m.datamodule.test_images) for m in members}) > 1:
         raise OEADError("launcher=vectorised: models of one stack need the same test set")
     scores = [score(net(torch.stack([b[0] for b in batches]))) for batches in zip(*loaders)]
     s = torch.cat(scores, 1)
-    return [auroc(s[i], m.datamodule.test_labels) for i, m in enumerate(members)]
+    return [auroc(s[i], m.datamodule.test_labels) for i, m in enumerate(members)], s
 
 
 def plan(members: Sequence[Member], device: torch.device, fraction: float, cap: int | None) -> list[list[int]]:
