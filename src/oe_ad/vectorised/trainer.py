@@ -24,6 +24,7 @@ from ..errors import OEADError
 from ..losses import svdd_center
 from ..methods.deep_svdd import DeepSVDD
 from ..metrics import auroc
+from ..progress import Progress
 from ..train import _without_name, build, build_datamodule, build_method, uses_oe, validate
 from .grouping import group_key
 from .memory import chunks, models_per_step, step_bytes
@@ -252,8 +253,10 @@ def train_all(
 ) -> list[Outcome]:
     """Train every member, in as few fused stacks as memory allows; outcomes in input order."""
     outcomes: list[Outcome | None] = [None] * len(members)
-    for stack in plan(members, device, fraction, cap):
-        log.info("training %d models as one stack on %s", len(stack), device)
-        for i, outcome in zip(stack, train_stack([members[i] for i in stack], device)):
-            outcomes[i] = outcome
+    with Progress(len(members), "models trained", "models") as bar:
+        for stack in plan(members, device, fraction, cap):
+            log.info("training %d models as one stack on %s", len(stack), device)
+            for i, outcome in zip(stack, train_stack([members[i] for i in stack], device)):
+                outcomes[i] = outcome
+            bar.update(len(stack))
     return outcomes
