@@ -3,6 +3,7 @@ tests can assert what a run would upload without an account or a network."""
 
 import json
 import struct
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ def _records(path: Path) -> Iterator[Any]:
     data = Path(path).read_bytes()
     assert data[:4] == b":W&B", f"{path}: not a W&B run file"
     pos, parts = 7, []
-    while pos + 7 <= len(data):
+    while pos + 7 <= len(data):  # a record still being written ends the scan (read again later)
         left = BLOCK - pos % BLOCK
         if left < 7:  # block trailer: zero padding
             pos += left
@@ -27,6 +28,8 @@ def _records(path: Path) -> Iterator[Any]:
         if kind == 0 and length == 0:
             pos += left
             continue
+        if pos + 7 + length > len(data):
+            return
         parts.append(data[pos + 7 : pos + 7 + length])
         pos += 7 + length
         if kind in (FULL, LAST):
@@ -50,12 +53,24 @@ class OfflineRun:
     config: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
+    finished: bool = False
 
 
-def read_run(folder: Path) -> OfflineRun:
-    """An offline run folder (``.../wandb/offline-run-*``) as id, name, group, tags, config, summary, history."""
-    (path,) = Path(folder).glob("run-*.wandb")
-    run = OfflineRun(Path(folder))
+def read_run(folder: Path, wait: float = 60.0) -> OfflineRun:
+    """An offline run folder (``.../wandb/offline-run-*``) as id, name, group, tags, config, summary, history.
+
+    W&B's service writes the file after ``finish()`` returns, so this waits (up to ``wait`` s) for its exit record."""
+    deadline = time.monotonic() + wait
+    while True:
+        run = _read(Path(folder))
+        if run.finished or time.monotonic() > deadline:
+            return run
+        time.sleep(0.5)
+
+
+def _read(folder: Path) -> OfflineRun:
+    (path,) = folder.glob("run-*.wandb")
+    run = OfflineRun(folder)
     for rec in _records(path):
         kind = rec.WhichOneof("record_type")
         if kind == "run":
@@ -68,6 +83,8 @@ def read_run(folder: Path) -> OfflineRun:
             run.summary.update({_key(i): json.loads(i.value_json) for i in rec.summary.update})
         elif kind == "history":
             run.history.append({_key(i): json.loads(i.value_json) for i in rec.history.item})
+        elif kind == "exit":
+            run.finished = True
     return run
 
 
