@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .loggers.summary import log_experiment
 from .paper import EXPERIMENTS, Layout
 from .results import iter_records, write_text_atomic
 
@@ -361,9 +360,13 @@ def main(argv: list[str] | None = None) -> int:
         for path in figures:
             print(f"figure: {path}")
         if args.wandb:
+            from .loggers.summary import log_experiment
+
             layout = EXPERIMENTS[name]
             log_experiment(name, args.dir, table, figures, layout.rows if layout.plot == "curve" else None, long)
     elif args.wandb and not long.empty:  # not a paper experiment: the generic table under the jobs' name
+        from .loggers.summary import log_experiment
+
         log_experiment(detect_name(args.dir), args.dir, long, [])
     if args.roc:
         roc_report(args.dir)

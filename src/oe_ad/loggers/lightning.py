@@ -10,13 +10,15 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from ..errors import OEADError
+
+if TYPE_CHECKING:  # Lightning is imported where a logger is built, not by `report` (which only uploads)
+    import pytorch_lightning as pl
 
 log = logging.getLogger("oe_ad.loggers")
 
@@ -144,7 +146,7 @@ def wandb_experiment(logger: Any) -> Any:
     return logger.experiment if isinstance(logger, WandbLogger) and rank_zero_only.rank == 0 else None
 
 
-def logger_callbacks(logger: Any) -> list[pl.Callback]:
+def logger_callbacks(logger: Any) -> "list[pl.Callback]":
     """Callbacks that feed a logger: the learning rate per epoch (LearningRateMonitor needs a logger)."""
     if not logger:
         return []
