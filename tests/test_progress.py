@@ -34,7 +34,7 @@ def test_short_work_stays_silent(monkeypatch, caplog):
 
 def test_sweep_size_is_the_product_of_swept_values_with_the_command_line_winning():
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=["seed=0,1", "oe_size=1,2,null"], return_hydra_config=True)
+        cfg = compose("config", return_hydra_config=True)
     with open_dict(cfg):
         cfg.hydra.overrides.task = ["seed=0,1", "oe_size=1,2,null"]
     assert sweep_size(cfg) == 10 * 2 * 3  # normal_class=range(0,10) from the config, seed and oe_size from the CLI
