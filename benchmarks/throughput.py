@@ -18,12 +18,12 @@ import pytorch_lightning as pl
 import torch
 
 from oe_ad.data.datamodule import OEDataModule
-from oe_ad.data.sources import OEPool, Split
+from oe_ad.data.sources import LabelledSource, OEPool, Split
 from oe_ad.methods.bce import BCE
 from oe_ad.nets.cnn32 import CNN32
 
 
-class RandomImages:
+class RandomImages(LabelledSource):
     classes = [f"class{i}" for i in range(2)]
 
     def __init__(self, n: int) -> None:
@@ -51,11 +51,11 @@ def make_model() -> BCE:
     return BCE(CNN32(), optimizer=torch.optim.Adam, lr=1e-3)
 
 
-def raw_step_time(steps: int, device: str) -> float:
+def raw_step_time(steps: int, device: str, batch: int = 256) -> float:
     model = make_model().to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x = torch.randn(256, 3, 32, 32, device=device)
-    is_normal = torch.arange(256, device=device) < 128
+    x = torch.randn(batch, 3, 32, 32, device=device)
+    is_normal = torch.arange(batch, device=device) < batch // 2
     for i in range(steps + 3):
         if i == 3:  # warm-up excluded
             _sync(device)

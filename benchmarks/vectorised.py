@@ -11,40 +11,41 @@ per model and in total, and the ratio wall time of M models vectorised / wall ti
 import argparse
 import time
 import warnings
-from types import SimpleNamespace
 
 import pytorch_lightning as pl
 import torch
 from omegaconf import OmegaConf
 from throughput import RandomImages, RandomPool, _sync
 
-from oe_ad.data.datamodule import OEDataModule
+from oe_ad.data.datamodule import FixedClock, OEDataModule
 from oe_ad.methods.bce import BCE
 from oe_ad.nets.cnn32 import CNN32
+from oe_ad.train import Job
 from oe_ad.vectorised.memory import models_per_step, step_bytes
-from oe_ad.vectorised.trainer import Member, build_stack, fused_step
+from oe_ad.vectorised.trainer import build_stack, fused_step
 
-CFG = OmegaConf.create({"method": {"optimizer": {"_target_": "torch.optim.Adam", "_partial_": True}}, "lr": 1e-3})
+CFG = OmegaConf.create({})
 
 
-def members(m: int, steps: int, device: torch.device) -> list[Member]:
-    normal, pool = RandomImages(128 * steps), RandomPool(1000)
+def members(m: int, steps: int, device: torch.device, batch: int = 128) -> list[Job]:
+    normal, pool = RandomImages(batch * steps), RandomPool(1000)
     out = []
     for seed in range(m):
         pl.seed_everything(seed, verbose=False)
         method = BCE(CNN32(), optimizer=torch.optim.Adam)
-        dm = OEDataModule(normal, pool, normal_class=0, oe_size=None, seed=seed)
-        clock = SimpleNamespace(current_epoch=0, strategy=SimpleNamespace(root_device=device))
-        dm.trainer = clock
+        dm = OEDataModule(
+            normal, pool, normal_class=0, oe_size=None, seed=seed, batch_size=batch, clock=FixedClock(device)
+        )
         dm.setup("fit")
-        out.append(Member(CFG, method, dm, clock))
+        out.append(Job(CFG, method.to(device), dm, hash=""))
     return out
 
 
-def vectorised_step_time(m: int, steps: int, device: torch.device, conv: str) -> float:
-    """Seconds per fused step of ``m`` models (after one warm-up step)."""
-    group = members(m, steps + 1, device)
-    net, opt, obj = build_stack(group, device)
+def vectorised_step_time(m: int, steps: int, device: torch.device, conv: str, batch: int = 128) -> float:
+    """Seconds per fused step of ``m`` models, ``batch`` normal + ``batch`` OE each (after one warm-up step)."""
+    group = members(m, steps + 1, device, batch)
+    net, obj = build_stack(group, device)
+    opt, _ = group[0].method.optimizers_for(net.parameters())
     net.conv = conv
     loaders = zip(*(g.datamodule.train_dataloader() for g in group))
     fused_step(net, opt, obj, next(loaders))

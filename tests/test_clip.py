@@ -19,12 +19,13 @@ from safetensors.torch import save_file
 from conftest import tiny_overrides
 from oe_ad.data.benchmarks import normal_class_names
 from oe_ad.errors import OEADError
+from oe_ad.factory import build_datamodule
 from oe_ad.methods.clip_bce import CLIPBCE
 from oe_ad.nets import clip as clipnet
 from oe_ad.nets.clip import CLIPNet, anomaly_log_odds, prompt_logits, prompts
 from oe_ad.run import CONF_DIR
 from oe_ad.sweep import expand
-from oe_ad.train import build_datamodule, run_job
+from oe_ad.train import run_job
 
 TINY = "oe-ad-tiny-clip"
 TINY_OVERRIDES = ("net=clip", f"net.model={TINY}", "net.pretrained=null")
@@ -73,7 +74,7 @@ def test_score_is_the_softmax_probability_of_the_anomaly_prompt_with_logit_scale
     logits = prompt_logits(images, text)
     for i in range(3):
         cos = [float(F.cosine_similarity(images[i], t, dim=0)) for t in text]
-        expected = math.exp(100 * cos[2]) / sum(math.exp(100 * c) for c in cos)  # SPEC.md eq. (4)/(5)
+        expected = math.exp(100 * cos[2]) / sum(math.exp(100 * c) for c in cos)  # docs/methods.md, CLIP zero-shot
         assert torch.sigmoid(anomaly_log_odds(logits[i : i + 1])).item() == pytest.approx(expected, rel=1e-4)
     # the log-odds keep ranking where the float32 probability has saturated to 1.0
     far = prompt_logits(torch.tensor([[0.0, 0.0, 1.0], [0.01, 0.0, 1.0]]), text)

@@ -36,7 +36,7 @@ def save_images(folder: Path, n: int, value: int, size=(48, 40), suffix: str = "
 def imagenet30_root(tmp_path_factory) -> Path:
     """train/<class>/ (2 images) and val/<class>/ (1 image) for the 30 classes, each class its own grey level."""
     root = tmp_path_factory.mktemp("in30")
-    for k, cls in enumerate(reversed(IMAGENET30_CLASSES)):  # created out of order: the order must come from SPEC
+    for k, cls in enumerate(reversed(IMAGENET30_CLASSES)):  # created out of order: the order is the class list's
         value = 8 * (29 - k)
         save_images(root / "train" / cls, 2, value)
         save_images(root / "val" / cls, 1, value)

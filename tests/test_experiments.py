@@ -4,7 +4,11 @@ Configs that use a data/oe/net/method option that is not in conf/ yet are skippe
 they are checked as soon as that option lands.
 """
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,44 +17,16 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from oe_ad.data.sources import CIFAR10
+from oe_ad.errors import OEADError
+from oe_ad.experiments import Experiment, experiments
+from oe_ad.report.layout import paper_layouts, parse_layout
+from oe_ad.results import config_hash
 from oe_ad.run import CONF_DIR
 from oe_ad.sweep import expand
 
-SEARCHES = {
-    "table3-cifar10",
-    "table3-imagenet30",
-    "table4-lpf-cifar10",
-    "table4-hpf-cifar10",
-    "table4-lpf-imagenet30",
-    "table4-hpf-imagenet30",
-    "table5-cifar10",
-    "table5-imagenet30",
-}
-JOBS = {
-    "table1-cifar10": 4 * 10 * 10,
-    "table1-imagenet30": 4 * 30 * 10,
-    "fig2-cifar10": 2 * 19 * 10 * 10,
-    "fig2-imagenet30": 2 * 22 * 30 * 5,
-    "fig3-cifar10": 4 * 19 * 10 * 2,
-    "fig3-cifar10-baselines": 3 * 10 * 2,
-    "fig3-imagenet30": 2 * 22 * 30 * 2,
-    "fig3-imagenet30-baselines": 2 * 30 * 2,
-    "fig4-mvtec": 4 * 16 * 15 * 2,
-    "fig4-mvtec-baselines": 3 * 15 * 2,
-    "table2-cifar10": 2 * 10 * 10,
-    "table2-imagenet30": 2 * 30 * 10,
-    "fig6-cifar100": 2 * 100 * 10 * 2,
-    "table6-hsc": 4 * 2 * 10 * 10,
-    "fig13-focal": 6 * 10 * 10,
-    "freq-lpf-cifar10": 2 * 16 * 6 * 10 * 2,
-    "freq-hpf-cifar10": 2 * 16 * 6 * 10 * 2,
-    "freq-lpf-imagenet30": 2 * 12 * 6 * 30 * 2,
-    "freq-hpf-imagenet30": 2 * 12 * 6 * 30 * 2,
-    **{name: 2 * 2 * 10 for name in SEARCHES if "table5" not in name},
-    "table5-cifar10": 2 * 2 * 10,
-    "table5-imagenet30": 2 * 2 * 10,
-}
-EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+EXPERIMENTS = experiments()
+JOB_COUNT = re.compile(r"\((\d+) (?:jobs|searches)\b")  # every help line states the size of its sweep
 GROUPS = ("data", "oe", "net", "method", "filter", "logger", "trainer")
 
 
@@ -67,8 +43,9 @@ def missing_options(name: str) -> list[str]:
     return [f"{g}/{o}" for g, o in wanted if not (CONF_DIR / g / f"{o}.yaml").exists()]
 
 
-def test_every_experiment_has_an_expected_job_count():
-    assert set(EXPERIMENTS) == set(JOBS)
+def test_every_experiment_yaml_is_listed():
+    assert set(EXPERIMENTS) == {p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")}
+    assert all(JOB_COUNT.search(exp.help) for exp in EXPERIMENTS.values())
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -76,18 +53,77 @@ def test_experiment_composes_and_expands(name):
     missing = missing_options(name)
     if missing:
         pytest.skip(f"needs {', '.join(missing)} (not in conf/ yet)")
-    config_name = "search" if name in SEARCHES else "config"
+    exp = EXPERIMENTS[name]
+    config_name = "search" if exp.kind == "search" else "config"
     jobs = expand([f"experiment={name}"], config_name)
-    assert len(jobs) == JOBS[name]
+    assert len(jobs) == int(JOB_COUNT.search(exp.help).group(1))
     assert len({" ".join(sorted(j)) for j in jobs}) == len(jobs)  # no duplicate jobs
     first = dict(j.split("=", 1) for j in jobs[0])
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name, overrides=[f"{k}={v}" for k, v in first.items()])
     expected_name = re.sub(r"-baselines$", "", name)
-    assert cfg.name == expected_name  # records land in runs/<name>/, where the report looks
-    if name in SEARCHES:
+    assert cfg.name == expected_name == exp.name  # records land in runs/<name>/, where the report looks
+    assert cfg.data.name == exp.data  # the class order of per-class paper values
+    if exp.kind == "search":
         assert cfg.search.algorithm == ("random" if name.startswith("table5") else "evolution")
         assert (cfg.epochs, list(cfg.milestones)) == (30, [25])
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_report_layout_parses(name):
+    exp = EXPERIMENTS[name]
+    if exp.stem != exp.name:  # a -baselines sweep: its jobs and report are its main experiment's
+        assert exp.report == {} and exp.name in paper_layouts()
+        return
+    layout = paper_layouts()[name]
+    assert layout.title and layout.source == ("search" if exp.kind == "search" else "jobs")
+    assert all(isinstance(v, float) for rows in layout.paper.values() for v in rows.values())
+
+
+def test_per_class_paper_values_follow_the_class_order_of_the_data():
+    hsc = paper_layouts()["table1-cifar10"].paper["hsc"]
+    assert list(hsc) == [*CIFAR10.classes, "mean"]
+    assert (hsc["airplane"], hsc["cat"], hsc["truck"], hsc["mean"]) == (96.3, 89.8, 97.4, 95.9)
+
+
+def test_a_bad_report_layout_is_one_error_naming_the_key():
+    def layout(report: dict) -> Experiment:
+        return Experiment("new-fig", "new-fig", "run", "New figure (1 jobs)", "cifar10", report)
+
+    with pytest.raises(OEADError, match=r"new-fig\.yaml: report\.colums: unknown key"):
+        parse_layout(layout({"title": "t", "colums": ["method"]}))
+    with pytest.raises(OEADError, match=r"report\.paper\.hsc\.classes: needs one value per class"):
+        parse_layout(layout({"title": "t", "paper": {"hsc": {"classes": [90.0, 91.0]}}}))
+    with pytest.raises(OEADError, match=r"report\.title: missing"):
+        parse_layout(layout({"rows": "oe_size"}))
+
+
+def test_the_report_node_changes_neither_the_config_hash_nor_the_job_folder():
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=["experiment=table1-cifar10", "method=hsc"], return_hydra_config=True)
+    assert "report" in cfg.hydra.job.config.override_dirname.exclude_keys
+    full = OmegaConf.to_container(cfg, resolve=False)
+    full.pop("hydra")
+    assert full["report"]["title"].startswith("Table 1")
+    without = {k: v for k, v in full.items() if k != "report"}
+    assert config_hash(full) == config_hash(without)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
+def test_every_experiment_yaml_is_a_make_target_with_its_help_line():
+    """`make help` lists each experiment with its report.help; `make <experiment>` runs oe_ad.search for a
+    YAML that sets `search:`, oe_ad.run otherwise, then reports its records' folder runs/<name>."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    run = dict(cwd=root, env=env, capture_output=True, text=True, check=True)
+    shown = subprocess.run(["make", "-s", "help", f"PY={sys.executable}"], **run).stdout
+    helps = dict(line.strip().split(maxsplit=1) for line in shown.splitlines())
+    assert {name: helps.get(name) for name in EXPERIMENTS} == {name: e.help for name, e in EXPERIMENTS.items()}
+    dry = subprocess.run(["make", "-n", *EXPERIMENTS, "PY=py", "RUNS=R", "WANDB=", "ARGS="], **run).stdout
+    steps = re.findall(r"py -m oe_ad\.(run|search) -m experiment=(\S+) .*\n.*py -m oe_ad\.report R/(\S+) ", dry)
+    assert {name: (kind, folder) for kind, name, folder in steps} == {
+        name: (e.kind, e.name) for name, e in EXPERIMENTS.items()
+    }
 
 
 def test_the_command_line_narrows_an_experiment():
@@ -120,7 +156,7 @@ def test_experiment_settings_reach_the_job_config():
 
 # -- reports in the paper's layout, from synthetic records -------------------------------------------------
 
-CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+CLASSES = CIFAR10.classes
 
 
 def fake_record(root, name: str, method: str, cls: int, seed: int, auc: float, oe_size=None, **config) -> None:

@@ -43,11 +43,11 @@ def read_csv(path) -> list[dict]:
 
 def test_cli_writes_file_score_and_label_csv(trained_job, folder_root, oe_npy, tmp_path, capsys):
     job, _ = trained_job
-    main([f"checkpoint={job}", f"input={folder_root / 'test'}", f"output={tmp_path / 'scores.csv'}"])
+    main([str(job), str(folder_root / "test"), "--output", str(tmp_path / "scores.csv")])
     rows = read_csv(tmp_path / "scores.csv")
     assert len(rows) == 36 and set(rows[0]) == {"file", "score"}
     threshold = sorted(float(r["score"]) for r in rows)[17]
-    main([f"checkpoint={job}", f"input={oe_npy}", f"output={tmp_path / 'oe.csv'}", f"threshold={threshold}"])
+    main([str(job), str(oe_npy), "-o", str(tmp_path / "oe.csv"), "--threshold", str(threshold)])
     rows = read_csv(tmp_path / "oe.csv")
     assert len(rows) == 64 and rows[3]["file"] == "oe.npy[3]"
     assert all(r["label"] == ("anomalous" if float(r["score"]) > threshold else "normal") for r in rows)
@@ -58,19 +58,19 @@ def test_cli_writes_file_score_and_label_csv(trained_job, folder_root, oe_npy, t
 def test_predict_errors_are_one_line(case, trained_job, folder_root, tmp_path, capsys):
     job, _ = trained_job
     images = folder_root / "test"
-    args = [f"checkpoint={job}", f"input={images}", f"output={tmp_path / 'x.csv'}"]
+    args = [str(job), str(images), "--output", str(tmp_path / "x.csv")]
     if case == "no_model":
-        args[0], expected = f"checkpoint={tmp_path}", f"{tmp_path / MODEL_FILE}: no such file"
+        args[0], expected = str(tmp_path), f"{tmp_path / MODEL_FILE}: no such file"
     elif case == "bad_image":
         images = tmp_path / "imgs"
         shutil.copytree(folder_root / "test" / "class1", images)
         (images / "zz.png").write_bytes(b"junk")
-        args[1], expected = f"input={images}", "zz.png"
+        args[1], expected = str(images), "zz.png"
     elif case == "unknown_key":
-        args.append("thresold=1")
-        expected = "unexpected argument 'thresold=1'"
+        args += ["--thresold", "1"]
+        expected = "unrecognized arguments: --thresold 1"
     else:
-        args[1], expected = f"input={tmp_path / 'nothing.txt'}", "not a folder of images or a .npy"
+        args[1], expected = str(tmp_path / "nothing.txt"), "not a folder of images or a .npy"
     with pytest.raises(SystemExit) as exit_info:
         main(args)
     err = capsys.readouterr().err.strip().splitlines()

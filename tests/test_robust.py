@@ -19,11 +19,19 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from conftest import tiny_overrides
-from oe_ad import atomic, run, train
+from oe_ad import atomic, callbacks, factory, run, train
 from oe_ad.checkpointing import HASH_KEY, LAST_CKPT, MODEL_FILE, resume_path
 from oe_ad.data.datamodule import BalancedBatches
 from oe_ad.errors import OEADError
-from oe_ad.results import INDEX_DIR, RECORD_NAME, claim_job_dir, config_hash, find_record, write_record
+from oe_ad.results import (
+    INDEX_DIR,
+    RECORD_NAME,
+    claim_job_dir,
+    config_hash,
+    find_record,
+    index_record,
+    write_record,
+)
 from oe_ad.run import CONF_DIR
 from test_cli import records, run_cli
 from test_data import decode_ids, identity_images, no_aug
@@ -55,24 +63,25 @@ def test_crash_between_temp_file_and_rename_leaves_no_record(tmp_path, monkeypat
 def test_finished_job_is_skipped_anywhere_in_the_experiment_unless_forced(make_cfg, tmp_path, monkeypatch, caplog):
     calls = []
 
-    def fake_run_job(cfg, job_dir):  # stands in for training: writes the record a real job would
+    def fake_run_job(cfg, job_dir):  # stands in for training: writes and indexes the record a real job would
         calls.append(job_dir)
         rec = {"config_hash": config_hash(run.OmegaConf.to_container(cfg, resolve=True)), "test_auroc": 0.75}
-        write_record(job_dir, rec)
+        index_record(train.experiment_dir(cfg), write_record(job_dir, rec), rec["config_hash"])
         return rec
 
     monkeypatch.setattr(train, "run_job", fake_run_job)
     caplog.set_level(logging.INFO, logger="oe_ad")
     exp = tmp_path / "default"
     cfg = make_cfg("method=hsc")
-    assert run.run_or_skip(cfg, exp / "hsc" / "a") == 0.75 and len(calls) == 1
-    assert run.run_or_skip(cfg, exp / "hsc" / "a") == 0.75 and len(calls) == 1  # same folder: skipped
-    assert run.run_or_skip(cfg, exp / "hsc" / "b") == 0.75 and len(calls) == 1  # found through the index
+    assert train.run_or_skip(cfg, exp / "hsc" / "a")["test_auroc"] == 0.75 and len(calls) == 1
+    assert train.run_or_skip(cfg, exp / "hsc" / "a")["test_auroc"] == 0.75 and len(calls) == 1  # same folder: skipped
+    # found through the index:
+    assert train.run_or_skip(cfg, exp / "hsc" / "b")["test_auroc"] == 0.75 and len(calls) == 1
     assert sum("skip:" in r.getMessage() for r in caplog.records) == 2
     assert len(list((exp / INDEX_DIR).iterdir())) == 1
-    run.run_or_skip(make_cfg("method=hsc", "force=true"), exp / "hsc" / "a")
+    train.run_or_skip(make_cfg("method=hsc", "force=true"), exp / "hsc" / "a")
     assert len(calls) == 2
-    run.run_or_skip(make_cfg("method=hsc", "seed=1"), exp / "hsc" / "c")  # another config runs
+    train.run_or_skip(make_cfg("method=hsc", "seed=1"), exp / "hsc" / "c")  # another config runs
     assert len(calls) == 3 and len(list((exp / INDEX_DIR).iterdir())) == 2
 
 
@@ -99,14 +108,14 @@ def test_interrupted_job_resumes_from_last_ckpt_and_ends_as_an_uninterrupted_run
     class Interrupt(Exception):
         pass
 
-    start = train.EpochSummary.on_train_epoch_start
+    start = callbacks.EpochSummary.on_train_epoch_start
 
     def die_at_epoch_3(self, trainer, pl_module):
         if trainer.current_epoch == 3:
             raise Interrupt
         start(self, trainer, pl_module)
 
-    monkeypatch.setattr(train.EpochSummary, "on_train_epoch_start", die_at_epoch_3)
+    monkeypatch.setattr(callbacks.EpochSummary, "on_train_epoch_start", die_at_epoch_3)
     with pytest.raises(Interrupt):
         train.run_job(cfg, tmp_path / "cut")
     assert (tmp_path / "cut" / LAST_CKPT).exists() and not (tmp_path / "cut" / RECORD_NAME).exists()
@@ -131,14 +140,14 @@ def test_only_a_checkpoint_of_the_same_config_is_resumed(tmp_path):
 def test_same_seed_same_initial_weights_and_same_augmented_batches(make_cfg):
     def weights(seed):
         pl.seed_everything(seed, verbose=False)
-        return train.build_method(make_cfg("method=bce", f"seed={seed}")).state_dict()
+        return factory.build_method(make_cfg("method=bce", f"seed={seed}")).state_dict()
 
     a, b, c = weights(0), weights(0), weights(1)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
     def first_batches(seed):
-        dm = train.build_datamodule(make_cfg("method=bce", "oe_size=5", f"seed={seed}"))
+        dm = factory.build_datamodule(make_cfg("method=bce", "oe_size=5", f"seed={seed}"))
         dm.setup("fit")
         return torch.cat([x for x, _ in dm.train_dataloader()]), dm.oe_indices
 

@@ -1,19 +1,28 @@
 """Vectorised training: model m of a stack reproduces the single job with the same config (run_job)."""
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import get_class
 
 from conftest import tiny_overrides
+from oe_ad.checkpointing import MODEL_FILE
+from oe_ad.data.sources import NpyPool
 from oe_ad.errors import OEADError
+from oe_ad.factory import SourceCache
 from oe_ad.methods.base import AnomalyDetector
 from oe_ad.methods.bce import BCE
 from oe_ad.methods.hsc import HSC
 from oe_ad.nets.cnn32 import CNN32
-from oe_ad.results import write_record
+from oe_ad.predict import predict
+from oe_ad.results import RECORD_NAME
+from oe_ad.run import CONF_DIR
 from oe_ad.train import run_job
 from oe_ad.vectorised.fitness import VectorisedFitness
 from oe_ad.vectorised.grouping import group
@@ -21,7 +30,7 @@ from oe_ad.vectorised.launcher import train_jobs
 from oe_ad.vectorised.memory import GIB, chunks, models_per_step, step_bytes
 from oe_ad.vectorised.objectives import objective
 from oe_ad.vectorised.stacked import StackedCNN32
-from oe_ad.vectorised.trainer import Sources, prepare, train_all
+from oe_ad.vectorised.trainer import prepare_member, steps, train_all
 from test_cli import run_cli
 
 CPU = torch.device("cpu")
@@ -33,18 +42,19 @@ MODELS = [
 ]
 
 
-def single_methods(cls, seeds) -> list:
+def single_methods(cls, seeds, bias: bool = True) -> list:
     out = []
     for s in seeds:
         pl.seed_everything(s, verbose=False)
-        out.append(cls(CNN32(out_dim=16), optimizer=torch.optim.Adam))
+        out.append(cls(CNN32(out_dim=16, bias=bias), optimizer=torch.optim.Adam))
     return out
 
 
+@pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("conv", ["grouped", "split"])
-def test_stacked_forward_backward_and_batchnorm_match_single_models(conv):
-    methods = single_methods(BCE, [0, 1, 2])
-    net = StackedCNN32(3, 16, head=True, conv=conv)
+def test_stacked_forward_backward_and_batchnorm_match_single_models(conv, bias):
+    methods = single_methods(BCE, [0, 1, 2], bias)
+    net = StackedCNN32(3, 16, head=True, conv=conv, bias=bias)
     for i, m in enumerate(methods):
         net.load_model(i, m)
     x = torch.randn(3, 8, 3, 32, 32)
@@ -56,7 +66,11 @@ def test_stacked_forward_backward_and_batchnorm_match_single_models(conv):
         torch.testing.assert_close(out[i], single, rtol=1e-4, atol=1e-5)
         m.loss(single, is_normal).backward()
         torch.testing.assert_close(net.fc1.grad[i], m.net.fc1.weight.grad, rtol=1e-3, atol=1e-6)
-        copy = single_methods(BCE, [9])[0]
+        if bias:  # the biases and BatchNorm scales get their own model's gradient too
+            torch.testing.assert_close(net.fc1_bias.grad[i], m.net.fc1.bias.grad, rtol=1e-3, atol=1e-6)
+            bn_grad = net.bn_weights[0].grad[i * 32 : (i + 1) * 32]
+            torch.testing.assert_close(bn_grad, m.net.bns[0].weight.grad, rtol=1e-3, atol=1e-6)
+        copy = single_methods(BCE, [9], bias)[0]
         net.export_model(i, copy)  # weights and the running statistics this step updated
         for key, value in m.state_dict().items():
             if "num_batches" not in key:
@@ -92,16 +106,16 @@ def single_runs(make_cfg, tmp_path, monkeypatch, method, epochs, models) -> list
 
 
 def check_equivalence(make_cfg, tmp_path, monkeypatch, method: str, epochs: int, models=MODELS) -> None:
-    if method == "deep_svdd":  # one-class: no OE size
+    if not get_class(make_cfg(f"method={method}").method._target_).uses_oe:  # one-class: no OE size
         models = [tuple(o for o in m if not o.startswith("oe_size")) for m in models]
     singles = single_runs(make_cfg, tmp_path, monkeypatch, method, epochs, models)
-    sources = Sources(CPU)
-    members = [prepare(make_cfg(f"method={method}", f"epochs={epochs}", *o), sources) for o in models]
+    sources = SourceCache(CPU)
+    members = [prepare_member(make_cfg(f"method={method}", f"epochs={epochs}", *o), sources) for o in models]
     outcomes = train_all(members, CPU)
     for (record, losses), member, outcome in zip(singles, members, outcomes):
         oe = member.datamodule.oe_indices
         assert record["oe_indices"] == (None if oe is None else oe.tolist())
-        assert len(outcome.losses) == len(losses) == epochs * member.steps
+        assert len(outcome.losses) == len(losses) == epochs * steps(member)
         torch.testing.assert_close(torch.tensor(outcome.losses), torch.tensor(losses), rtol=1e-4, atol=1e-5)
         assert abs(outcome.test_auroc - record["test_auroc"]) <= 1e-3  # 0.1 AUC points
         if record["train_auroc"] is not None:
@@ -112,8 +126,15 @@ def test_stack_matches_single_runs(make_cfg, tmp_path, monkeypatch):
     check_equivalence(make_cfg, tmp_path, monkeypatch, "bce", epochs=4, models=MODELS[1:])
 
 
+def stackable_methods() -> list[str]:
+    """Every method of the package on a CNN32 (the network a stack holds), read from its configs."""
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        names = sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml"))
+        return [n for n in names if compose("config", overrides=[f"method={n}"]).net._target_.endswith(".CNN32")]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["bce", "focal", "hsc", "deep_sad", "deep_svdd"])
+@pytest.mark.parametrize("method", stackable_methods())
 def test_stack_matches_single_runs_over_hundreds_of_steps(method, make_cfg, tmp_path, monkeypatch):
     check_equivalence(make_cfg, tmp_path, monkeypatch, method, epochs=150)  # 300 steps
 
@@ -135,20 +156,26 @@ def test_jobs_group_when_they_differ_only_in_seed_class_or_oe_size(make_cfg):
     assert group(cfgs) == [[0, 1, 2], [3], [4]]
 
 
-def test_launcher_writes_the_records_a_single_job_writes_and_skips_finished_ones(make_cfg, tmp_path):
+def test_launcher_writes_the_job_folders_a_single_job_writes_and_skips_finished_ones(make_cfg, oe_npy, tmp_path):
     cfgs = [make_cfg("method=hsc", "epochs=2", *o) for o in MODELS[:2]]
     dirs = [tmp_path / "vec0", tmp_path / "vec1"]
     results = train_jobs(cfgs, dirs, device="cpu")
     single = run_job(cfgs[1], tmp_path / "single")
-    record = results[1]  # (the launcher's Hydra task writes it to dirs[1]/result.json)
+    record = results[1]
+    assert json.loads((dirs[1] / RECORD_NAME).read_text()) == record
     assert record.keys() == single.keys()
     for key in ("config_hash", "config", "oe_indices", "normalisation", "class_name", "seed", "oe_count"):
         assert record[key] == single[key], key
     assert abs(record["test_auroc"] - single["test_auroc"]) <= 1e-3
-    write_record(dirs[0], results[0])
-    again = train_jobs([cfgs[0], make_cfg("normal_class=7")], dirs, device="cpu")
+    # model.pt: the trained member, usable by predict like a single job's
+    vec_scores = [s for _, s in predict(dirs[1] / MODEL_FILE, oe_npy)]
+    single_scores = [s for _, s in predict(tmp_path / "single" / MODEL_FILE, oe_npy)]
+    np.testing.assert_allclose(vec_scores, single_scores, rtol=1e-3, atol=1e-4)
+    again = train_jobs([cfgs[0], make_cfg("normal_class=7")], [dirs[0], tmp_path / "vec2"], device="cpu")
     assert again[0] == results[0]  # finished: reused, not retrained
     assert "normal_class=7" in again[1]  # a bad job fails alone, with its one-line error
+    other = train_jobs([make_cfg("method=hsc", "epochs=1")], dirs[:1], device="cpu")
+    assert "record of another config" in other[0]  # the same claim rule as a single job
 
 
 def test_fitness_is_the_mean_single_oe_auc_over_seeds_and_is_cached(make_cfg, oe_npy, tmp_path):
@@ -203,3 +230,44 @@ def test_search_fitness_vectorised_equals_sequential(folder_root, oe_npy, tmp_pa
     )
     expected = seq([3, 7])
     assert vec([3, 7]) == pytest.approx(expected, abs=1e-3)
+
+
+TOY_CONF = Path(__file__).parent / "toy_conf"
+
+
+def test_a_method_added_outside_the_package_runs_single_vectorised_and_in_the_search(
+    make_cfg, folder_root, oe_npy, tmp_path
+):
+    """One Python file + one YAML in a config directory of its own: every path picks the method up."""
+    from oe_ad.search.fitness import make_fitness
+    from test_search import search_cfg
+
+    toy = (f"hydra.searchpath=[file://{TOY_CONF}]", "method=toy", "epochs=2")
+    cfgs = [make_cfg(*toy, *o) for o in MODELS[1:]]
+    singles = [run_job(cfg, tmp_path / f"single{i}") for i, cfg in enumerate(cfgs)]
+    assert {r["method"] for r in singles} == {"toy"}
+    vec = train_jobs(cfgs, [tmp_path / "vec0", tmp_path / "vec1"], device="cpu")
+    for record, single in zip(vec, singles):
+        assert record["config_hash"] == single["config_hash"]
+        assert abs(record["test_auroc"] - single["test_auroc"]) <= 1e-3
+    search = [
+        search_cfg(folder_root, oe_npy, tmp_path, *toy, f"search.fitness={f}") for f in ("sequential", "vectorised")
+    ]
+    pool = NpyPool(str(oe_npy))
+    seq, vectorised = (make_fitness(cfg, pool) for cfg in search)
+    assert vectorised([3]) == pytest.approx(seq([3]), abs=1e-3)
+
+
+@pytest.mark.slow
+def test_the_toy_method_runs_from_the_command_line_single_and_vectorised(folder_root, oe_npy, tmp_path):
+    args = [*tiny_overrides(folder_root, oe_npy, tmp_path), f"hydra.searchpath=[file://{TOY_CONF}]", "method=toy"]
+    env = {"PYTHONPATH": f"{Path(__file__).parents[1] / 'src'}{os.pathsep}{Path(__file__).parent}"}
+    for name, extra in (("basic", []), ("vec", ["launcher=vectorised"])):
+        proc = run_cli(
+            "-m", f"name={name}", *extra, *args, "epochs=1", "seed=0", "normal_class=0,1", cwd=tmp_path, env=env
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    for name in ("basic", "vec"):
+        recs = list((tmp_path / name).rglob(RECORD_NAME))
+        assert len(recs) == 2 and all(json.loads(p.read_text())["method"] == "toy" for p in recs)
+        assert all((p.parent / MODEL_FILE).exists() for p in recs)

@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from oe_ad import report
-from oe_ad.loggers.job import SUMMARY_KEYS, run_id
+from oe_ad.loggers.job import SUMMARY_KEYS, hyperparameters, run_id
 from oe_ad.scores import SCORES_NAME, read_scores
 from oe_ad.train import run_job
 from oe_ad.vectorised.launcher import train_jobs
@@ -66,6 +67,11 @@ def test_job_run_has_its_id_name_tags_config_summary_and_learning_rates(single):
     assert {"test/roc_table/_type", "test/scores_normal/bins", "test/scores_anomalous/values"} <= set(run.summary)
     hist = run.summary["test/scores_normal/values"], run.summary["test/scores_anomalous/values"]
     assert [sum(h) for h in hist] == [12, 24]  # 12 normal and 24 anomalous test images
+
+
+def test_the_experiments_report_layout_is_not_a_hyperparameter():
+    cfg = OmegaConf.create({"name": "x", "seed": 3, "report": {"rows": "class", "paper": {"hsc": [1.0]}}})
+    assert hyperparameters(cfg) == {"name": "x", "seed": 3}
 
 
 def test_rerun_job_continues_the_same_run_id(single):

@@ -1,19 +1,71 @@
-"""Hydra callback: a line per finished job of a multirun (job i of N, finished / skipped / failed, rate, ETA);
-at the end, the count and the jobs that failed, and a non-zero exit if any did."""
+"""Every callback of a run: Lightning's per job (epoch log line, ``last.ckpt``) and Hydra's per sweep (a line
+per finished job: job i of N, finished / skipped / failed, rate, ETA; at the end, the failures)."""
 
 import json
+import logging
 import math
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import pytorch_lightning as pl
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-RECORD, ERROR = "result.json", "error.json"
+from .checkpointing import HASH_KEY, LAST_CKPT
+from .results import ERROR_FILE, RECORD_NAME
+
+log = logging.getLogger(__name__)
+
+
+class EpochSummary(pl.Callback):
+    """One log line per epoch (the progress bar is off so sweep logs stay readable).
+
+    Printed when the next epoch starts (or training ends): callbacks' epoch-end hooks run before the
+    module's, so the epoch's train AUROC is only logged by then.
+    """
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch > 0:
+            self._report(trainer, trainer.current_epoch)
+        self.t0 = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.elapsed = time.perf_counter() - self.t0
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._report(trainer, trainer.current_epoch)
+
+    def _report(self, trainer, epoch: int) -> None:
+        m = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
+        parts = " ".join(f"{k.split('/')[1]}={v:.4f}" for k, v in sorted(m.items()))
+        log.info("epoch %d/%d %s (%.1f s)", epoch, trainer.max_epochs, parts, getattr(self, "elapsed", 0.0))
+
+
+class LastCheckpoint(pl.Callback):
+    """Write ``dirpath/last.ckpt`` every ``every_n_epochs`` epochs (temp file + rename: a kill mid-write
+    leaves the previous checkpoint intact)."""
+
+    def __init__(self, dirpath: Path, every_n_epochs: int, config_hash: str) -> None:
+        self.path = Path(dirpath) / LAST_CKPT
+        self.every_n_epochs = every_n_epochs
+        self.config_hash = config_hash
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        tmp = self.path.with_name(f".{LAST_CKPT}.tmp")
+        trainer.save_checkpoint(tmp, weights_only=False)  # every rank calls it; rank 0 writes
+        if trainer.is_global_zero:
+            os.replace(tmp, self.path)
+        trainer.strategy.barrier("oe_ad.last_checkpoint")
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        checkpoint[HASH_KEY] = self.config_hash
 
 
 def sweep_size(config: DictConfig) -> int | None:
@@ -55,9 +107,9 @@ class SweepSummary(Callback):
         print(f"sweep: job {done}/{self.total or '?'} {status} · {counts} {meter}", file=sys.stderr, flush=True)
 
     def _status(self, job_dir: Path, job_return: JobReturn) -> str:
-        if job_return.status == JobStatus.FAILED or self._new(job_dir / ERROR):
+        if job_return.status == JobStatus.FAILED or self._new(job_dir / ERROR_FILE):
             return "failed"
-        return "finished" if self._new(job_dir / RECORD) else "skipped"
+        return "finished" if self._new(job_dir / RECORD_NAME) else "skipped"
 
     def _new(self, path: Path) -> bool:
         return path.is_file() and path.stat().st_mtime >= getattr(self, "start", 0)
@@ -65,10 +117,10 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         failed = []
-        for path in sorted(sweep_dir.rglob(ERROR)):
+        for path in sorted(sweep_dir.rglob(ERROR_FILE)):
             if self._new(path):
                 failed.append((path.parent, json.loads(path.read_text())["error"]))
-        finished = sum(self._new(p) for p in sweep_dir.rglob(RECORD))
+        finished = sum(self._new(p) for p in sweep_dir.rglob(RECORD_NAME))
         if getattr(self, "total", None):
             skipped = max(0, self.total - finished - len(failed))
             print(

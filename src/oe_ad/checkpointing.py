@@ -1,9 +1,9 @@
 """Checkpoints in a job folder: ``last.ckpt`` to resume an interrupted job, ``model.pt`` for inference.
 
 ``last.ckpt`` is Lightning's full training state (weights, optimiser, schedule, loop counters), written
-atomically every N epochs and tagged with the config hash, so a restarted job only resumes from its own
-config. ``model.pt`` is what ``python -m oe_ad.predict`` needs and nothing more: the resolved config
-(method, net, image size), the normalisation and the weights (frozen pretrained ones are rebuilt from the
+atomically every N epochs (``callbacks.LastCheckpoint``) and tagged with the config hash, so a restarted job only
+resumes from its own config. ``model.pt`` is what ``python -m oe_ad.predict`` needs and nothing more: the resolved
+config (method, net, image size), the normalisation and the weights (frozen pretrained ones are rebuilt from the
 config rather than copied into every job folder).
 """
 
@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 
 from .atomic import atomic_open
@@ -23,28 +22,6 @@ MODEL_FILE = "model.pt"
 HASH_KEY = "oe_ad_config_hash"
 MODEL_FORMAT = 1
 log = logging.getLogger(__name__)
-
-
-class LastCheckpoint(pl.Callback):
-    """Write ``dirpath/last.ckpt`` every ``every_n_epochs`` epochs (temp file + rename: a kill mid-write
-    leaves the previous checkpoint intact)."""
-
-    def __init__(self, dirpath: Path, every_n_epochs: int, config_hash: str) -> None:
-        self.path = Path(dirpath) / LAST_CKPT
-        self.every_n_epochs = every_n_epochs
-        self.config_hash = config_hash
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if (trainer.current_epoch + 1) % self.every_n_epochs:
-            return
-        tmp = self.path.with_name(f".{LAST_CKPT}.tmp")
-        trainer.save_checkpoint(tmp, weights_only=False)  # every rank calls it; rank 0 writes
-        if trainer.is_global_zero:
-            os.replace(tmp, self.path)
-        trainer.strategy.barrier("oe_ad.last_checkpoint")
-
-    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
-        checkpoint[HASH_KEY] = self.config_hash
 
 
 def resume_path(job_dir: Path, config_hash: str) -> Path | None:

@@ -1,4 +1,4 @@
-"""Per-method losses and anomaly scores as pure functions (SPEC.md §2).
+"""Per-method losses and anomaly scores as pure functions (equations in docs/methods.md).
 
 Convention: ``is_normal`` is a bool tensor (True = normal training image, False = OE image);
 a larger score means more anomalous.

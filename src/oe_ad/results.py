@@ -11,11 +11,13 @@ from .atomic import atomic_open
 from .errors import OEADError
 
 RECORD_NAME = "result.json"
+SEARCH_RECORD_NAME = "search.json"  # the record of one search job (python -m oe_ad.search)
+ERROR_FILE = "error.json"  # a failed job's one-line error, for the end-of-sweep summary
 INDEX_DIR = ".index"  # in the experiment folder: one small file per finished config hash -> its record
-# Keys that change where, how or how fast a job runs, not what it computes.
+# Keys that change where, how or how fast a job runs, or how it is reported, not what it computes.
 NON_EFFECTIVE_KEYS = (
     *("paths", "data.cache_dir", "oe.cache_dir", "logger", "force", "trainer.enable_progress_bar", "name"),
-    *("checkpoint", "threads"),
+    *("checkpoint", "threads", "report"),
 )
 
 

@@ -5,7 +5,6 @@ Without ``-m`` one job runs (normal_class=0, seed=0 by default); with ``-m`` the
 """
 
 import hashlib
-import json
 import logging
 import os
 import sys
@@ -20,11 +19,10 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from .errors import OEADError
-from .results import RECORD_NAME, config_hash, find_record, index_record, write_json_atomic
+from .results import ERROR_FILE, write_json_atomic
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 GROUPS = ("method", "data", "oe", "net", "trainer", "logger", "experiment", "launcher", "filter")
-ERROR_FILE = "error.json"
 log = logging.getLogger("oe_ad")
 
 
@@ -56,49 +54,42 @@ def quiet_third_party() -> None:
     )
 
 
-def check_group_choices(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
-    """Fail fast, in one line, on ``method=nope`` (Hydra's own message spans a screen)."""
+def user_config_dirs(argv: list[str]) -> list[Path]:
+    """The config folders a command line adds to the package's: ``--config-dir``/``-cd`` and file paths
+    in ``hydra.searchpath=[...]`` (``pkg://`` entries name packages, not folders, and are left out)."""
+    dirs = []
+    for i, arg in enumerate(argv):
+        if arg in ("--config-dir", "-cd") and i + 1 < len(argv):
+            dirs.append(argv[i + 1])
+        elif arg.startswith("--config-dir="):
+            dirs.append(arg.partition("=")[2])
+        elif arg.lstrip("+").startswith("hydra.searchpath="):
+            for entry in (e.strip() for e in arg.partition("=")[2].strip("[]").split(",")):
+                if entry.startswith("file://") or (entry and "://" not in entry):
+                    dirs.append(entry.removeprefix("file://"))
+    return [Path(d) for d in dirs]
+
+
+def check_group_choices(argv: list[str], conf_dirs: list[Path] | None = None) -> None:
+    """Fail fast, in one line, on ``method=nope`` (Hydra's own message spans a screen). The options are
+    the package's configs plus those of any config folder the command line adds."""
+    dirs = [CONF_DIR, *user_config_dirs(argv)] if conf_dirs is None else conf_dirs
     for arg in argv:
         key, sep, value = arg.lstrip("+~").partition("=")
         if not sep or key not in GROUPS or value in ("null", ""):
             continue
-        options = sorted(p.stem for p in (conf_dir / key).glob("*.yaml"))
+        options = sorted({p.stem for d in dirs for p in (d / key).glob("*.yaml")})
         for choice in value.split(","):
             if choice not in options:
                 raise OEADError(f"unknown {key} '{choice}' (choose from: {', '.join(options)})")
 
 
-def _is_rank_zero() -> bool:
-    """False in the extra processes of a multi-device (DDP) job, which must not write job files."""
-    from pytorch_lightning.utilities import rank_zero_only
-
-    return rank_zero_only.rank == 0
-
-
-def run_or_skip(cfg: DictConfig, job_dir: Path) -> float:
-    """Run the job unless the experiment folder already holds its record (same effective config);
-    ``force=true`` runs it anyway. Returns the test AUROC."""
-    from .train import run_job  # heavy imports after Hydra has parsed the command line
-
-    exp_dir = Path(cfg.paths.output_dir) / cfg.name
-    chash = config_hash(OmegaConf.to_container(cfg, resolve=True))
-    done = None if cfg.get("force") else find_record(exp_dir, job_dir, chash)
-    if done is not None:
-        log.info("skip: %s is finished (record %s); force=true re-runs it", job_dir, done)
-        path = done
-        auroc = json.loads(done.read_text())["test_auroc"]
-    else:
-        auroc = run_job(cfg, job_dir)["test_auroc"]
-        path = job_dir / RECORD_NAME
-    if _is_rank_zero():
-        index_record(exp_dir, path, chash)
-    return auroc
-
-
 def _fail(message: str, job_dir: Path, multirun: bool) -> None:
     print(f"error: {message}", file=sys.stderr, flush=True)
     if multirun:  # record the failure for the end-of-sweep summary and let the other jobs run
-        if _is_rank_zero():
+        from .train import is_rank_zero
+
+        if is_rank_zero():
             write_json_atomic(job_dir / ERROR_FILE, {"error": message})
         return
     sys.exit(2)
@@ -112,7 +103,9 @@ def _task(cfg: DictConfig) -> float | None:
     multirun = hc.mode == RunMode.MULTIRUN
     (job_dir / ERROR_FILE).unlink(missing_ok=True)
     try:
-        return run_or_skip(cfg, job_dir)
+        from .train import run_or_skip  # heavy imports after Hydra has parsed the command line
+
+        return run_or_skip(cfg, job_dir)["test_auroc"]
     except OEADError as e:
         _fail(str(e), job_dir, multirun)
     except MissingMandatoryValue as e:

@@ -1,111 +1,60 @@
-"""One job = one (method, data, normal class, OE size, seed): seed, build, fit, test, write one record."""
+"""The job lifecycle: a composed config -> a finished job folder (claim, resume, train, test, model, record, index).
+
+One job = one (method, data, normal class, OE size, seed). Every path goes through here: ``run_job`` trains a
+single job with Lightning; the vectorised trainer builds its members with :func:`prepare` and hands each one
+back to :func:`finish`; the search's fitness builds with :func:`prepare` and trains with :func:`fit_and_test`.
+"""
 
 import hashlib
+import json
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import get_class, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from .checkpointing import MODEL_FILE, LastCheckpoint, drop_last_checkpoint, resume_path, save_model
-from .data.datamodule import OEDataModule
-from .data.filters import build_filter
-from .errors import OEADError
-from .loggers import build_logger, finish_wandb, job_run, log_config, log_job_result, logger_callbacks
+from .callbacks import EpochSummary, LastCheckpoint
+from .checkpointing import MODEL_FILE, drop_last_checkpoint, resume_path, save_model
+from .data.datamodule import Clock, OEDataModule, TrainerClock
+from .data.sources import OEPool
+from .factory import SourceCache, build_datamodule, build_method, uses_oe, validate
+from .loggers import build_logger, finish_wandb, job_run, log_config, log_job_result, log_member_run, logger_callbacks
+from .methods.base import AnomalyDetector
 from .metrics import aupr
-from .results import claim_job_dir, config_hash, write_record
+from .results import claim_job_dir, config_hash, find_record, index_record, write_record
 from .scores import collected_scores, write_scores
 
 log = logging.getLogger(__name__)
 
 
-class EpochSummary(pl.Callback):
-    """One log line per epoch (the progress bar is off so sweep logs stay readable).
+@dataclass
+class Job:
+    """One job built as every path builds it: its config, the method at its seeded initial weights, its data."""
 
-    Printed when the next epoch starts (or training ends): callbacks' epoch-end hooks run before the
-    module's, so the epoch's train AUROC is only logged by then.
-    """
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        if trainer.current_epoch > 0:
-            self._report(trainer, trainer.current_epoch)
-        self.t0 = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self.elapsed = time.perf_counter() - self.t0
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        self._report(trainer, trainer.current_epoch)
-
-    def _report(self, trainer, epoch: int) -> None:
-        m = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
-        parts = " ".join(f"{k.split('/')[1]}={v:.4f}" for k, v in sorted(m.items()))
-        log.info("epoch %d/%d %s (%.1f s)", epoch, trainer.max_epochs, parts, getattr(self, "elapsed", 0.0))
+    cfg: DictConfig
+    method: AnomalyDetector
+    datamodule: OEDataModule
+    hash: str
 
 
-def build(spec: dict | DictConfig, **kwargs: Any) -> Any:
-    """hydra.utils.instantiate, but our one-line OEADError is passed through instead of wrapped."""
-    try:
-        return instantiate(spec, **kwargs)
-    except InstantiationException as e:
-        if isinstance(e.__cause__, OEADError):
-            raise e.__cause__ from None
-        raise
+@dataclass
+class Outcome:
+    """What training and testing one job measured."""
 
-
-def _without_name(node: DictConfig) -> dict:
-    """The resolved node minus its ``name`` (a label for records and logs, not a constructor argument)."""
-    spec = OmegaConf.to_container(node, resolve=True)
-    spec.pop("name", None)
-    return spec
-
-
-def uses_oe(cfg: DictConfig) -> bool:
-    """Whether this job trains with OE: the method wants it and a pool is configured."""
-    return bool(cfg.oe) and get_class(cfg.method._target_).uses_oe
-
-
-def build_datamodule(cfg: DictConfig, normal: Any = None, oe: Any = None) -> OEDataModule:
-    """The job's datamodule; ``normal``/``oe`` replace the configured sources (the OE search reuses them)."""
-    normal = normal if normal is not None else build(_without_name(cfg.data))
-    if oe is None:
-        oe = build(_without_name(cfg.oe)) if uses_oe(cfg) else None
-    return OEDataModule(
-        normal,
-        oe,
-        normal_class=cfg.normal_class,
-        oe_size=cfg.oe_size,
-        seed=cfg.seed,
-        batch_size=cfg.batch_size,
-        augment=cfg.augment,
-        benchmark=cfg.benchmark,
-        normalise=not get_class(cfg.method._target_).normalises_input,
-        filter=build_filter(cfg.get("filter")),
-        **cfg.augmentation,
-    )
-
-
-def build_method(cfg: DictConfig) -> pl.LightningModule:
-    net = build(cfg.net)
-    return build(_without_name(cfg.method), net=net, lr=cfg.lr, milestones=list(cfg.milestones), _recursive_=True)
-
-
-def validate(cfg: DictConfig) -> None:
-    """Reject contradictory options before any data is read."""
-    if not get_class(cfg.method._target_).uses_oe and cfg.oe_size is not None:
-        raise OEADError(f"method={cfg.method.name} trains without OE: oe_size={cfg.oe_size} must be null")
-    if cfg.epochs < 0:
-        raise OEADError(f"epochs={cfg.epochs}: must be >= 0")
-
-
-def indices_digest(indices: np.ndarray | None) -> str | None:
-    return None if indices is None else hashlib.sha256(np.asarray(indices, np.int64).tobytes()).hexdigest()
+    test_auroc: float
+    train_auroc: float | None
+    train_time_s: float
+    device: str
+    losses: list[float] = field(default_factory=list)  # per training step (the vectorised trainer keeps them)
+    scores: torch.Tensor | None = None  # test scores, one per test image (CPU)
+    history: list[dict[str, float | None]] = field(default_factory=list)  # per epoch, trained outside Lightning
+    steps_per_epoch: int = 0  # where ``history`` goes on a logger's step axis
 
 
 def set_threads(threads: int | None) -> None:
@@ -114,115 +63,186 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(int(threads))
 
 
-def build_record(
-    cfg: DictConfig,
-    datamodule: OEDataModule,
-    test_auroc: float,
-    train_auroc: float | None,
-    train_time: float,
-    device: torch.device | str,
-    test_aupr: float | None = None,
-) -> dict[str, Any]:
-    """The result record of one finished job (shared by ``run_job`` and the vectorised trainer)."""
-    resolved = OmegaConf.to_container(cfg, resolve=True)
+def prepare(
+    cfg: DictConfig, sources: SourceCache | None = None, oe_pool: OEPool | None = None, clock: Clock | None = None
+) -> Job:
+    """Validate, seed (which fixes the initial weights) and build the method and the datamodule.
+
+    ``sources`` shares data between jobs of one process; ``oe_pool`` replaces the configured pool.
+    """
+    validate(cfg)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    method = build_method(cfg)
+    datamodule = build_datamodule(cfg, sources, oe_pool, clock)
+    return Job(cfg, method, datamodule, config_hash(OmegaConf.to_container(cfg, resolve=True)))
+
+
+def setup(job: Job, trainer: pl.Trainer) -> None:
+    """Load the job's data on the trainer's device (data errors surface here, before any training)."""
+    job.datamodule.clock = TrainerClock(trainer)
+    job.datamodule.setup("fit")
+
+
+def fit_and_test(job: Job, trainer: pl.Trainer, ckpt_path: Path | None = None) -> Outcome:
+    """Train (unless the method needs none, or epochs=0) and test one job with a Lightning trainer."""
+    setup(job, trainer)
+    t0 = time.perf_counter()
+    if job.method.needs_training and job.cfg.epochs > 0:
+        trainer.fit(job.method, datamodule=job.datamodule, ckpt_path=ckpt_path)
+    train_time = time.perf_counter() - t0
+    train_auroc = trainer.callback_metrics.get("train/auroc")
+    trainer.test(job.method, datamodule=job.datamodule, verbose=False)
+    return Outcome(
+        float(trainer.callback_metrics["test/auroc"]),
+        None if train_auroc is None else float(train_auroc),
+        train_time,
+        str(trainer.strategy.root_device),
+        scores=collected_scores(job.method.test_scores),
+    )
+
+
+def indices_digest(indices: np.ndarray | None) -> str | None:
+    return None if indices is None else hashlib.sha256(np.asarray(indices, np.int64).tobytes()).hexdigest()
+
+
+def build_record(job: Job, outcome: Outcome) -> dict[str, Any]:
+    """The result record of one finished job."""
+    cfg, dm = job.cfg, job.datamodule
     return {
-        "config_hash": config_hash(resolved),
+        "config_hash": job.hash,
         "method": cfg.method.name,
         "data": cfg.data.name,
         "oe": cfg.oe.name if uses_oe(cfg) else "none",
         "benchmark": cfg.benchmark,
         "normal_class": cfg.normal_class,
-        "class_name": datamodule.classes[cfg.normal_class],
+        "class_name": dm.classes[cfg.normal_class],
         "seed": cfg.seed,
         "oe_size": cfg.oe_size,
-        "oe_count": _oe_count(datamodule),
-        "test_auroc": test_auroc,
-        "test_aupr": test_aupr,
-        "train_auroc": None if train_auroc is None else float(train_auroc),
+        "oe_count": None if dm.oe_indices is None else len(dm.oe_indices),
+        "test_auroc": outcome.test_auroc,
+        "test_aupr": None if outcome.scores is None else aupr(outcome.scores, dm.test_labels.cpu()),
+        "train_auroc": outcome.train_auroc,
         "epochs": cfg.epochs,
-        "train_time_s": train_time,
-        "time_per_epoch_s": train_time / cfg.epochs if cfg.epochs else 0.0,
-        "oe_indices_sha256": indices_digest(datamodule.oe_indices),
-        "oe_indices": (
-            datamodule.oe_indices.tolist()
-            if datamodule.oe_indices is not None and len(datamodule.oe_indices) <= 4096
-            else None
-        ),
-        "normalisation": datamodule.normalisation,
-        "device": str(device),
+        "train_time_s": outcome.train_time_s,
+        "time_per_epoch_s": outcome.train_time_s / cfg.epochs if cfg.epochs else 0.0,
+        "oe_indices_sha256": indices_digest(dm.oe_indices),
+        "oe_indices": dm.oe_indices.tolist() if dm.oe_indices is not None and len(dm.oe_indices) <= 4096 else None,
+        "normalisation": dm.normalisation,
+        "device": outcome.device,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "config": resolved,
+        "config": OmegaConf.to_container(cfg, resolve=True),
     }
 
 
-def _known_class_name(datamodule: OEDataModule, normal_class: int) -> str | None:
-    """The normal class's name if the source knows its classes before loading (for the W&B run name)."""
-    classes = getattr(datamodule.normal_source, "classes", None) or []
-    return classes[normal_class] if 0 <= normal_class < len(classes) else None
+# -- the job folder ----------------------------------------------------------------------------------------
+def experiment_dir(cfg: DictConfig) -> Path:
+    return Path(cfg.paths.output_dir) / cfg.name
 
 
-def _oe_count(datamodule: OEDataModule) -> int | None:
-    return None if datamodule.oe_indices is None else len(datamodule.oe_indices)
+def reuse(cfg: DictConfig, job_dir: Path) -> dict[str, Any] | None:
+    """The record this experiment already holds for this very config (in ``job_dir`` or wherever the index
+    says), indexed again; None (the job must run) if there is none or ``force`` is on."""
+    chash = config_hash(OmegaConf.to_container(cfg, resolve=True))
+    done = None if cfg.get("force") else find_record(experiment_dir(cfg), job_dir, chash)
+    if done is None:
+        return None
+    log.info("skip: %s is finished (record %s); force=true re-runs it", job_dir, done)
+    if is_rank_zero():
+        index_record(experiment_dir(cfg), done, chash)
+    return json.loads(done.read_text())
+
+
+def claim(cfg: DictConfig, job_dir: Path) -> None:
+    """Make ``job_dir`` this config's folder (a folder holding another config's record is refused)."""
+    claim_job_dir(Path(job_dir), config_hash(OmegaConf.to_container(cfg, resolve=True)), force=bool(cfg.get("force")))
+
+
+def finish(job: Job, outcome: Outcome, job_dir: Path, logger: Any = None) -> dict[str, Any]:
+    """Write the model and the test scores, then the record (a job with a record always has both), index it,
+    log the result (``logger``: the single job's; None: a run of its own), drop the resume checkpoint."""
+    job_dir, ckpt = Path(job_dir), job.cfg.get("checkpoint") or {}
+    record = build_record(job, outcome)
+    if ckpt.get("save_model", True):
+        dm = job.datamodule
+        preprocessing = {**dm.normalisation, "input_size": int(dm.train_normal.shape[-1])}
+        save_model(job_dir / MODEL_FILE, job.method, record["config"], preprocessing)
+    if outcome.scores is not None:
+        write_scores(job_dir, outcome.scores, job.datamodule.test_labels)
+    path = write_record(job_dir, record)
+    index_record(experiment_dir(job.cfg), path, job.hash)
+    log_result(job, outcome, record, job_dir, logger)
+    if not ckpt.get("keep", False):
+        drop_last_checkpoint(job_dir)
+    log.info(
+        "test AUROC %.2f%% (%s, class %d %s, seed %d, oe_size %s) -> %s",
+        100 * outcome.test_auroc,
+        record["method"],
+        job.cfg.normal_class,
+        record["class_name"],
+        job.cfg.seed,
+        job.cfg.oe_size,
+        path,
+    )
+    return record
+
+
+def log_result(job: Job, outcome: Outcome, record: dict[str, Any], job_dir: Path, logger: Any) -> None:
+    """W&B/CSV (a view; never fails the job): the summary, ROC and score histograms into the single job's
+    running logger, or, for a job trained outside Lightning (a vectorised member), a run of its own."""
+    if outcome.scores is None:
+        return
+    labels = job.datamodule.test_labels.cpu()
+    if logger is not None:
+        log_job_result(logger, record, outcome.scores, labels)
+    else:
+        log_member_run(job.cfg, job_dir, record, outcome.scores, labels, outcome.history, outcome.steps_per_epoch)
+
+
+def known_class_name(job: Job) -> str | None:
+    """The normal class's name if the source knows its classes before loading (the W&B run's first name)."""
+    classes = getattr(job.datamodule.normal_source, "classes", None) or []
+    return classes[job.cfg.normal_class] if 0 <= job.cfg.normal_class < len(classes) else None
 
 
 def run_job(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
-    """Train and test one job; write ``output_dir/result.json``; return the record.
+    """Train and test one job with Lightning; write its folder; return the record.
 
     Resumes from ``output_dir/last.ckpt`` when this config left one there (an interrupted run).
     """
     output_dir = Path(output_dir)
     validate(cfg)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    chash = config_hash(resolved)
-    claim_job_dir(output_dir, chash, force=bool(cfg.get("force")))
+    claim(cfg, output_dir)
     set_threads(cfg.get("threads"))
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)  # fixes the initial weights
-    method = build_method(cfg)
-    datamodule = build_datamodule(cfg)
-    # W&B/CSV: the run (id from the config hash) starts here; the learning rate goes to its history
-    logger = build_logger(cfg.logger, output_dir, job_run(cfg, chash, _known_class_name(datamodule, cfg.normal_class)))
+    job = prepare(cfg)
+    # W&B/CSV: the run (id from the config hash, resumed with the job) starts here; the learning rate to its history
+    logger = build_logger(cfg.logger, output_dir, job_run(cfg, job.hash, known_class_name(job)))
     ckpt = cfg.get("checkpoint") or {}
     callbacks: list[pl.Callback] = [EpochSummary(), *logger_callbacks(logger)]
     if ckpt.get("every_n_epochs"):
-        callbacks.append(LastCheckpoint(output_dir, ckpt.every_n_epochs, chash))
+        callbacks.append(LastCheckpoint(output_dir, ckpt.every_n_epochs, job.hash))
     try:
         trainer: pl.Trainer = instantiate(
             cfg.trainer, logger=logger, default_root_dir=str(output_dir), callbacks=callbacks
         )
-        datamodule.trainer = trainer
-        datamodule.setup("fit")  # data errors surface here, before any training
-        log_config(logger, cfg, datamodule.classes[cfg.normal_class], _oe_count(datamodule))  # W&B/CSV config
-        t0 = time.perf_counter()
-        if method.needs_training and cfg.epochs > 0:
-            trainer.fit(method, datamodule=datamodule, ckpt_path=resume_path(output_dir, chash))
-        train_time = time.perf_counter() - t0
-        train_auroc = trainer.callback_metrics.get("train/auroc")
-        trainer.test(method, datamodule=datamodule, verbose=False)
-        test_auroc = float(trainer.callback_metrics["test/auroc"])
-        scores, labels = collected_scores(method.test_scores), datamodule.test_labels.cpu()
-        device = trainer.strategy.root_device
-        record = build_record(cfg, datamodule, test_auroc, train_auroc, train_time, device, aupr(scores, labels))
+        setup(job, trainer)
+        dm = job.datamodule
+        log_config(logger, cfg, dm.classes[cfg.normal_class], None if dm.oe_indices is None else len(dm.oe_indices))
+        outcome = fit_and_test(job, trainer, resume_path(output_dir, job.hash))
         if not trainer.is_global_zero:  # under DDP every rank tests; rank 0 alone writes
-            return record
-        if ckpt.get("save_model", True):  # before the record: a job with a record always has its model
-            preprocessing = {**datamodule.normalisation, "input_size": int(datamodule.train_normal.shape[-1])}
-            save_model(output_dir / MODEL_FILE, method, resolved, preprocessing)
-        write_scores(output_dir, scores, labels)  # before the record: a job with a record has its scores
-        write_record(output_dir, record)
-        log_job_result(logger, record, scores, labels)  # W&B summary, ROC, score histograms
-        if not ckpt.get("keep", False):
-            drop_last_checkpoint(output_dir)
-        log.info(
-            "test AUROC %.2f%% (%s, class %d %s, seed %d, oe_size %s) -> %s",
-            100 * test_auroc,
-            record["method"],
-            cfg.normal_class,
-            record["class_name"],
-            cfg.seed,
-            cfg.oe_size,
-            output_dir / "result.json",
-        )
-        return record
+            return build_record(job, outcome)
+        return finish(job, outcome, output_dir, logger)
     finally:
         finish_wandb()
+
+
+def run_or_skip(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
+    """The job's record: the one this experiment already holds for this config, else a new run's."""
+    return reuse(cfg, job_dir) or run_job(cfg, job_dir)
+
+
+def is_rank_zero() -> bool:
+    """False in the extra processes of a multi-device (DDP) job, which must not write job files."""
+    from pytorch_lightning.utilities import rank_zero_only
+
+    return rank_zero_only.rank == 0

@@ -1,6 +1,6 @@
 """Batched augmentation on uint8 image tensors, per-sample random, on whatever device the batch is on.
 
-The paper's training pipeline (SPEC.md §4): colour jitter, random crop (with padding), horizontal flip,
+The paper's training pipeline (docs/protocol.md): colour jitter, random crop (with padding), horizontal flip,
 to [0, 1], additive Gaussian noise, normalisation. Every function draws from an explicit generator so a
 seed fixes the augmentation too.
 """

@@ -1,4 +1,4 @@
-"""Anomaly-detection benchmarks built from a labelled classification dataset (SPEC.md §1)."""
+"""Anomaly-detection benchmarks built from a labelled classification dataset (docs/protocol.md, Benchmarks)."""
 
 from typing import Literal
 

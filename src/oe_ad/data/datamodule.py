@@ -6,6 +6,8 @@ indexing and augmented as a whole (data/augment.py), so no per-sample Python run
 
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pytorch_lightning as pl
@@ -14,11 +16,61 @@ from torch import Tensor
 
 from ..errors import OEADError
 from .augment import Augmenter, channel_stats
-from .benchmarks import Benchmark, normal_class_names, split
+from .benchmarks import Benchmark, normal_class_names
 from .filters import FrequencyFilter
 from .oe import cycle_indices, draw_subset
-from .sources import OEPool
+from .sources import NormalSource, OEPool
 from .stream import OEStream, fit_size
+
+
+class Clock(Protocol):
+    """Where and when the datamodule's batches are drawn: the device, the epoch (which seeds the order and
+    the augmentation) and this process's rank among ``world_size`` data-parallel ones."""
+
+    @property
+    def device(self) -> torch.device: ...
+
+    @property
+    def epoch(self) -> int: ...
+
+    @property
+    def rank(self) -> int: ...
+
+    @property
+    def world_size(self) -> int: ...
+
+
+@dataclass
+class FixedClock:
+    """A clock its owner advances (the vectorised trainer; epoch 0 on the CPU for anything else)."""
+
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    epoch: int = 0
+    rank: int = 0
+    world_size: int = 1
+
+
+class TrainerClock:
+    """The clock of a Lightning trainer (its root device, current epoch and DDP rank)."""
+
+    def __init__(self, trainer: pl.Trainer) -> None:
+        self.trainer = trainer
+
+    @property
+    def device(self) -> torch.device:
+        return self.trainer.strategy.root_device
+
+    @property
+    def epoch(self) -> int:
+        return self.trainer.current_epoch
+
+    @property
+    def rank(self) -> int:
+        return self.trainer.global_rank
+
+    @property
+    def world_size(self) -> int:
+        return self.trainer.world_size
 
 
 class BalancedBatches:
@@ -83,7 +135,7 @@ class OEDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        normal,
+        normal: NormalSource,
         oe: OEPool | None,
         normal_class: int,
         oe_size: int | None,
@@ -98,6 +150,7 @@ class OEDataModule(pl.LightningDataModule):
         test_batch_size: int = 1024,
         normalise: bool = True,
         filter: FrequencyFilter | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__()
         if batch_size <= 0:
@@ -109,28 +162,17 @@ class OEDataModule(pl.LightningDataModule):
         self.normalise = normalise
         self.oe_indices: np.ndarray | None = None
         self.filter = filter
+        self.clock: Clock = clock if clock is not None else FixedClock()
         self._ready = False
 
     # -- setup -------------------------------------------------------------------------------------------
-    def _device(self) -> torch.device:
-        return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
-
     def setup(self, stage: str | None = None) -> None:
         if self._ready:
             return
-        if hasattr(self.normal_source, "benchmark_split"):  # e.g. MVTec-AD: anomalies are defects, not classes
-            self.train_normal, self.test_images, self.test_labels = self.normal_source.benchmark_split(
-                self.normal_class, self.benchmark
-            )
-            self.classes = list(self.normal_source.classes)
-        else:
-            train, test = self.normal_source.load()
-            self.classes = list(self.normal_source.classes)
-            normal_idx, self.test_labels = split(
-                train.labels, test.labels, self.normal_class, len(self.classes), self.benchmark
-            )
-            self.train_normal = train.images[normal_idx]
-            self.test_images = test.images
+        self.train_normal, self.test_images, self.test_labels = self.normal_source.benchmark_split(
+            self.normal_class, self.benchmark
+        )
+        self.classes = list(self.normal_source.classes)
         self.normal_names = normal_class_names(self.classes, self.normal_class, self.benchmark)
         self.train_normal = self._filtered("train_normal", self.train_normal)
         self.test_images = self._filtered("test", self.test_images)
@@ -143,28 +185,29 @@ class OEDataModule(pl.LightningDataModule):
         self.train_oe = None
         if self.oe_pool is not None:
             self.oe_indices = draw_subset(len(self.oe_pool), self.oe_size, self.seed)
-            limit = getattr(self.oe_pool, "max_in_memory", None)
+            limit = self.oe_pool.max_in_memory
             if limit is not None and len(self.oe_indices) > limit:  # too big to hold: stream it
                 if self.filter is not None and "train_oe" in self.filter.parts:
                     raise OEADError(
                         f"filter.parts includes train_oe, but oe_size={self.oe_size} is streamed "
                         f"(more than {limit} images): use a smaller oe_size"
                     )
-                workers = getattr(self.oe_pool, "workers", 0)
-                self.train_oe = OEStream(self.oe_pool, self.oe_indices, self.train_normal.shape[-2:], workers)
+                self.train_oe = OEStream(
+                    self.oe_pool, self.oe_indices, self.train_normal.shape[-2:], self.oe_pool.workers
+                )
             else:  # e.g. 32x32 OE for 224x224 data is resized once
                 oe = fit_size(self.oe_pool.load(self.oe_indices), self.train_normal.shape[-2:])
                 self.train_oe = self._filtered("train_oe", oe)
         elif self.oe_size is not None:
             raise OEADError(f"oe_size={self.oe_size} but oe=none: choose an OE pool or set oe_size=null")
-        self.to_device(self._device())
+        self.to_device(self.clock.device)
         self._ready = True
 
     def _filtered(self, part: str, images: torch.Tensor) -> torch.Tensor:
         """The images through the frequency filter if it applies to ``part`` (on the training device)."""
         if self.filter is None or part not in self.filter.parts:
             return images
-        return self.filter(images, self._device())
+        return self.filter(images, self.clock.device)
 
     def to_device(self, device: torch.device) -> None:
         self.train_normal = self.train_normal.to(device)
@@ -183,13 +226,17 @@ class OEDataModule(pl.LightningDataModule):
         }
 
     # -- loaders -----------------------------------------------------------------------------------------
-    def _epoch(self) -> int:
-        return self.trainer.current_epoch if self.trainer is not None else 0
-
     def train_dataloader(self) -> BalancedBatches:
-        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
+        clock = self.clock
         return BalancedBatches(
-            self.train_normal, self.train_oe, self.batch_size, self.seed, self.augmenter.train, self._epoch, rank, world
+            self.train_normal,
+            self.train_oe,
+            self.batch_size,
+            self.seed,
+            self.augmenter.train,
+            lambda: clock.epoch,
+            clock.rank,
+            clock.world_size,
         )
 
     def test_dataloader(self) -> "EvalBatches":

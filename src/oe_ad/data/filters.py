@@ -1,4 +1,4 @@
-"""Low- and high-pass Fourier filters on batched image tensors (SPEC.md §5, Table 4 / Appendices B–C).
+"""Low- and high-pass Fourier filters on batched image tensors (paper Table 4, Appendices B–C; docs/protocol.md).
 
 Each channel's 2-D spectrum is centred (fftshift, DC in the middle); LPF with magnitude m zeroes the first and
 last m rows and columns (keeping the central (N-2m)x(N-2m) low frequencies); HPF zeroes a central block of side
@@ -80,12 +80,3 @@ class FrequencyFilter:
             x = images[i : i + self.chunk].to(device).float() / 255
             out[i : i + self.chunk] = (fourier_filter(x, self.kind, self.magnitude, self.hpf_scale) * 255).round()
         return out
-
-
-def build_filter(cfg) -> FrequencyFilter | None:
-    """The filter from the ``filter`` config node (None or kind none -> no filter)."""
-    if not cfg or cfg.get("kind") in (None, "none"):
-        return None
-    return FrequencyFilter(
-        kind=cfg.kind, magnitude=int(cfg.magnitude), parts=tuple(cfg.parts), hpf_scale=int(cfg.get("hpf_scale", 2))
-    )

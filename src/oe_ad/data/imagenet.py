@@ -1,4 +1,4 @@
-"""ImageNet-30 (Hendrycks et al.'s one-class benchmark) and ImageNet-22k as an OE pool (SPEC.md §1, §7).
+"""ImageNet-30 (Hendrycks et al.'s one-class benchmark) and ImageNet-22k as an OE pool (docs/protocol.md).
 
 ImageNet-22k holds ~14M files in one folder per synset: it is indexed once (file names + synset, cached),
 the excluded synsets are dropped from the index, a seeded subset is decoded by loader workers, and pools
@@ -19,7 +19,7 @@ from ..atomic import atomic_open
 from ..errors import OEADError
 from ..progress import progress
 from .images import IMAGE_EXTENSIONS, decode
-from .sources import ImageFolder, OEPool, _require_dir
+from .sources import ImageFolder, OEPool, require_dir
 from .stream import gather
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ WNID_LISTS = ("imagenet1k", "imagenet30")
 class ImageNet30(ImageFolder):
     """ImageNet-30 in Hendrycks' layout: ``root/train/<class>/`` and ``root/test/<class>/`` (or ``val``).
 
-    Classes are the 30 SPEC.md §7 names in that (alphabetical) order; images are decoded once to
+    Classes are the 30 names of docs/protocol.md in that (alphabetical) order; images are decoded once to
     ``image_size`` (shorter side, then centre crop; 256 for the 224 pipeline) and cached memory-mapped.
     """
 
@@ -44,7 +44,7 @@ class ImageNet30(ImageFolder):
         super().__init__(root, image_size, cache_dir, workers)
 
     def load(self):
-        _require_dir(self.root, "data.root")
+        require_dir(self.root, "data.root")
         train_dir = self._split_dir(("train",))
         test_dir = self._split_dir(("test", "val"))
         for split_dir in (train_dir, test_dir):
@@ -130,7 +130,7 @@ class ImageNet22kPool(OEPool):
         workers: int = 8,
         max_in_memory: int | None = 20_000,
     ) -> None:
-        self.root = _require_dir(Path(root), "oe.root")
+        self.root = require_dir(Path(root), "oe.root")
         self.image_size, self.cache_dir, self.workers = image_size, cache_dir, workers
         self.max_in_memory = max_in_memory
         index, self.key = load_index(self.root, cache_dir)

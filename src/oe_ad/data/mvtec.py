@@ -1,4 +1,4 @@
-"""MVTec-AD (SPEC.md §7): one category per ``normal_class``; its defects, not other classes, are the anomalies.
+"""MVTec-AD (Figure 4, Table 15): one category per ``normal_class``; its defects, not other classes, are the anomalies.
 
 So it is not a class-label split: the source supplies the benchmark split itself through
 ``benchmark_split`` (train/good as normal training data; test/good normal, every other test folder anomalous).
@@ -12,7 +12,7 @@ from torchvision.datasets.utils import download_url, extract_archive
 
 from ..errors import OEADError
 from .images import decode_all, list_images
-from .sources import _download, _require_dir, _sha256
+from .sources import NormalSource, download, file_sha256, require_dir
 
 CATEGORIES = [
     "bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leather", "metal_nut", "pill", "screw",
@@ -21,7 +21,7 @@ CATEGORIES = [
 NORMAL = "good"
 
 
-class MVTecAD:
+class MVTecAD(NormalSource):
     """``root/<category>/{train/good, test/<defect or good>}``, decoded once at ``image_size`` and cached.
 
     With ``download`` and no category folder under ``root``, the official archive is downloaded there,
@@ -54,8 +54,8 @@ class MVTecAD:
             raise OEADError(f"data.root={self.root}: no {category}/ folder (MVTec-AD category)")
         archive = self.root / Path(self.url).name
         if not archive.exists():
-            _download("MVTec-AD", download_url, self.url, str(self.root), archive.name)
-        if _sha256(archive) != self.sha256:
+            download("MVTec-AD", download_url, self.url, str(self.root), archive.name)
+        if file_sha256(archive) != self.sha256:
             archive.unlink()
             raise OEADError(f"checksum mismatch for {archive} downloaded from {self.url}; file removed")
         extract_archive(str(archive), str(self.root))
@@ -77,7 +77,7 @@ class MVTecAD:
         base = self._ensure(CATEGORIES[normal_class])
         train = self._decode(list_images(base / "train" / NORMAL), base / "train" / NORMAL)
         test_files, labels = [], []
-        for folder in sorted(p for p in _require_dir(base / "test", "data.root").iterdir() if p.is_dir()):
+        for folder in sorted(p for p in require_dir(base / "test", "data.root").iterdir() if p.is_dir()):
             files = list_images(folder)
             test_files += files
             labels += [int(folder.name != NORMAL)] * len(files)

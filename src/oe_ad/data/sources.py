@@ -7,15 +7,18 @@ images at given indices (memory-mapped or decoded once, so drawing a subset neve
 import hashlib
 import pickle
 import urllib.error
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
-from torchvision.datasets.utils import download_and_extract_archive, download_url
+from torchvision import datasets as tv_datasets
+from torchvision.datasets.utils import download_url
 
 from ..errors import OEADError
+from .benchmarks import split
 from .images import decode_all, list_images
 
 
@@ -25,7 +28,60 @@ class Split:
     labels: Tensor  # (N,) int64
 
 
-def _download(what: str, fn, *args, **kwargs) -> None:
+class NormalSource(ABC):
+    """A normal dataset: its class names and, per benchmark split, the images a job trains and tests on."""
+
+    classes: list[str]
+
+    @abstractmethod
+    def benchmark_split(self, normal_class: int, benchmark: str = "ovr") -> tuple[Tensor, Tensor, Tensor]:
+        """(normal training images, test images, test labels with 1 = anomalous), uint8 NCHW images."""
+
+
+class LabelledSource(NormalSource):
+    """A dataset of labelled classes: the anomalies of a split are the other classes (``benchmarks.split``)."""
+
+    @abstractmethod
+    def load(self) -> tuple[Split, Split]:
+        """The (train, test) splits; ``classes`` is known once this has run."""
+
+    def benchmark_split(self, normal_class: int, benchmark: str = "ovr") -> tuple[Tensor, Tensor, Tensor]:
+        train, test = self.load()
+        normal_idx, test_labels = split(train.labels, test.labels, normal_class, len(self.classes), benchmark)
+        return train.images[normal_idx], test.images, test_labels
+
+
+class LoadedSource(LabelledSource):
+    """A labelled dataset decoded once (onto ``device`` if given) and shared by every job that uses it."""
+
+    def __init__(self, source: LabelledSource, device: torch.device | None = None) -> None:
+        self.source, self.device, self._splits = source, device, None
+
+    @property
+    def classes(self) -> list[str]:
+        return self.source.classes
+
+    def load(self) -> tuple[Split, Split]:
+        if self._splits is None:
+            splits = self.source.load()
+            if self.device is not None:
+                splits = tuple(Split(s.images.to(self.device), s.labels.to(self.device)) for s in splits)
+            self._splits = splits
+        return self._splits
+
+
+def read_npy_images(path: Path, key: str) -> np.ndarray:
+    """An (N, H, W, 3) uint8 ``.npy``, memory-mapped; one-line errors name ``key``."""
+    try:
+        array = np.load(path, mmap_mode="r")
+    except (ValueError, OSError) as e:
+        raise OEADError(f"{key}={path}: not a readable .npy file ({e})") from None
+    if array.dtype != np.uint8 or array.ndim != 4 or array.shape[-1] != 3:
+        raise OEADError(f"{key}={path}: expected an (N, H, W, 3) uint8 array, got {array.shape} {array.dtype}")
+    return array
+
+
+def download(what: str, fn, *args, **kwargs) -> None:
     try:
         fn(*args, **kwargs)
     except (urllib.error.URLError, OSError, RuntimeError) as e:
@@ -35,56 +91,70 @@ def _download(what: str, fn, *args, **kwargs) -> None:
         ) from None
 
 
-def _require_dir(path: Path, key: str) -> Path:
+def require_dir(path: Path, key: str) -> Path:
     if not path.is_dir():
         raise OEADError(f"{key}={path}: no such directory")
     return path
 
 
 # ----------------------------------------------------------------------------------------------------
-# CIFAR (the python pickle format of https://www.cs.toronto.edu/~kriz/cifar.html)
+# CIFAR, read by torchvision.datasets (the python pickle format of https://www.cs.toronto.edu/~kriz/cifar.html)
 
 
-def _read_cifar_batches(files: list[Path], label_key: str) -> tuple[np.ndarray, np.ndarray]:
-    data, labels = [], []
-    for f in files:
-        if not f.exists():
-            raise OEADError(f"missing CIFAR file {f}")
-        with open(f, "rb") as fh:
-            d = pickle.load(fh, encoding="latin1")
-        data.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        labels.append(np.asarray(d[label_key], dtype=np.int64))
-    return np.concatenate(data), np.concatenate(labels)
+class _PresentCIFAR10(tv_datasets.CIFAR10):
+    """torchvision's reader, accepting batch files that are present rather than md5-identical to the
+    originals: the archive's md5 is still checked on download, a corrupt batch fails to unpickle, and
+    hashing 180 MB on every construction would buy nothing more (it would also reject small test copies)."""
+
+    def _check_integrity(self) -> bool:
+        return all((Path(self.root) / self.base_folder / f).is_file() for f, _ in self.train_list + self.test_list)
+
+    def _load_meta(self) -> None:  # class names come from oe_ad's own lists, not from batches.meta
+        pass
 
 
-class CIFAR10:
+class _PresentCIFAR100(_PresentCIFAR10, tv_datasets.CIFAR100):
+    pass
+
+
+def read_cifar(kind: type[tv_datasets.CIFAR10], root: Path, train: bool, download: bool, key: str) -> Split:
+    """One split of CIFAR-10/100 (``.data``, ``.targets``) as uint8 NCHW images and int64 labels.
+    ``download`` fetches the archive into ``root`` when a batch file is missing; problems are one-line errors."""
+    what = "CIFAR-100" if issubclass(kind, tv_datasets.CIFAR100) else "CIFAR-10"
+    try:
+        ds = kind(str(root), train=train, download=download)
+    except (urllib.error.URLError, OSError, RuntimeError) as e:
+        if download:
+            raise OEADError(
+                f"could not download {what} into {key}={root} ({e.__class__.__name__}: {e}); "
+                "download it by hand or point the config at a local copy"
+            ) from None
+        folder = root / kind.base_folder
+        missing = next((f for f, _ in kind.train_list + kind.test_list if not (folder / f).is_file()), None)
+        hint = f"no {kind.base_folder}/{missing}" if missing else f"{e.__class__.__name__}: {e}"
+        raise OEADError(f"{key}={root}: {hint} (set {key.split('.')[0]}.download=true)") from None
+    except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError) as e:
+        raise OEADError(f"{key}={root}: a {what} batch file is not readable ({e.__class__.__name__})") from None
+    images = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))  # torchvision keeps NHWC
+    return Split(images, torch.as_tensor(np.asarray(ds.targets, dtype=np.int64)))
+
+
+class CIFAR10(LabelledSource):
     """CIFAR-10 from ``root/cifar-10-batches-py`` (downloaded there on first use if ``download``)."""
 
-    url = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-    md5 = "c58f30108f718f92721af3b95e74349a"
-    folder = "cifar-10-batches-py"
     classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
     def __init__(self, root: str, download: bool = True) -> None:
         self.root = Path(root)
         self.download = download
 
-    def _ensure(self) -> Path:
-        base = self.root / self.folder
-        if not base.is_dir():
-            if not self.download:
-                raise OEADError(f"data.root={self.root}: no {self.folder} folder (set data.download=true)")
-            _download("CIFAR-10", download_and_extract_archive, self.url, str(self.root), md5=self.md5)
-        return base
-
     def load(self) -> tuple[Split, Split]:
-        base = self._ensure()
-        train = _read_cifar_batches([base / f"data_batch_{i}" for i in range(1, 6)], "labels")
-        test = _read_cifar_batches([base / "test_batch"], "labels")
-        return tuple(Split(torch.from_numpy(x), torch.from_numpy(y)) for x, y in (train, test))
+        return tuple(
+            read_cifar(_PresentCIFAR10, self.root, train, self.download, "data.root") for train in (True, False)
+        )
 
 
-class ImageFolder:
+class ImageFolder(LabelledSource):
     """``root/train/<class>/*`` and ``root/test/<class>/*`` (or ``val``), classes sorted by name."""
 
     def __init__(self, root: str, image_size: int | None = 32, cache_dir: str | None = None, workers: int = 0) -> None:
@@ -113,7 +183,7 @@ class ImageFolder:
         return Split(torch.from_numpy(images), torch.tensor(labels))
 
     def load(self) -> tuple[Split, Split]:
-        _require_dir(self.root, "data.root")
+        require_dir(self.root, "data.root")
         train_dir = self._split_dir(("train",))
         test_dir = self._split_dir(("test", "val"))
         self.classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
@@ -124,17 +194,24 @@ class ImageFolder:
 # OE pools
 
 
-class OEPool:
-    """Base class: ``len(pool)`` images; ``pool.load(indices)`` returns them as a uint8 NCHW tensor."""
+class OEPool(ABC):
+    """``len(pool)`` images; ``pool.load(indices)`` returns them as a uint8 NCHW tensor.
 
-    def __len__(self) -> int:
-        raise NotImplementedError
+    ``max_in_memory``: the largest subset ``load`` should hold (None: any); a larger one is streamed through
+    ``read(i)`` with ``workers`` loader processes (data/stream.py).
+    """
 
-    def load(self, indices: np.ndarray) -> Tensor:
-        raise NotImplementedError
+    max_in_memory: int | None = None
+    workers: int = 0
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def load(self, indices: np.ndarray) -> Tensor: ...
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -151,19 +228,13 @@ class NpyPool(OEPool):
     def __init__(self, path: str, url: str | None = None, sha256: str | None = None) -> None:
         self.path = Path(path)
         if not self.path.exists() and url:
-            _download(self.path.name, download_url, url, str(self.path.parent), self.path.name)
-            if sha256 and _sha256(self.path) != sha256:
+            download(self.path.name, download_url, url, str(self.path.parent), self.path.name)
+            if sha256 and file_sha256(self.path) != sha256:
                 self.path.unlink()
                 raise OEADError(f"checksum mismatch for {self.path} downloaded from {url}; file removed")
         if not self.path.exists():
             raise OEADError(f"oe.path={self.path}: no such file")
-        try:
-            self.array = np.load(self.path, mmap_mode="r")
-        except (ValueError, OSError) as e:
-            raise OEADError(f"oe.path={self.path}: not a readable .npy file ({e})") from None
-        a = self.array
-        if a.dtype != np.uint8 or a.ndim != 4 or a.shape[-1] != 3:
-            raise OEADError(f"oe.path={self.path}: expected an (N, H, W, 3) uint8 array, got {a.shape} {a.dtype}")
+        self.array = read_npy_images(self.path, "oe.path")
 
     def __len__(self) -> int:
         return len(self.array)
@@ -172,20 +243,24 @@ class NpyPool(OEPool):
         return torch.from_numpy(np.ascontiguousarray(self.array[np.sort(indices)])).permute(0, 3, 1, 2).contiguous()
 
 
-class CIFAR100Pool(OEPool):
+class HeldPool(OEPool):
+    """A pool decoded whole into ``self.images`` (uint8 NCHW), which its constructor sets."""
+
+    images: Tensor
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def load(self, indices: np.ndarray) -> Tensor:
+        return self.images[torch.from_numpy(np.asarray(indices))]
+
+
+class CIFAR100Pool(HeldPool):
     """CIFAR-100 training images as OE; ``classes=k`` keeps k classes drawn at random from ``seed``."""
 
-    url = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
-    md5 = "eb9058c3a382ffc7106e4002c42a8d85"
-    folder = "cifar-100-python"
-
     def __init__(self, root: str, classes: int | None = None, seed: int = 0, download: bool = True) -> None:
-        base = Path(root) / self.folder
-        if not base.is_dir():
-            if not download:
-                raise OEADError(f"oe.root={root}: no {self.folder} folder (set oe.download=true)")
-            _download("CIFAR-100", download_and_extract_archive, self.url, str(root), md5=self.md5)
-        images, labels = _read_cifar_batches([base / "train"], "fine_labels")
+        train = read_cifar(_PresentCIFAR100, Path(root), True, download, "oe.root")
+        images, labels = train.images.numpy(), train.labels.numpy()
         if classes is not None:
             if not 1 <= classes <= 100:
                 raise OEADError(f"oe.classes={classes}: must be between 1 and 100")
@@ -193,27 +268,15 @@ class CIFAR100Pool(OEPool):
             images = images[np.isin(labels, self.chosen)]
         self.images = torch.from_numpy(images)
 
-    def __len__(self) -> int:
-        return len(self.images)
 
-    def load(self, indices: np.ndarray) -> Tensor:
-        return self.images[torch.from_numpy(np.asarray(indices))]
-
-
-class FolderPool(OEPool):
+class FolderPool(HeldPool):
     """Every image under ``root`` (recursively), decoded once and cached."""
 
     def __init__(self, root: str, image_size: int | None = 32, cache_dir: str | None = None) -> None:
-        files = list_images(_require_dir(Path(root), "oe.root"))
+        files = list_images(require_dir(Path(root), "oe.root"))
         if not files:
             raise OEADError(f"oe.root={root}: no image files found")
         self.images = torch.from_numpy(np.array(decode_all(files, image_size, cache_dir)))
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def load(self, indices: np.ndarray) -> Tensor:
-        return self.images[torch.from_numpy(np.asarray(indices))]
 
 
 class SubsetPool(OEPool):

@@ -47,7 +47,7 @@ def oe_size_plot(oe_size: int | None, oe_count: int | None) -> float | None:
 
 def oe_label(cfg: DictConfig) -> str:
     """``256``, ``full`` (the whole pool) or ``none`` (the method trains without OE)."""
-    from ..train import uses_oe
+    from ..factory import uses_oe  # lazily: the factory imports the methods
 
     if not uses_oe(cfg):
         return "none"
@@ -83,9 +83,16 @@ def run_tags(cfg: DictConfig) -> list[str]:
     return [f"{k}:{v}"[:64] for k, v in values.items()]
 
 
+def hyperparameters(cfg: DictConfig) -> dict[str, Any]:
+    """The job's resolved config without the experiment's ``report:`` layout (not part of the job's hash)."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    config.pop("report", None)
+    return config
+
+
 def job_run(cfg: DictConfig, chash: str, class_name: str | None = None) -> JobRun:
     """The run of one job: id from the config hash, group = experiment name, the resolved config."""
-    config = OmegaConf.to_container(cfg, resolve=True)
+    config = hyperparameters(cfg)
     config.update(config_hash=chash, oe_size_label=oe_label(cfg))
     return JobRun(run_id(cfg.name, chash), run_name(cfg, class_name), cfg.name, run_tags(cfg), config)
 
@@ -98,7 +105,7 @@ def log_config(logger: Any, cfg: DictConfig, class_name: str, oe_count: int | No
     run = wandb_experiment(logger)
     if run is None:
         if logger:
-            logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), **extra})
+            logger.log_hyperparams({**hyperparameters(cfg), **extra})
         return
     run.config.update(extra, allow_val_change=True)
     name = run_name(cfg, class_name)

@@ -1,4 +1,4 @@
-"""BCE-CL (SPEC.md §2, §4): CLIP's image encoder fine-tuned with OE on the cross-entropy of the prompt softmax."""
+"""BCE-CL (Table 2, docs/methods.md): CLIP's image encoder fine-tuned with OE on the prompt softmax's cross-entropy."""
 
 import torch
 import torch.nn.functional as F

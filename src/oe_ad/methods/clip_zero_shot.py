@@ -1,4 +1,4 @@
-"""Zero-shot CLIP (SPEC.md eq. 4-5): no training; score = the softmax probability of "a photo of something"."""
+"""Zero-shot CLIP (Table 2, docs/methods.md): no training; score = the probability of "a photo of something"."""
 
 import torch
 from torch import Tensor

@@ -1,5 +1,7 @@
 """Deep SVDD (one-class, no OE): centre = mean initial feature of the normal training data."""
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -10,19 +12,21 @@ from .base import AnomalyDetector
 class DeepSVDD(AnomalyDetector):
     uses_oe = False
 
-    def __init__(self, net: nn.Module, **kwargs) -> None:
+    def __init__(self, net: nn.Module, net_bias: bool = False, **kwargs) -> None:
+        """``net_bias``: read by the net config (net/cnn32.yaml), not here: False asks for the bias-free CNN32."""
         super().__init__(net, **kwargs)
         # Buffers, so a checkpoint carries the centre and a resumed run does not recompute it.
         self.register_buffer("center", torch.zeros(net.out_dim))
         self.register_buffer("center_ready", torch.tensor(False))
 
     @torch.no_grad()
-    def on_fit_start(self) -> None:
+    def prepare_fit(self, datamodule: Any) -> None:
+        """The centre from the initial network on the normal training data (kept when resuming)."""
         if bool(self.center_ready):
             return
         was_training = self.training
         self.eval()
-        feats = torch.cat([self(x) for x, _ in self.trainer.datamodule.normal_batches()])
+        feats = torch.cat([self(x) for x, _ in datamodule.normal_batches()])
         self.center.copy_(svdd_center(feats))
         self.center_ready.fill_(True)
         self.train(was_training)

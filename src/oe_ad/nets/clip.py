@@ -1,4 +1,4 @@
-"""CLIP through open_clip (SPEC.md §2-3): weights from a tag or a local file, prompts, CLIP's preprocessing.
+"""CLIP through open_clip (docs/methods.md, CLIP): weights from a tag or a local file, prompts, CLIP's preprocessing.
 
 The CLIP methods ask the datamodule for images in [0, 1] (``AnomalyDetector.normalises_input``), augmented as
 for every method; :meth:`CLIPNet.forward` then applies CLIP's own preprocessing to the batch on its device
@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from ..errors import OEADError
 
 ANOMALY_PROMPT = "a photo of something"
-LOGIT_SCALE = 100.0  # SPEC.md eq. (4): fixed, not the model's learnt logit_scale
+LOGIT_SCALE = 100.0  # docs/methods.md, CLIP zero-shot: fixed, not the model's learnt logit_scale
 
 
 def prompts(normal_names: Sequence[str]) -> list[str]:
@@ -39,7 +39,7 @@ def prompt_logits(image_features: Tensor, text_features: Tensor) -> Tensor:
 
 
 def anomaly_log_odds(logits: Tensor) -> Tensor:
-    """log(p / (1 - p)) for p = softmax(logits)[:, -1], the anomaly prompt's probability (SPEC.md eq. 4-5).
+    """log(p / (1 - p)) for p = softmax(logits)[:, -1], the anomaly prompt's probability (docs/methods.md).
 
     A strictly increasing function of p, so the same AUC, but it does not saturate to 1.0 in float.
     """

@@ -1,8 +1,9 @@
-"""ResNet-18 with CBAM attention, the 224x224 net of the ImageNet-30 / MVTec-AD runs (SPEC.md §3).
+"""ResNet-18 with CBAM attention, the 224x224 net of the ImageNet-30 / MVTec-AD runs (docs/methods.md, Networks).
 
 As in Hendrycks et al.'s ss-ood ImageNet experiments: BasicBlocks in layers [2, 2, 2, 2], each block's
 residual branch refined by CBAM (channel attention, then spatial attention) before the skip connection;
-a 7x7 stride-2 stem with max-pooling; global average pooling; trained from scratch. A final linear layer
+a 7x7 stride-2 stem with max-pooling; global average pooling; trained from scratch from PyTorch's
+default initialisation (what the paper's runs effectively use). A final linear layer
 maps the 512 pooled features to ``out_dim`` (256), the feature space every end-to-end method works in.
 """
 
@@ -30,7 +31,7 @@ class SpatialAttention(nn.Module):
     def __init__(self, kernel_size: int = 7) -> None:
         super().__init__()
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
-        self.bn = nn.BatchNorm2d(1)
+        self.bn = nn.BatchNorm2d(1, momentum=0.01)  # the paper's code (after ss-ood) uses momentum 0.01 here
 
     def forward(self, x: Tensor) -> Tensor:
         pooled = torch.cat([x.amax(1, keepdim=True), x.mean(1, keepdim=True)], dim=1)
@@ -76,10 +77,9 @@ class ResNet18CBAM(nn.Module):
                 layers.append(BasicBlock(in_ch, out_ch, stride=2 if i > 0 and j == 0 else 1))
                 in_ch = out_ch
         self.layers = nn.Sequential(*layers)
+        # PyTorch's default init everywhere: the paper's trainer resets every layer before training, which
+        # replaces the Kaiming-normal init its constructor writes (docs/fidelity.md)
         self.fc = nn.Linear(in_ch, out_dim)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.layers(self.stem(x)).mean((2, 3)))

@@ -1,4 +1,4 @@
-"""Search for single OE images (SPEC.md §6): evolution (Algorithm 1) and pure random search.
+"""Search for single OE images (the paper's Algorithm 1, Tables 3-5): evolution and pure random search.
 
 A search is one job: ``python -m oe_ad.search experiment=table3-cifar10 method=hsc normal_class=0``. Its fitness
 is pluggable (``search.fitness``, see :mod:`oe_ad.search.fitness`); its state is saved after every generation

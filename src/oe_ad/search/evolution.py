@@ -1,4 +1,4 @@
-"""Algorithm 1 (SPEC.md §6): tournament selection, mating and mutation among L2-nearest random OE candidates."""
+"""The paper's Algorithm 1 (docs/protocol.md): tournament selection, mating, mutation among L2-nearest OE images."""
 
 import logging
 from pathlib import Path
@@ -68,7 +68,7 @@ def evolve(cfg: DictConfig, pool: OEPool, fitness: Fitness, out_dir: Path, rng: 
         state.evaluate(fitness, [state.image(n) for n in state.population])
         state.generation = 0
         state.save(out_dir, rng)
-        _log(state)
+        log_generation(state)
     for gen in range(state.generation + 1, cfg.generations + 1):
         pop = select(state, rng, cfg.tournament)
         mate(state, pop, rng, cfg, pool, gen)
@@ -76,11 +76,11 @@ def evolve(cfg: DictConfig, pool: OEPool, fitness: Fitness, out_dir: Path, rng: 
         state.evaluate(fitness, [state.image(n) for n in pop])
         state.population, state.generation = pop, gen
         state.save(out_dir, rng)
-        _log(state)
+        log_generation(state)
     return state
 
 
-def _log(state: SearchState) -> None:
+def log_generation(state: SearchState) -> None:
     values = [state.fitness(n) for n in state.population]
     best = max(values) if state.direction == "max" else min(values)
     log.info(

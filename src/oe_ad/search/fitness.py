@@ -17,8 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..data.sources import OEPool, SubsetPool, load_in_order  # noqa: F401  (re-exported for the search)
 from ..errors import OEADError
+from ..factory import SourceCache
 from ..progress import Progress
-from ..train import build, build_datamodule, build_method
+from ..train import fit_and_test, prepare
 
 Fitness = Callable[[list[int]], list[float]]
 FACTORIES = {
@@ -27,37 +28,19 @@ FACTORIES = {
 }
 
 
-class LoadedSource:
-    """A normal dataset decoded once and shared by every fitness evaluation."""
-
-    def __init__(self, source) -> None:
-        self.source, self._splits = source, None
-
-    @property
-    def classes(self) -> list[str]:
-        return self.source.classes
-
-    def load(self):
-        if self._splits is None:
-            self._splits = self.source.load()
-        return self._splits
-
-
 class SequentialFitness:
-    """One Lightning training per (image, seed), in this process, with the job's data, method and schedule."""
+    """One Lightning training per (image, seed), in this process, built and trained as a single job is."""
 
     def __init__(self, cfg: DictConfig, pool: OEPool) -> None:
         self.cfg, self.pool = cfg, pool
-        self.normal = LoadedSource(
-            build({k: v for k, v in OmegaConf.to_container(cfg.data, resolve=True).items() if k != "name"})
-        )
+        self.sources = SourceCache()  # the normal data, decoded once for every evaluation
         self.seeds = list(cfg.search.seeds)
         for name in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric"):
             logging.getLogger(name).setLevel(logging.WARNING)  # a search trains thousands of models
 
     @property
     def classes(self) -> list[str]:
-        return list(self.normal.classes)
+        return list(self.sources.normal(self.cfg).classes)
 
     def __call__(self, candidates: list[int]) -> list[float]:
         with Progress(len(candidates) * len(self.seeds), "generation: models trained", "models") as bar:
@@ -70,15 +53,9 @@ class SequentialFitness:
     def evaluate(self, index: int, seed: int) -> float:
         """Test AUC of one model trained from scratch with pool image ``index`` as its only OE sample."""
         cfg = OmegaConf.merge(self.cfg, {"seed": seed, "oe_size": None})
-        pl.seed_everything(seed, workers=True, verbose=False)
-        method = build_method(cfg)
-        datamodule = build_datamodule(cfg, normal=self.normal, oe=SubsetPool(self.pool, [index]))
+        job = prepare(cfg, self.sources, SubsetPool(self.pool, [index]))
         trainer: pl.Trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
-        datamodule.trainer = trainer
-        if cfg.epochs > 0:
-            trainer.fit(method, datamodule=datamodule)
-        trainer.test(method, datamodule=datamodule, verbose=False)
-        return float(trainer.callback_metrics["test/auroc"])
+        return fit_and_test(job, trainer).test_auroc
 
 
 def make_fitness(cfg: DictConfig, pool: OEPool) -> Fitness:

@@ -6,7 +6,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from ..data.sources import OEPool
-from .evolution import _log
+from .evolution import log_generation
 from .fitness import Fitness
 from .state import SearchState
 
@@ -29,5 +29,5 @@ def random_search(
         state.population = state.ranked(state.population + nodes)[:size]
         state.generation = gen
         state.save(out_dir, rng)
-        _log(state)
+        log_generation(state)
     return state

@@ -12,14 +12,15 @@ from collections.abc import Sequence
 import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ..data.sources import OEPool
+from ..data.sources import OEPool, SubsetPool
 from ..errors import OEADError
-from ..train import uses_oe
-from .trainer import Sources, SubsetPool, prepare, resolve_device, train_all
+from ..factory import SourceCache, resolve_device, uses_oe
+from .trainer import prepare_member, train_all
 
 
 class VectorisedFitness:
-    """``fitness(candidates: list[int]) -> list[float]`` over pool indices, for one normal class."""
+    """``fitness(candidates: list[int]) -> list[float]`` over indices of ``pool`` (default: the configured one),
+    for one normal class."""
 
     def __init__(
         self,
@@ -28,6 +29,7 @@ class VectorisedFitness:
         device: str = "auto",
         max_models: int | None = None,
         memory_fraction: float = 0.8,
+        pool: OEPool | None = None,
     ) -> None:
         if not uses_oe(cfg):
             raise OEADError(f"method={cfg.method.name} trains without OE: a single-OE search needs an OE method")
@@ -36,8 +38,8 @@ class VectorisedFitness:
         self.cfg, self.seeds = cfg, list(seeds)
         self.device = resolve_device(device)
         self.max_models, self.memory_fraction = max_models, memory_fraction
-        self.sources = Sources(self.device)
-        self.pool = self.sources.oe(cfg)
+        self.sources = SourceCache(self.device)  # the normal data, on the device once for every model
+        self.pool = pool if pool is not None else self.sources.oe(cfg)
         self.cache: dict[int, float] = {}
         self.models_trained = 0
 
@@ -53,7 +55,7 @@ class VectorisedFitness:
             if not 0 <= c < len(self.pool):
                 raise OEADError(f"candidate {c} is outside the OE pool (0..{len(self.pool) - 1})")
         pairs = [(c, s) for c in todo for s in self.seeds]
-        members = [prepare(self._job(s), self.sources, oe_pool=SubsetPool(self.pool, [c])) for c, s in pairs]
+        members = [prepare_member(self._job(s), self.sources, SubsetPool(self.pool, [c])) for c, s in pairs]
         outcomes = train_all(members, self.device, self.memory_fraction, self.max_models)
         self.models_trained += len(members)
         for c in todo:
@@ -63,5 +65,5 @@ class VectorisedFitness:
 
 def search_fitness(cfg: DictConfig, pool: OEPool) -> VectorisedFitness:
     """The search's fitness factory (``search.fitness=vectorised``): every candidate x seed of a generation
-    trains in one stack. The pool is rebuilt from ``cfg.oe``, the same config the search's ``pool`` came from."""
-    return VectorisedFitness(cfg, list(cfg.search.seeds))
+    trains in one stack, with OE images from the search's own ``pool``."""
+    return VectorisedFitness(cfg, list(cfg.search.seeds), pool=pool)

@@ -2,13 +2,14 @@
 
 Unlike Hydra's basic launcher, which runs the jobs one after another, this one composes every job's config
 first, groups the jobs whose configs differ only in seed / normal_class / oe_size, trains each group as
-stacks (``trainer.py``), and then lets Hydra "run" each job with a task that writes that job's
-``result.json`` (or ``error.json``) in its usual folder, so records, reports and skipping finished jobs work
-exactly as for single jobs. The plugin class Hydra instantiates is ``hydra_plugins.oe_ad_vectorised``.
+stacks (``trainer.py``), and finishes every job with the single job's code (``train.finish``: ``model.pt``,
+``scores.csv``, ``result.json``, the record index, the member's own W&B run; skipping and claiming by
+``train.reuse`` / ``train.claim``). Hydra then "runs" each job with a task that reports its AUROC (or writes
+its ``error.json``) in its usual folder.
+The plugin class Hydra instantiates is ``hydra_plugins.oe_ad_vectorised``.
 """
 
 import copy
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -23,25 +24,18 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import OEADError
-from ..loggers import log_member_run
-from ..metrics import aupr
-from ..results import RECORD_NAME, config_hash, write_json_atomic, write_record
-from ..run import ERROR_FILE
-from ..scores import write_scores
-from ..train import build_record
-from .trainer import Member, Outcome, Sources, plan, prepare, resolve_device, train_stack
+from ..factory import SourceCache, resolve_device
+from ..progress import Progress
+from ..results import ERROR_FILE, write_json_atomic
+from ..train import claim, finish, reuse
+from .trainer import plan, prepare_member, train_stack
 
 log = logging.getLogger(__name__)
 Result = dict[str, Any] | str  # a record, or the one-line error of a failed job
 
 
-def finished_record(job_dir: Path, cfg: DictConfig) -> dict[str, Any] | None:
-    """The job's existing record if it holds this very config (and ``force`` is off)."""
-    path = Path(job_dir) / RECORD_NAME
-    if cfg.get("force") or not path.exists():
-        return None
-    record = json.loads(path.read_text())
-    return record if record.get("config_hash") == config_hash(OmegaConf.to_container(cfg, resolve=True)) else None
+def _error(e: Exception) -> str:
+    return str(e).splitlines()[0]
 
 
 def train_jobs(
@@ -51,69 +45,52 @@ def train_jobs(
     max_models: int | None = None,
     memory_fraction: float = 0.8,
 ) -> list[Result]:
-    """Train every unfinished job vectorised; return each job's record (new or existing) or error."""
-    dev = resolve_device(device)
-    sources = Sources(dev)
+    """Train every unfinished job vectorised and finish it as a single job is finished (model, record, index);
+    return each job's record (new or existing) or error."""
+    sources = SourceCache(resolve_device(device))
     results: list[Result | None] = [None] * len(cfgs)
     members, where = [], []
     for i, (cfg, job_dir) in enumerate(zip(cfgs, job_dirs)):
         try:
-            results[i] = finished_record(job_dir, cfg)
-            if results[i] is None:
-                members.append(prepare(cfg, sources))
-                where.append(i)
-            else:
-                log.info("job %d already finished: %s", i, job_dir)
+            results[i] = reuse(cfg, job_dir)
+            if results[i] is not None:
+                continue
+            claim(cfg, job_dir)
+            members.append(prepare_member(cfg, sources))
+            where.append(i)
         except (OEADError, OmegaConfBaseException) as e:
-            results[i] = str(e).splitlines()[0]
+            results[i] = _error(e)
     try:
-        stacks = plan(members, dev, memory_fraction, max_models)
+        stacks = plan(members, sources.device, memory_fraction, max_models)
     except OEADError as e:
         stacks = []
         for i in where:
             results[i] = str(e)
-    for stack in stacks:
-        log.info("training %d models as one stack on %s", len(stack), dev)
-        try:
-            outcomes = train_stack([members[k] for k in stack], dev)
-        except OEADError as e:
-            outcomes = [str(e)] * len(stack)
-        except Exception as e:  # one failing stack must not lose the others
-            log.exception("stack failed")
-            outcomes = [f"{e.__class__.__name__}: {e}"] * len(stack)
-        for k, out in zip(stack, outcomes):
-            results[where[k]] = out if isinstance(out, str) else _finish(members[k], out, job_dirs[where[k]])
+    with Progress(len(members), "models trained", "models") as bar:
+        for stack in stacks:
+            log.info("training %d models as one stack on %s", len(stack), sources.device)
+            try:
+                outcomes: list = train_stack([members[k] for k in stack], sources.device)
+            except OEADError as e:
+                outcomes = [str(e)] * len(stack)
+            except Exception as e:  # one failing stack must not lose the others
+                log.exception("stack failed")
+                outcomes = [f"{e.__class__.__name__}: {e}"] * len(stack)
+            for k, out in zip(stack, outcomes):  # finished as a single job: model, scores, record, W&B run
+                i = where[k]
+                results[i] = out if isinstance(out, str) else finish(members[k], out, job_dirs[i])
+            bar.update(len(stack))
     return results
 
 
-def _finish(m: Member, out: Outcome, job_dir: Path) -> dict[str, Any]:
-    """A trained member's record; its scores.csv and its W&B run (the same fields as a single job's)."""
-    labels = m.datamodule.test_labels.cpu()
-    aupr_ = aupr(out.scores, labels)
-    record = build_record(m.cfg, m.datamodule, out.test_auroc, out.train_auroc, out.train_time_s, out.device, aupr_)
-    write_scores(job_dir, out.scores, labels)  # before the record, as a single job
-    log_member_run(m.cfg, job_dir, record, out.scores, labels, out.history, m.steps)  # W&B: one run per member
-    return record
-
-
-def _write_result(result: Result, cfg: DictConfig) -> float | None:
-    """Hydra's task for one job: write its record (or error) into its folder, as ``run._task`` would."""
+def _report_result(result: Result, cfg: DictConfig) -> float | None:
+    """Hydra's task for one job: its test AUROC, or its error written into its folder as ``run._task`` would."""
     job_dir = Path(HydraConfig.get().runtime.output_dir)
     (job_dir / ERROR_FILE).unlink(missing_ok=True)
     if isinstance(result, str):
         print(f"error: {result}", file=sys.stderr, flush=True)
         write_json_atomic(job_dir / ERROR_FILE, {"error": result})
         return None
-    write_record(job_dir, result)
-    log.info(
-        "test AUROC %.2f%% (%s, class %d, seed %d, oe_size %s) -> %s",
-        100 * result["test_auroc"],
-        result["method"],
-        result["normal_class"],
-        result["seed"],
-        result["oe_size"],
-        job_dir / "result.json",
-    )
     return result["test_auroc"]
 
 
@@ -154,7 +131,7 @@ def launch(
         runs.append(
             run_job(
                 hydra_context=hydra_context,
-                task_function=partial(_write_result, result),
+                task_function=partial(_report_result, result),
                 config=sweep_config,
                 job_dir_key="hydra.sweep.dir",
                 job_subdir_key="hydra.sweep.subdir",

@@ -1,0 +1,117 @@
+"""Tables and figures from result records: ``python -m oe_ad.report DIR [--experiment NAME] [--wandb] [--roc]``.
+
+Reads every ``result.json`` under DIR and writes ``DIR/report.md`` and ``DIR/report.csv``: per normal
+class, mean ± std AUC (%) over seeds, for each (method, OE size), plus the mean over classes.
+When DIR holds a paper experiment (``runs/<name>/`` of ``oe_ad/conf/experiment/<name>.yaml``; the name comes from the
+records or ``--experiment``), it also writes the paper's table with the paper's values and our difference
+(``paper.md``, ``paper.csv``, on top of ``report.md``) and its figures (``*.png``); ``--wandb`` logs that summary
+as one W&B run (docs/wandb.md); ``--roc`` draws the jobs' ROC curves into ``roc.png``. Records are the
+source of truth; nothing here reads W&B.
+"""
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from ..cliargs import ArgumentParser
+from ..errors import OEADError
+from ..results import write_text_atomic
+from .figures import experiment_figures
+from .layout import paper_layouts
+from .paper import paper_markdown, paper_table
+from .records import SETTING, experiment_names, load_records, load_search_records
+from .tables import build_report
+
+
+def detect_experiment(root: Path) -> str | None:
+    """The paper experiment a folder holds: the records' ``name`` if known, else the folder's name."""
+    layouts = paper_layouts()
+    for name, _ in experiment_names(root).most_common():
+        if name in layouts:
+            return name
+    return root.resolve().name if root.resolve().name in layouts else None
+
+
+def experiment_report(root: Path, name: str) -> tuple[pd.DataFrame, str, list[Path]]:
+    """The paper table (long), its markdown and its figures for experiment ``name`` from the records in root."""
+    layout = paper_layouts()[name]
+    if layout.source == "search":
+        df = load_search_records(root)
+    else:
+        keys = tuple(k for k in (layout.rows, *layout.columns) if k not in (*SETTING, "class"))
+        df = load_records(root, extra=keys)
+    if df.empty:
+        empty = pd.DataFrame(columns=["auc", "seed", "normal_class", "class_name", *layout.columns])
+        table = paper_table(empty, name, layout)[0]
+        return table, paper_markdown(table, name, layout), []
+    table, per_class = paper_table(df, name, layout)
+    return table, paper_markdown(table, name, layout), experiment_figures(table, per_class, df, root, name, layout)
+
+
+def detect_name(root: Path) -> str:
+    """The experiment name the records carry (``name=``), else the folder's name."""
+    return next((n for n, _ in experiment_names(root).most_common() if n), root.resolve().name)
+
+
+def roc_report(root: Path) -> Path | None:
+    """``root/roc.png``: the ROC curve of every job under ``root`` that wrote its scores."""
+    from ..figures import roc_figure
+    from ..scores import job_curves
+
+    curves = job_curves(root)
+    if not curves:
+        print(f"warning: no scores.csv under {root}: no ROC figure", file=sys.stderr)
+        return None
+    path = roc_figure(curves, root / "roc.png", f"ROC curves under {root.name} (AUC % in brackets)")
+    print(f"figure: {path}")
+    return path
+
+
+def write_reports(root: Path, experiment: str | None, wandb: bool, roc: bool = False) -> str:
+    """Write the generic report and, for a paper experiment, its table and figures; return the markdown.
+
+    ``wandb``: also log the summary as one W&B run per experiment (imported only then: no W&B for a plain report).
+    """
+    long, md = build_report(root)
+    name = experiment or detect_experiment(root)
+    if name:
+        table, paper_md, figures = experiment_report(root, name)
+        write_text_atomic(root / "paper.md", paper_md)
+        write_text_atomic(root / "paper.csv", table.to_csv(index=False))
+        md = paper_md + "\n" + md
+        for path in figures:
+            print(f"figure: {path}")
+        if wandb:
+            from ..loggers.summary import log_experiment
+
+            layout = paper_layouts()[name]
+            log_experiment(name, root, table, figures, layout.rows if layout.plot == "curve" else None, long)
+    elif wandb and not long.empty:  # not a paper experiment: the generic table under the jobs' name
+        from ..loggers.summary import log_experiment
+
+        log_experiment(detect_name(root), root, long, [])
+    if roc:
+        roc_report(root)
+    write_text_atomic(root / "report.md", md)
+    write_text_atomic(root / "report.csv", long.to_csv(index=False))
+    return md
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        ap = ArgumentParser(prog="oe-ad-report", description=__doc__.splitlines()[0])
+        ap.add_argument("dir", type=Path, help="folder holding result.json records (searched recursively)")
+        ap.add_argument("--experiment", choices=sorted(paper_layouts()), help="paper layout to use (default: detected)")
+        ap.add_argument(
+            "--wandb", action="store_true", help="also log the summary as one W&B run per experiment (docs/wandb.md)"
+        )
+        ap.add_argument("--roc", action="store_true", help="also draw the jobs' ROC curves (scores.csv) into roc.png")
+        args = ap.parse_args(argv)
+        if not args.dir.is_dir():
+            raise OEADError(f"{args.dir}: no such directory")
+        print(write_reports(args.dir, args.experiment, args.wandb, args.roc))
+    except OEADError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0

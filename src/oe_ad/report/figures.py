@@ -1,0 +1,48 @@
+"""An experiment's PNGs (drawn with :mod:`oe_ad.figures`): its curve and per-class panels, or its image grid."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..figures import curve_figure, image_grid, per_class_figure
+from .layout import Layout
+from .paper import label_sort, labelled
+from .tables import row_sort
+
+
+def experiment_figures(
+    table: pd.DataFrame, per_class: pd.DataFrame, df: pd.DataFrame, root: Path, name: str, layout: Layout
+) -> list[Path]:
+    """The experiment's PNGs: the curve and its per-class panels, or the best/worst image grid."""
+    out: list[Path] = []
+    if layout.plot == "curve":
+        x = sorted({r for r in table.dropna(subset=["mean"])["row"] if r != "none"}, key=row_sort)
+        xlabel = "OE size" if layout.rows == "oe_size" else layout.rows
+        ours = table.dropna(subset=["mean"])
+        out.append(curve_figure(ours, x, root / f"{name}.png", layout.title, xlabel, layout.log2))
+        if not per_class.empty:
+            path = root / f"{name}-per-class.png"
+            out.append(per_class_figure(per_class, x, path, name, xlabel, layout.log2))
+    elif layout.plot == "grid" and not df.empty:
+        out.append(search_grid(labelled(df, layout), root / f"{name}-images.png"))
+    return out
+
+
+def search_grid(df: pd.DataFrame, path: Path) -> Path:
+    """Figure 5: per class (rows) and (method, best/worst) (columns), the fittest image found and its AUC."""
+    cols = sorted(dict.fromkeys(df["column"]), key=label_sort)
+    classes = df.sort_values("normal_class").drop_duplicates("normal_class")
+    images, labels, blank = [], [], None
+    for _, cls in classes.iterrows():
+        for c in cols:
+            hit = df[(df["normal_class"] == cls["normal_class"]) & (df["column"] == c)]
+            if len(hit):
+                best = hit.sort_values("auc", ascending=c.endswith("worst")).iloc[0]
+                img = np.load(Path(best["_dir"]) / "final_images.npy")[0]
+                blank = np.full_like(img, 255)
+                images.append(img), labels.append(f"{c} {best['auc']:.1f}")
+            else:
+                images.append(None), labels.append(f"{c} –")
+    images = [blank if im is None else im for im in images]
+    return image_grid(np.stack(images), labels, path, ncols=len(cols), row_names=classes["class_name"].tolist())

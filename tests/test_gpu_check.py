@@ -1,0 +1,85 @@
+"""benchmarks/gpu_check.py --smoke on the CPU: every section runs and lands in the JSON and the table, so the
+script is known to work when a GPU is finally lent (docs/gpu.md)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "benchmarks" / "gpu_check.py"
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+
+@pytest.mark.slow
+def test_smoke_run_writes_every_section_to_the_json_and_the_table(tmp_path):
+    # generous caps: the CPU of a shared machine may be many times slower than a quiet one
+    cmd = [sys.executable, str(SCRIPT), str(tmp_path), "--smoke", "--cap-scale", "20"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=3600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert {"environment", "wall_s", "all_passed", "sections", "table"} <= result.keys()
+    assert result["environment"]["smoke"] is True and result["all_passed"] is False  # smoke proves nothing about a GPU
+    sections = result["sections"]
+    assert sorted(sections) == ["1", "2", "3", "4", "5", "6"]
+    for number, sec in sections.items():
+        assert sec["status"] == "ok", (number, sec["reason"])
+        assert sec["rows"], number
+    e2e = sections["1"]["data"]
+    for key in ("job_img_s", "raw_img_s", "job_over_raw", "dataloader_img_s", "job_over_dataloader", "test_auroc"):
+        assert e2e[key] > 0, key
+    assert sections["3"]["data"]["grouped_vs_split"]["within_tolerance"]
+    assert set(sections["6"]["data"]) >= {"table1-cifar10", "fig2-cifar10", "search"}
+    assert sections["6"]["data"]["table1-cifar10"]["jobs"] == 400
+    assert sections["6"]["data"]["fig2-cifar10"]["jobs"] == 3800
+    assert sections["6"]["data"]["search"]["models"] == 64 * 50 * 2
+    table = proc.stdout
+    assert table.splitlines()[0] == "| § | measure | value | goal | check |"
+    assert "n/a on CPU" in table and "failed" not in table
+    assert (tmp_path / "gpu_check.md").read_text().strip() == result["table"]
+
+
+def test_a_failing_section_is_marked_failed_and_the_others_still_run(tmp_path):
+    import gpu_check
+    from gpu_sections import Section
+
+    sec, later = Section(1, "broken"), Section(2, "fine")
+    gpu_check.run_section(sec, lambda s, ctx: 1 / 0, 60, 10, None)
+    gpu_check.run_section(later, lambda s, ctx: s.add("x", "1"), 60, 10, None)
+    assert sec.status == "failed" and sec.reason.startswith("ZeroDivisionError")
+    assert sec.rows[-1].check.startswith("failed: ZeroDivisionError")
+    assert later.status == "ok"
+    skipped = Section(3, "late")
+    gpu_check.run_section(skipped, lambda s, ctx: None, 1, 10, None)
+    assert skipped.status == "skipped" and "out of time budget" in skipped.reason
+
+
+def test_a_section_over_its_cap_is_stopped():
+    import time
+
+    import gpu_check
+    from gpu_sections import Section
+
+    sec = Section(4, "slow")
+    gpu_check.run_section(sec, lambda s, ctx: time.sleep(30), 60, 3.5, None)
+    assert sec.status == "failed" and "time cap" in sec.reason and sec.seconds < 10
+
+
+def test_projection_sweep_sizes_come_from_the_experiment_configs():
+    from gpu_projections import sweep
+
+    assert sweep("table1-cifar10") == (400, 200)
+    assert sweep("fig2-cifar10") == (3800, 200)
+    assert sweep("table3-cifar10")[1] == 30
+
+
+def test_without_a_gpu_the_full_check_refuses_in_one_line(tmp_path, capsys):
+    import gpu_check
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert gpu_check.main([str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error: no CUDA device")

@@ -1,0 +1,67 @@
+"""The wheel holds what an install outside the checkout needs, and every console command answers --help."""
+
+import configparser
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src" / "oe_ad"
+
+
+def console_scripts() -> dict[str, str]:
+    """{command: "module:function"} from setup.cfg."""
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    lines = cfg["options.entry_points"]["console_scripts"].strip().splitlines()
+    return dict(tuple(part.strip() for part in line.split("=")) for line in lines)
+
+
+@pytest.fixture(scope="module")
+def wheel_names(tmp_path_factory) -> set[str]:
+    """File names inside a wheel built from the checkout (without build isolation when setuptools allows)."""
+    out = tmp_path_factory.mktemp("wheel")
+    base = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)]
+    scratch = [ROOT / "build", ROOT / "src" / "oe_ad.egg-info"]  # setuptools writes these into the checkout
+    existed = [p.exists() for p in scratch]
+    done = subprocess.run([*base, "--no-build-isolation"], capture_output=True, text=True)
+    if done.returncode != 0:  # e.g. no `wheel` package for an old setuptools: let pip fetch the build backend
+        done = subprocess.run(base, capture_output=True, text=True)
+    for path, was_there in zip(scratch, existed):
+        if not was_there:
+            shutil.rmtree(path, ignore_errors=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (wheel,) = out.glob("oe_ad-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        return set(zf.namelist())
+
+
+def test_wheel_holds_every_config_list_and_the_launcher_plugin(wheel_names):
+    configs = {f"oe_ad/{p.relative_to(PACKAGE)}" for p in (PACKAGE / "conf").rglob("*.yaml")}
+    lists = {f"oe_ad/{p.relative_to(PACKAGE)}" for p in (PACKAGE / "data" / "lists").glob("*.txt")}
+    assert len(configs) > 50 and "oe_ad/conf/config.yaml" in configs and "oe_ad/conf/hydra/help/oe_ad.yaml" in configs
+    assert configs <= wheel_names, sorted(configs - wheel_names)
+    assert lists and lists <= wheel_names
+    assert "hydra_plugins/oe_ad_vectorised/__init__.py" in wheel_names
+    assert not any(n.startswith(("tests/", "docs/", "conf/", "benchmarks/")) for n in wheel_names)
+
+
+def test_wheel_declares_the_console_commands_and_dependencies(wheel_names, tmp_path):
+    meta = {n.split("/")[-1]: n for n in wheel_names if ".dist-info/" in n}
+    assert {"entry_points.txt", "METADATA"} <= set(meta)
+    assert set(console_scripts()) == {"oe-ad-run", "oe-ad-sweep", "oe-ad-search", "oe-ad-report", "oe-ad-predict"}
+
+
+@pytest.mark.parametrize("command", sorted(console_scripts()))
+def test_every_console_command_answers_help(command):
+    """The entry point function itself, as the installed command calls it, with --help: usage, exit 0."""
+    module, function = console_scripts()[command].split(":")
+    code = f"import sys; sys.argv = [{command!r}, '--help']; from {module} import {function}; sys.exit({function}())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT / "src")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "usage" in done.stdout.lower() and command in done.stdout
+    assert "Traceback" not in done.stderr and "powered by Hydra" not in done.stdout
