@@ -28,7 +28,7 @@ def test_defaults_are_the_paper_cifar10_protocol():
         cfg = compose("config", return_hydra_config=True)
     assert (cfg.data.name, cfg.method.name, cfg.net._target_) == ("cifar10", "bce", "oe_ad.nets.cnn32.CNN32")
     assert (cfg.epochs, list(cfg.milestones), cfg.lr, cfg.batch_size) == (200, [100, 150], 1e-3, 128)
-    assert (cfg.normal_class, cfg.seed, cfg.logger.kind) == (0, 0, "wandb")
+    assert (cfg.normal_class, cfg.seed, cfg.logger._target_) == (0, 0, "oe_ad.loggers.wandb_logger")
 
 
 def test_default_sweep_is_10_classes_by_10_seeds_and_the_command_line_narrows_it():

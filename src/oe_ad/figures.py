@@ -109,3 +109,35 @@ def image_grid(
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path
+
+
+def roc_figure(curves: list[dict], path: Path, title: str, legend_max: int = 12) -> Path:
+    """ROC curves of single jobs, one panel per method (``curves``: method, label, auc, fpr, tpr); a legend
+    with each job's AUC when a panel holds at most ``legend_max`` curves."""
+    methods = list(dict.fromkeys(c["method"] for c in curves))
+    ncols = min(3, max(1, len(methods)))
+    nrows = max(1, math.ceil(len(methods) / ncols))
+    fig = Figure(figsize=(4.2 * ncols, 4.0 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax, method in zip(axes.flat, methods):
+        mine = [c for c in curves if c["method"] == method]
+        thin = len(mine) > legend_max
+        for c in mine:
+            ax.plot(
+                c["fpr"],
+                c["tpr"],
+                lw=0.6 if thin else 1.2,
+                alpha=0.5 if thin else 1.0,
+                label=f"{c['label']} ({c['auc']:.1f})",
+            )
+        ax.plot([0, 1], [0, 1], ls=":", lw=0.8, color="grey")
+        ax.set(title=f"{method} ({len(mine)} jobs)", xlabel="false positive rate", ylabel="true positive rate")
+        ax.set_aspect("equal")
+        if not thin:
+            ax.legend(fontsize=6, loc="lower right")
+    for ax in list(axes.flat)[len(methods) :]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path

@@ -1,4 +1,4 @@
-"""AUROC that is exact for scores of any range.
+"""AUROC (and AUPR, ROC points) exact for scores of any range.
 
 torchmetrics' binary AUROC applies a sigmoid when scores leave [0, 1]; for HSC/SVDD scores in the
 thousands that saturates to 1.0 and silently ties everything. We map scores to their dense rank in
@@ -8,7 +8,7 @@ thousands that saturates to 1.0 and silently ties everything. We map scores to t
 import torch
 from torch import Tensor
 from torchmetrics import Metric
-from torchmetrics.functional.classification import binary_auroc
+from torchmetrics.functional.classification import binary_auroc, binary_average_precision, binary_roc
 from torchmetrics.utilities import dim_zero_cat
 
 
@@ -40,3 +40,19 @@ class AUROC(Metric):
     def compute(self) -> Tensor:
         labels = dim_zero_cat(self.labels)
         return torch.tensor(auroc(dim_zero_cat(self.scores), labels))
+
+
+def aupr(scores: Tensor, is_anomalous: Tensor) -> float:
+    """Area under the precision-recall curve with the anomalies as positives (average precision; exact for
+    scores of any range, as :func:`auroc`)."""
+    return float(binary_average_precision(rank_normalise(scores.flatten()), is_anomalous.flatten().long()))
+
+
+def roc_points(scores: Tensor, is_anomalous: Tensor, max_points: int = 1000) -> tuple[Tensor, Tensor]:
+    """(false positive rates, true positive rates) of the ROC curve, thinned to at most ``max_points``
+    (first and last kept) so a plot of 10,000 test images stays small."""
+    fpr, tpr, _ = binary_roc(rank_normalise(scores.flatten()), is_anomalous.flatten().long())
+    if len(fpr) > max_points:
+        keep = torch.linspace(0, len(fpr) - 1, max_points).round().long().unique()
+        fpr, tpr = fpr[keep], tpr[keep]
+    return fpr.double(), tpr.double()

@@ -25,9 +25,11 @@ from .data.datamodule import Clock, OEDataModule, TrainerClock
 from .data.sources import OEPool
 from .factory import SourceCache, build_datamodule, build_method, uses_oe, validate
 from .locks import JobLock
-from .loggers import build_logger, finish_wandb, log_config
+from .loggers import build_logger, finish_wandb, job_run, log_config, log_job_result, log_member_run, logger_callbacks
 from .methods.base import AnomalyDetector
+from .metrics import aupr
 from .results import claim_job_dir, config_hash, find_record, index_record, write_record
+from .scores import collected_scores, write_scores
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,9 @@ class Outcome:
     train_time_s: float
     device: str
     losses: list[float] = field(default_factory=list)  # per training step (the vectorised trainer keeps them)
+    scores: torch.Tensor | None = None  # test scores, one per test image (CPU)
+    history: list[dict[str, float | None]] = field(default_factory=list)  # per epoch, trained outside Lightning
+    steps_per_epoch: int = 0  # where ``history`` goes on a logger's step axis
 
 
 def set_threads(threads: int | None) -> None:
@@ -73,10 +78,15 @@ def prepare(
     return Job(cfg, method, datamodule, config_hash(OmegaConf.to_container(cfg, resolve=True)))
 
 
+def setup(job: Job, trainer: pl.Trainer) -> None:
+    """Load the job's data on the trainer's device (data errors surface here, before any training)."""
+    job.datamodule.clock = TrainerClock(trainer)
+    job.datamodule.setup("fit")
+
+
 def fit_and_test(job: Job, trainer: pl.Trainer, ckpt_path: Path | None = None) -> Outcome:
     """Train (unless the method needs none, or epochs=0) and test one job with a Lightning trainer."""
-    job.datamodule.clock = TrainerClock(trainer)
-    job.datamodule.setup("fit")  # data errors surface here, before any training
+    setup(job, trainer)
     t0 = time.perf_counter()
     if job.method.needs_training and job.cfg.epochs > 0:
         with torch.serialization.safe_globals(SAFE_GLOBALS):  # resumes load weights only
@@ -89,6 +99,7 @@ def fit_and_test(job: Job, trainer: pl.Trainer, ckpt_path: Path | None = None) -
         None if train_auroc is None else float(train_auroc),
         train_time,
         str(trainer.strategy.root_device),
+        scores=collected_scores(job.method.test_scores),
     )
 
 
@@ -111,6 +122,7 @@ def build_record(job: Job, outcome: Outcome) -> dict[str, Any]:
         "oe_size": cfg.oe_size,
         "oe_count": None if dm.oe_indices is None else len(dm.oe_indices),
         "test_auroc": outcome.test_auroc,
+        "test_aupr": None if outcome.scores is None else aupr(outcome.scores, dm.test_labels.cpu()),
         "train_auroc": outcome.train_auroc,
         "epochs": cfg.epochs,
         "train_time_s": outcome.train_time_s,
@@ -148,17 +160,20 @@ def claim(cfg: DictConfig, job_dir: Path) -> None:
     claim_job_dir(Path(job_dir), config_hash(OmegaConf.to_container(cfg, resolve=True)), force=bool(cfg.get("force")))
 
 
-def finish(job: Job, outcome: Outcome, job_dir: Path) -> dict[str, Any]:
-    """Write the model, then the record (a job with a record always has its model), index it, drop the
-    resume checkpoint; return the record."""
+def finish(job: Job, outcome: Outcome, job_dir: Path, logger: Any = None) -> dict[str, Any]:
+    """Write the model and the test scores, then the record (a job with a record always has both), index it,
+    log the result (``logger``: the single job's; None: a run of its own), drop the resume checkpoint."""
     job_dir, ckpt = Path(job_dir), job.cfg.get("checkpoint") or {}
     record = build_record(job, outcome)
     if ckpt.get("save_model", True):
         dm = job.datamodule
         preprocessing = {**dm.normalisation, "input_size": int(dm.train_normal.shape[-1])}
         save_model(job_dir / MODEL_FILE, job.method, record["config"], preprocessing)
+    if outcome.scores is not None:
+        write_scores(job_dir, outcome.scores, job.datamodule.test_labels)
     path = write_record(job_dir, record)
     index_record(experiment_dir(job.cfg), path, job.hash)
+    log_result(job, outcome, record, job_dir, logger)
     if not ckpt.get("keep", False):
         drop_last_checkpoint(job_dir)
     log.info(
@@ -174,6 +189,24 @@ def finish(job: Job, outcome: Outcome, job_dir: Path) -> dict[str, Any]:
     return record
 
 
+def log_result(job: Job, outcome: Outcome, record: dict[str, Any], job_dir: Path, logger: Any) -> None:
+    """W&B/CSV (a view; never fails the job): the summary, ROC and score histograms into the single job's
+    running logger, or, for a job trained outside Lightning (a vectorised member), a run of its own."""
+    if outcome.scores is None:
+        return
+    labels = job.datamodule.test_labels.cpu()
+    if logger is not None:
+        log_job_result(logger, record, outcome.scores, labels)
+    else:
+        log_member_run(job.cfg, job_dir, record, outcome.scores, labels, outcome.history, outcome.steps_per_epoch)
+
+
+def known_class_name(job: Job) -> str | None:
+    """The normal class's name if the source knows its classes before loading (the W&B run's first name)."""
+    classes = getattr(job.datamodule.normal_source, "classes", None) or []
+    return classes[job.cfg.normal_class] if 0 <= job.cfg.normal_class < len(classes) else None
+
+
 def run_job(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Train and test one job with Lightning; write its folder; return the record.
 
@@ -184,20 +217,23 @@ def run_job(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     claim(cfg, output_dir)
     set_threads(cfg.get("threads"))
     job = prepare(cfg)
-    logger = build_logger(cfg.logger, output_dir, group=cfg.name, run_name=output_dir.name)
+    # W&B/CSV: the run (id from the config hash, resumed with the job) starts here; the learning rate to its history
+    logger = build_logger(cfg.logger, output_dir, job_run(cfg, job.hash, known_class_name(job)))
     ckpt = cfg.get("checkpoint") or {}
-    callbacks: list[pl.Callback] = [EpochSummary()]
+    callbacks: list[pl.Callback] = [EpochSummary(), *logger_callbacks(logger)]
     if ckpt.get("every_n_epochs"):
         callbacks.append(LastCheckpoint(output_dir, ckpt.every_n_epochs, job.hash))
     try:
         trainer: pl.Trainer = instantiate(
             cfg.trainer, logger=logger, default_root_dir=str(output_dir), callbacks=callbacks
         )
-        log_config(logger, cfg)
+        setup(job, trainer)
+        dm = job.datamodule
+        log_config(logger, cfg, dm.classes[cfg.normal_class], None if dm.oe_indices is None else len(dm.oe_indices))
         outcome = fit_and_test(job, trainer, resume_path(output_dir, job.hash))
         if not trainer.is_global_zero:  # under DDP every rank tests; rank 0 alone writes
             return build_record(job, outcome)
-        return finish(job, outcome, output_dir)
+        return finish(job, outcome, output_dir, logger)
     finally:
         finish_wandb()
 

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from ..atomic import atomic_open
 from ..errors import OEADError
+from ..progress import progress
 from .images import IMAGE_EXTENSIONS, decode
 from .sources import ImageFolder, OEPool, require_dir
 from .stream import gather
@@ -86,7 +87,7 @@ def _index_key(root: Path, dirs: list[os.DirEntry]) -> str:
 def build_index(dirs: list[os.DirEntry]) -> dict[str, np.ndarray]:
     """synsets (U), synset_of (int32 per file) and names (bytes per file) of every image in ``dirs``."""
     synsets, synset_of, names = [], [], []
-    for d in dirs:
+    for d in progress(dirs, len(dirs), "indexing ImageNet-22k", "synsets"):
         files = sorted(e.name.encode() for e in os.scandir(d.path) if Path(e.name).suffix.lower() in IMAGE_EXTENSIONS)
         if files:
             synset_of.append(np.full(len(files), len(synsets), np.int32))

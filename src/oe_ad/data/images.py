@@ -10,6 +10,7 @@ import torch.utils.data
 from PIL import Image
 
 from ..errors import OEADError
+from ..progress import progress
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
 
@@ -92,7 +93,8 @@ def decode_all(
     tmp = None
     try:
         out = None
-        for i, img in enumerate(decoded(files, size, workers)):
+        desc = f"decoding {files[0].parent.parent}" if files else "decoding"
+        for i, img in enumerate(progress(decoded(files, size, workers), len(files), desc, "images")):
             if out is None:
                 shape = (len(files), 3, *img.shape[:2])
                 if cache is None:

@@ -108,4 +108,4 @@ class AnomalyDetector(pl.LightningModule):
 
     def configure_optimizers(self):
         opt, sched = self.optimizers_for(self.parameters())
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch", "name": "train/lr"}}

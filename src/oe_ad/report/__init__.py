@@ -2,7 +2,7 @@
 
 ``records`` reads records into frames, ``tables`` makes the per-class report of any folder, ``layout`` reads an
 experiment's ``report:`` node, ``paper`` puts our numbers next to the paper's, ``figures`` draws the experiment's
-PNGs, ``wandb_summary`` logs them as one W&B run and ``cli`` is ``python -m oe_ad.report``.
+PNGs and ``cli`` is ``python -m oe_ad.report`` (its ``--wandb`` summary run: ``oe_ad.loggers.summary``).
 """
 
 from .cli import main

@@ -1,11 +1,12 @@
-"""Tables and figures from result records: ``python -m oe_ad.report DIR [--experiment NAME] [--wandb]``.
+"""Tables and figures from result records: ``python -m oe_ad.report DIR [--experiment NAME] [--wandb] [--roc]``.
 
 Reads every ``result.json`` under DIR and writes ``DIR/report.md`` and ``DIR/report.csv``: per normal
 class, mean ± std AUC (%) over seeds, for each (method, OE size), plus the mean over classes.
 When DIR holds a paper experiment (``runs/<name>/`` of ``oe_ad/conf/experiment/<name>.yaml``; the name comes from the
 records or ``--experiment``), it also writes the paper's table with the paper's values and our difference
 (``paper.md``, ``paper.csv``, on top of ``report.md``) and its figures (``*.png``); ``--wandb`` logs that summary
-as one W&B run. Records are the source of truth; nothing here reads W&B.
+as one W&B run (docs/wandb.md); ``--roc`` draws the jobs' ROC curves into ``roc.png``. Records are the
+source of truth; nothing here reads W&B.
 """
 
 import logging
@@ -22,7 +23,6 @@ from .layout import paper_layouts
 from .paper import paper_markdown, paper_table
 from .records import SETTING, experiment_names, load_records, load_search_records
 from .tables import build_report
-from .wandb_summary import log_to_wandb
 
 
 def detect_experiment(root: Path) -> str | None:
@@ -50,8 +50,30 @@ def experiment_report(root: Path, name: str) -> tuple[pd.DataFrame, str, list[Pa
     return table, paper_markdown(table, name, layout), experiment_figures(table, per_class, df, root, name, layout)
 
 
-def write_reports(root: Path, experiment: str | None, wandb: bool) -> str:
-    """Write the generic report and, for a paper experiment, its table and figures; return the markdown."""
+def detect_name(root: Path) -> str:
+    """The experiment name the records carry (``name=``), else the folder's name."""
+    return next((n for n, _ in experiment_names(root).most_common() if n), root.resolve().name)
+
+
+def roc_report(root: Path) -> Path | None:
+    """``root/roc.png``: the ROC curve of every job under ``root`` that wrote its scores."""
+    from ..figures import roc_figure
+    from ..scores import job_curves
+
+    curves = job_curves(root)
+    if not curves:
+        print(f"warning: no scores.csv under {root}: no ROC figure", file=sys.stderr)
+        return None
+    path = roc_figure(curves, root / "roc.png", f"ROC curves under {root.name} (AUC % in brackets)")
+    print(f"figure: {path}")
+    return path
+
+
+def write_reports(root: Path, experiment: str | None, wandb: bool, roc: bool = False) -> str:
+    """Write the generic report and, for a paper experiment, its table and figures; return the markdown.
+
+    ``wandb``: also log the summary as one W&B run per experiment (imported only then: no W&B for a plain report).
+    """
     long, md = build_report(root)
     name = experiment or detect_experiment(root)
     if name:
@@ -62,7 +84,16 @@ def write_reports(root: Path, experiment: str | None, wandb: bool) -> str:
         for path in figures:
             print(f"figure: {path}")
         if wandb:
-            log_to_wandb(name, root, table, figures)
+            from ..loggers.summary import log_experiment
+
+            layout = paper_layouts()[name]
+            log_experiment(name, root, table, figures, layout.rows if layout.plot == "curve" else None, long)
+    elif wandb and not long.empty:  # not a paper experiment: the generic table under the jobs' name
+        from ..loggers.summary import log_experiment
+
+        log_experiment(detect_name(root), root, long, [])
+    if roc:
+        roc_report(root)
     write_text_atomic(root / "report.md", md)
     write_text_atomic(root / "report.csv", long.to_csv(index=False))
     return md
@@ -73,12 +104,15 @@ def main(argv: list[str] | None = None) -> int:
         ap = ArgumentParser(prog="oe-ad-report", description=__doc__.splitlines()[0])
         ap.add_argument("dir", type=Path, help="folder holding result.json records (searched recursively)")
         ap.add_argument("--experiment", choices=sorted(paper_layouts()), help="paper layout to use (default: detected)")
-        ap.add_argument("--wandb", action="store_true", help="also log the experiment summary as one W&B run")
+        ap.add_argument(
+            "--wandb", action="store_true", help="also log the summary as one W&B run per experiment (docs/wandb.md)"
+        )
+        ap.add_argument("--roc", action="store_true", help="also draw the jobs' ROC curves (scores.csv) into roc.png")
         args = ap.parse_args(argv)
         logging.basicConfig(level=logging.WARNING, format="%(message)s")  # unreadable or duplicate records
         if not args.dir.is_dir():
             raise OEADError(f"{args.dir}: no such directory")
-        print(write_reports(args.dir, args.experiment, args.wandb))
+        print(write_reports(args.dir, args.experiment, args.wandb, args.roc))
     except OEADError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

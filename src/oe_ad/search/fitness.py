@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from ..data.sources import OEPool, SubsetPool, load_in_order  # noqa: F401  (re-exported for the search)
 from ..errors import OEADError
 from ..factory import SourceCache
+from ..progress import Progress
 from ..train import fit_and_test, prepare
 
 Fitness = Callable[[list[int]], list[float]]
@@ -42,7 +43,12 @@ class SequentialFitness:
         return list(self.sources.normal(self.cfg).classes)
 
     def __call__(self, candidates: list[int]) -> list[float]:
-        return [float(np.mean([self.evaluate(int(i), s) for s in self.seeds])) for i in candidates]
+        with Progress(len(candidates) * len(self.seeds), "generation: models trained", "models") as bar:
+            aucs = []
+            for i in candidates:
+                aucs.append(float(np.mean([self.evaluate(int(i), s) for s in self.seeds])))
+                bar.update(len(self.seeds))
+        return aucs
 
     def evaluate(self, index: int, seed: int) -> float:
         """Test AUC of one model trained from scratch with pool image ``index`` as its only OE sample."""

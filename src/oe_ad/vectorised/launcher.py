@@ -3,8 +3,9 @@
 Unlike Hydra's basic launcher, which runs the jobs one after another, this one composes every job's config
 first, groups the jobs whose configs differ only in seed / normal_class / oe_size, trains each group as
 stacks (``trainer.py``), and finishes every job with the single job's code (``train.finish``: ``model.pt``,
-``result.json``, the record index; skipping and claiming by ``train.reuse`` / ``train.claim``). Hydra then
-"runs" each job with a task that reports its AUROC (or writes its ``error.json``) in its usual folder.
+``scores.csv``, ``result.json``, the record index, the member's own W&B run; skipping and claiming by
+``train.reuse`` / ``train.claim``). Hydra then "runs" each job with a task that reports its AUROC (or writes
+its ``error.json``) in its usual folder.
 The plugin class Hydra instantiates is ``hydra_plugins.oe_ad_vectorised``.
 """
 
@@ -25,6 +26,7 @@ from omegaconf.errors import OmegaConfBaseException
 from ..errors import OEADError
 from ..factory import SourceCache, resolve_device
 from ..locks import HeldLocks
+from ..progress import Progress
 from ..results import ERROR_FILE, write_json_atomic
 from ..schema import validate_config
 from ..train import claim, finish, reuse
@@ -73,18 +75,20 @@ def train_jobs(
         stacks = []
         for i in where:
             results[i] = str(e)
-    for stack in stacks:
-        log.info("training %d models as one stack on %s", len(stack), sources.device)
-        try:
-            outcomes: list = train_stack([members[k] for k in stack], sources.device)
-        except OEADError as e:
-            outcomes = [str(e)] * len(stack)
-        except Exception as e:  # one failing stack must not lose the others
-            log.exception("stack failed")
-            outcomes = [f"{e.__class__.__name__}: {e}"] * len(stack)
-        for k, out in zip(stack, outcomes):
-            i = where[k]
-            results[i] = out if isinstance(out, str) else finish(members[k], out, job_dirs[i])
+    with Progress(len(members), "models trained", "models") as bar:
+        for stack in stacks:
+            log.info("training %d models as one stack on %s", len(stack), sources.device)
+            try:
+                outcomes: list = train_stack([members[k] for k in stack], sources.device)
+            except OEADError as e:
+                outcomes = [str(e)] * len(stack)
+            except Exception as e:  # one failing stack must not lose the others
+                log.exception("stack failed")
+                outcomes = [f"{e.__class__.__name__}: {e}"] * len(stack)
+            for k, out in zip(stack, outcomes):  # finished as a single job: model, scores, record, W&B run
+                i = where[k]
+                results[i] = out if isinstance(out, str) else finish(members[k], out, job_dirs[i])
+            bar.update(len(stack))
     return results
 
 

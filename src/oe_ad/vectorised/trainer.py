@@ -21,6 +21,7 @@ from ..data.sources import OEPool
 from ..errors import OEADError
 from ..factory import SourceCache, uses_oe
 from ..metrics import auroc
+from ..progress import Progress
 from ..train import Job, Outcome, prepare
 from .grouping import group_key
 from .memory import chunks, models_per_step, step_bytes
@@ -86,9 +87,11 @@ def train_stack(members: Sequence[Job], device: torch.device) -> list[Outcome]:
     opt, sched = members[0].method.optimizers_for(net.parameters())
     train_auroc: list[float | None] = [None] * m_count
     history: list[torch.Tensor] = []
+    epochs: list[list[dict[str, float | None]]] = [[] for _ in members]  # what each member's logger gets
     t0 = time.perf_counter()
     for epoch in range(cfg.epochs if fits else 0):
         te = time.perf_counter()
+        lr = sched.get_last_lr()[0]
         for m in members:
             m.datamodule.clock.epoch = epoch  # the datamodule seeds its order and augmentation with the epoch
         net.train()
@@ -107,6 +110,10 @@ def train_stack(members: Sequence[Job], device: torch.device) -> list[Outcome]:
             labels = (~is_normal).repeat(len(scores))
             train_auroc = [auroc(s[i], labels) for i in range(m_count)]
         mean_loss = (loss_sum / max(n_steps, 1)).mean().item()
+        for i, row in enumerate(epochs):
+            row.append(
+                {"train/lr": lr, "train/loss": (loss_sum[i] / max(n_steps, 1)).item(), "train/auroc": train_auroc[i]}
+            )
         aucs = [a for a in train_auroc if a is not None]
         log.info(
             "epoch %d/%d, %d models: mean loss=%.4f%s (%.1f s)",
@@ -118,23 +125,27 @@ def train_stack(members: Sequence[Job], device: torch.device) -> list[Outcome]:
             time.perf_counter() - te,
         )
     train_time = time.perf_counter() - t0
-    test = test_stack(net, members, obj.score)
+    test, scores = test_stack(net, members, obj.score)
     for i, m in enumerate(members):
         net.export_model(i, m.method)
     curves = torch.stack(history, 1).tolist() if history else [[] for _ in members]
-    return [Outcome(test[i], train_auroc[i], train_time, str(device), curves[i]) for i in range(m_count)]
+    n_steps = steps(members[0])
+    return [
+        Outcome(test[i], train_auroc[i], train_time, str(device), curves[i], scores[i].cpu(), epochs[i], n_steps)
+        for i in range(m_count)
+    ]
 
 
 @torch.inference_mode()
-def test_stack(net: StackedCNN32, members: Sequence[Job], score) -> list[float]:
-    """Test AUROC of every model on its own test labels and normalisation."""
+def test_stack(net: StackedCNN32, members: Sequence[Job], score) -> tuple[list[float], torch.Tensor]:
+    """Test AUROC of every model on its own test labels and normalisation, and the scores (models x images)."""
     net.eval()
     loaders = [m.datamodule.test_dataloader() for m in members]
     if len({len(m.datamodule.test_images) for m in members}) > 1:
         raise OEADError("launcher=vectorised: models of one stack need the same test set")
     scores = [score(net(torch.stack([b[0] for b in batches]))) for batches in zip(*loaders)]
     s = torch.cat(scores, 1)
-    return [auroc(s[i], m.datamodule.test_labels) for i, m in enumerate(members)]
+    return [auroc(s[i], m.datamodule.test_labels) for i, m in enumerate(members)], s
 
 
 def plan(members: Sequence[Job], device: torch.device, fraction: float, cap: int | None) -> list[list[int]]:
@@ -157,8 +168,10 @@ def train_all(
 ) -> list[Outcome]:
     """Train every member, in as few fused stacks as memory allows; outcomes in input order."""
     outcomes: list[Outcome | None] = [None] * len(members)
-    for stack in plan(members, device, fraction, cap):
-        log.info("training %d models as one stack on %s", len(stack), device)
-        for i, outcome in zip(stack, train_stack([members[i] for i in stack], device)):
-            outcomes[i] = outcome
+    with Progress(len(members), "models trained", "models") as bar:
+        for stack in plan(members, device, fraction, cap):
+            log.info("training %d models as one stack on %s", len(stack), device)
+            for i, outcome in zip(stack, train_stack([members[i] for i in stack], device)):
+                outcomes[i] = outcome
+            bar.update(len(stack))
     return outcomes

@@ -1,0 +1,40 @@
+"""Progress of long steps: a line with rate and ETA every N seconds when the output is not a terminal; the
+sweep's size as the basic sweeper will launch it."""
+
+import logging
+
+from hydra import compose, initialize_config_dir
+from omegaconf import open_dict
+
+from oe_ad.callbacks import sweep_size
+from oe_ad.progress import Progress, progress
+from oe_ad.run import CONF_DIR
+
+
+def test_progress_logs_rate_and_eta_lines_when_not_a_terminal(monkeypatch, caplog):
+    monkeypatch.setenv("OE_AD_PROGRESS_SECONDS", "0")
+    with (
+        caplog.at_level(logging.INFO, logger="oe_ad.progress"),
+        Progress(4, "decoding x", "images", terminal=False) as bar,
+    ):
+        for _ in range(4):
+            bar.update()
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 4 and lines[0].startswith("decoding x: 1/4 images (25%)") and "images/s" in lines[0]
+    assert lines[-1].startswith("decoding x: 4/4 images (100%)")
+
+
+def test_short_work_stays_silent(monkeypatch, caplog):
+    monkeypatch.setenv("OE_AD_PROGRESS_SECONDS", "60")
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False, raising=False)
+    with caplog.at_level(logging.INFO, logger="oe_ad.progress"):
+        assert list(progress(range(3), 3, "indexing", "synsets")) == [0, 1, 2]
+    assert caplog.records == []
+
+
+def test_sweep_size_is_the_product_of_swept_values_with_the_command_line_winning():
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.overrides.task = ["seed=0,1", "oe_size=1,2,null"]
+    assert sweep_size(cfg) == 10 * 2 * 3  # normal_class=range(0,10) from the config, seed and oe_size from the CLI
