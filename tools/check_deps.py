@@ -60,7 +60,8 @@ def imports(folder: Path) -> set[str]:
                     line for line in "".join(cell["source"]).splitlines() if not line.startswith(("%", "!"))
                 )
                 names |= _module_imports(code)
-    own = {p.stem for p in folder.rglob("*.py")}  # tests import each other and conftest by file name
+    # tests and benchmarks import each other (and conftest) by file name
+    own = {p.stem for d in ("tests", "benchmarks", "notebooks", "tools") for p in (ROOT / d).rglob("*.py")}
     return names - set(sys.stdlib_module_names) - LOCAL - own
 
 
