@@ -1,5 +1,6 @@
 """Atomic file writes: a temp file in the same folder, then rename, so readers never see half a file."""
 
+import hashlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -22,3 +23,12 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks (checkpoints, downloads, OE files)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -8,7 +8,6 @@ config rather than copied into every job folder).
 """
 
 import collections
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .atomic import atomic_open
+from .atomic import atomic_open, file_sha256
 from .errors import OEADError
 
 LAST_CKPT = "last.ckpt"
@@ -27,14 +26,6 @@ MODEL_FILE = "model.pt"
 HASH_KEY = "oe_ad_config_hash"
 MODEL_FORMAT = 1
 log = logging.getLogger(__name__)
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_checksum(path: Path, digest: str | None = None) -> None:

@@ -4,7 +4,6 @@ A normal dataset gives (train, test) ``Split``s and its class names; an OE pool 
 images at given indices (memory-mapped or decoded once, so drawing a subset never reads the whole pool).
 """
 
-import hashlib
 import pickle
 import urllib.error
 from abc import ABC, abstractmethod
@@ -17,6 +16,7 @@ from torch import Tensor
 from torchvision import datasets as tv_datasets
 from torchvision.datasets.utils import download_url
 
+from ..atomic import file_sha256
 from ..errors import OEADError
 from ..schema import npy_header
 from .benchmarks import split
@@ -211,14 +211,6 @@ class OEPool(ABC):
 
     @abstractmethod
     def load(self, indices: np.ndarray) -> Tensor: ...
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class NpyPool(OEPool):
