@@ -85,13 +85,13 @@ def test_temp_files_have_unique_names(tmp_path, monkeypatch):
 
 
 def test_vectorised_members_pass_the_same_validation(make_cfg, tmp_path):
-    from oe_ad.vectorised.launcher import locks, train_jobs
+    from oe_ad.vectorised.launcher import train_jobs
 
     cfgs = [make_cfg("method=hsc", "augment=maybe"), make_cfg("method=hsc", "epochs=1.5")]
     results = train_jobs(cfgs, [tmp_path / "a", tmp_path / "b"], device="cpu")
-    locks.release_all()
     assert "augment=maybe" in results[0] and "epochs=1.5" in results[1]
     assert not list(tmp_path.rglob(RECORD_NAME))
+    assert not list(tmp_path.rglob(".lock"))  # train_jobs releases its locks
 
 
 # -- records and folders -------------------------------------------------------------------------------------

@@ -35,7 +35,6 @@ from .trainer import plan, prepare_member, train_stack
 log = logging.getLogger(__name__)
 Result = dict[str, Any] | str  # a record, or the one-line error of a failed job
 BUSY = "<running elsewhere>"  # the result of a job another process holds the lock of
-locks = HeldLocks()  # the job locks this process holds until the records are written
 
 
 def _error(e: Exception) -> str:
@@ -51,6 +50,21 @@ def train_jobs(
 ) -> list[Result]:
     """Train every unfinished job vectorised and finish it as a single job is finished (model, record, index);
     return each job's record (new or existing) or error."""
+    locks = HeldLocks()  # held until every record of this call is written
+    try:
+        return _train_locked(cfgs, job_dirs, locks, device, max_models, memory_fraction)
+    finally:
+        locks.release_all()
+
+
+def _train_locked(
+    cfgs: Sequence[DictConfig],
+    job_dirs: Sequence[Path],
+    locks: HeldLocks,
+    device: str,
+    max_models: int | None,
+    memory_fraction: float,
+) -> list[Result]:
     sources = SourceCache(resolve_device(device))
     results: list[Result | None] = [None] * len(cfgs)
     members, where = [], []
@@ -136,11 +150,7 @@ def launch(
             sweep_config.hydra.job.id = sweep_config.hydra.job.num = idx
         sweep_configs.append(sweep_config)
     cfgs, job_dirs = zip(*(_task_config(sc) for sc in sweep_configs))
-    try:
-        results = train_jobs(cfgs, job_dirs, **options)
-    except BaseException:
-        locks.release_all()
-        raise
+    results = train_jobs(cfgs, job_dirs, **options)
     runs = []
     for sweep_config, result in zip(sweep_configs, results):
         runs.append(
@@ -153,5 +163,4 @@ def launch(
             )
         )
         configure_log(config.hydra.hydra_logging, config.hydra.verbose)
-    locks.release_all()  # every record is written
     return runs
