@@ -114,7 +114,15 @@ def job_overrides(ctx: Context) -> list[str]:
     """The stored reference job (section 2 compares its AUC); in smoke mode a tiny job on synthetic data."""
     if ctx.s.smoke:
         ctx.data, ctx.oe = smoke_data(ctx.out / "smoke-data")
-        overrides = ["method=bce", "normal_class=0", "seed=0", "oe_size=32", "epochs=1", "batch_size=16"]
+        overrides = [
+            "method=bce",
+            "normal_class=0",
+            "seed=0",
+            "oe_size=32",
+            "epochs=1",
+            "milestones=[]",
+            "batch_size=16",
+        ]
         overrides += ["data=folder", "oe=npy", "logger=none"]
     else:
         overrides = list(reference()["overrides"])

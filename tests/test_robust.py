@@ -18,7 +18,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from conftest import tiny_overrides
+from conftest import merged, tiny_overrides
 from oe_ad import atomic, callbacks, factory, run, train
 from oe_ad.checkpointing import HASH_KEY, LAST_CKPT, MODEL_FILE, resume_path, write_checksum
 from oe_ad.data.datamodule import BalancedBatches
@@ -279,7 +279,7 @@ def test_unreachable_wandb_costs_one_warning_and_the_job_still_records(folder_ro
 def _popen(args: list[str], cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": SRC}
     return subprocess.Popen(
-        [sys.executable, "-m", "oe_ad.run", *args],
+        [sys.executable, "-m", "oe_ad.run", *merged(args)],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
@@ -384,7 +384,7 @@ def test_slurm_launcher_runs_a_sweep_with_submits_local_executor_standing_in(fol
         "milestones=[]",
         "name=slurm",
     ]
-    argv = ["oe_ad.run", "-m", *args, "launcher=slurm", "hydra.launcher.partition=gpu"]
+    argv = ["oe_ad.run", "-m", *merged(args), "launcher=slurm", "hydra.launcher.partition=gpu"]
     argv += ["hydra.launcher.gpus_per_node=0", "hydra.launcher.cpus_per_task=1"]
     script = (
         "import sys, submitit\n"
