@@ -11,6 +11,7 @@ into the config, so records and config hashes hold ``augment: false``, never the
 
 import difflib
 import inspect
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -287,7 +288,8 @@ def check_command_line(argv: list[str], config_dir: Path, config_name: str, grou
         if key in seen:
             raise OEADError(f"{key} given twice on the command line ('{seen[key]}' and '{line}')")
         seen[key] = line
-        if key in MOVING_OVERRIDES:
+        # Lightning relaunches DDP ranks > 0 with hydra.run.dir set to rank 0's folder: allowed there only
+        if key in MOVING_OVERRIDES and os.environ.get("LOCAL_RANK", "0") == "0":
             raise OEADError(
                 f"{key}= is not supported: outputs go to paths.output_dir=DIR and name=NAME "
                 "(where their skip-index lives)"
