@@ -33,6 +33,27 @@ def timed(fn, steps: int, device: str) -> tuple[float, float]:
     return (time.perf_counter() - t0) / steps, (time.process_time() - c0) / steps
 
 
+def clip_steps(method, opt, x: torch.Tensor, is_normal: torch.Tensor, losses: list | None = None):
+    """The two timed steps of a CLIP method on one batch: zero-shot scoring, and one BCE-CL training step
+    (its loss appended to ``losses`` when given)."""
+
+    def zero_shot() -> None:
+        with torch.inference_mode():
+            method.eval()
+            method.score(method(x))
+
+    def train_step() -> None:
+        method.train()
+        opt.zero_grad(set_to_none=True)
+        loss = method.loss(method(x), is_normal)
+        loss.backward()
+        opt.step()
+        if losses is not None:
+            losses.append(loss.detach())
+
+    return zero_shot, train_step
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="ViT-B-32")
@@ -52,16 +73,7 @@ def main() -> None:
     is_normal = torch.arange(args.batch, device=args.device) < args.batch // 2
     opt = method.configure_optimizers()["optimizer"]
 
-    def zero_shot() -> None:
-        with torch.inference_mode():
-            method.eval()
-            method.score(method(x))
-
-    def train_step() -> None:
-        method.train()
-        opt.zero_grad(set_to_none=True)
-        method.loss(method(x), is_normal).backward()
-        opt.step()
+    zero_shot, train_step = clip_steps(method, opt, x, is_normal)
 
     threads = torch.get_num_threads()
     print(f"{args.model}, random weights, {args.device} ({threads} threads), batch {args.batch}, {args.steps} steps")

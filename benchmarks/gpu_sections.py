@@ -385,6 +385,8 @@ def rate(fn: Callable[[], None], batch: int, steps: int, device: torch.device) -
 
 
 def clip(sec: Section, ctx: Context) -> None:
+    from clip_throughput import clip_steps
+
     from oe_ad.methods.clip_bce import CLIPBCE
     from oe_ad.nets.clip import CLIPNet
 
@@ -401,18 +403,7 @@ def clip(sec: Section, ctx: Context) -> None:
     dtypes, losses = set(), []
     hook = net.clip.visual.register_forward_hook(lambda mod, inp, out: dtypes.add(str(out.dtype)))
 
-    def zero_shot() -> None:
-        with torch.inference_mode():
-            method.eval()
-            method.score(method(x))
-
-    def train_step() -> None:
-        method.train()
-        opt.zero_grad(set_to_none=True)
-        loss = method.loss(method(x), is_normal)
-        loss.backward()
-        opt.step()
-        losses.append(loss.detach())
+    zero_shot, train_step = clip_steps(method, opt, x, is_normal, losses)
 
     zs, zs_mem = rate(zero_shot, s.batch, s.big_steps, device)
     tr, tr_mem = rate(train_step, s.batch, s.big_steps, device)
