@@ -310,8 +310,11 @@ class fp32_matmuls:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = self.saved
 
 
-def conv_losses(models: int, steps: int, device: torch.device, conv: str, half: int) -> torch.Tensor:
-    """(steps, models) training losses of a stack on seeded synthetic data, with the given convolution mode."""
+def conv_losses(
+    models: int, steps: int, device: torch.device, conv: str, half: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """(steps, models) training losses of a stack on seeded synthetic data, with the given convolution mode, in
+    ``dtype`` (the members are built in float32 as every job is, then the stack and its batches are cast)."""
     from vectorised import members
 
     from oe_ad.vectorised.trainer import build_stack, fused_step
@@ -319,21 +322,35 @@ def conv_losses(models: int, steps: int, device: torch.device, conv: str, half: 
     torch.manual_seed(0)  # vectorised.members draws its OE pool from the global generator
     group = members(models, steps, device, half)
     net, obj = build_stack(group, device)
+    net = net.to(dtype)
     opt, _ = group[0].method.optimizers_for(net.parameters())
     net.conv = conv
     loaders = zip(*(g.datamodule.train_dataloader() for g in group))
-    return torch.stack([fused_step(net, opt, obj, batches)[1] for batches in loaders]).cpu()
+    return torch.stack(
+        [fused_step(net, opt, obj, [(x.to(dtype), n) for x, n in batches])[1] for batches in loaders]
+    ).cpu()
 
 
-def compare_convs(models: int, steps: int, device: torch.device, half: int) -> dict:
-    """Grouped vs split losses against the CPU test's tolerance (rtol 1e-4, atol 1e-5)."""
-    a, b = (conv_losses(models, steps, device, conv, half) for conv in ("grouped", "split"))
+# Grouped and split convolutions compute the same function; in float64 their losses agree to far below 1e-7 over
+# the steps (on the CPU: exactly). In float32 they need not stay close: the first losses agree to rounding (1.7e-7
+# relative here), but Adam's first updates move each weight by about lr * sign(gradient), so a gradient element
+# within rounding of zero moves its weight by +-lr depending on the order of summation (2e-4 relative after one
+# step, 3e-2 after 20, 4 models of 32 + 32 on this CPU); a pre-activation within rounding of the leaky ReLU kink
+# does the same (tests/test_vectorised.py). So float64 is the check; float32 and TF32 are reported for information.
+FLOAT64_RTOL = 1e-7
+
+
+def compare_convs(models: int, steps: int, device: torch.device, half: int, dtype: torch.dtype) -> dict:
+    """Grouped vs split losses in ``dtype``: largest absolute and relative difference, first step beyond
+    ``FLOAT64_RTOL`` (relative)."""
+    a, b = (conv_losses(models, steps, device, conv, half, dtype) for conv in ("grouped", "split"))
     diff = (a - b).abs()
-    bad = (diff > 1e-5 + 1e-4 * b.abs()).any(1).nonzero()
+    rel = diff / b.abs().clamp_min(1e-12)
+    bad = (rel > FLOAT64_RTOL).any(1).nonzero()
     return {
         "max_abs_diff": diff.max().item(),
-        "max_rel_diff": (diff / b.abs().clamp_min(1e-12)).max().item(),
-        "first_step_out_of_tolerance": int(bad[0]) if len(bad) else None,
+        "max_rel_diff": rel.max().item(),
+        "first_step_beyond_rtol": int(bad[0]) if len(bad) else None,
         "within_tolerance": not len(bad),
     }
 
@@ -359,19 +376,25 @@ def vectorised(sec: Section, ctx: Context) -> None:
     sec.add(f"epoch M={big} / epoch M=1", f"{ratio:.2f}x", "<= 3x (M=64)", goal_check)
     sec.data = {"epoch_s": epochs, "models_fit": fit, "steps_timed": s.vec_steps}
     with fp32_matmuls():
-        conv = compare_convs(s.conv_models, s.conv_steps, device, s.half)
-    sec.data["grouped_vs_split"] = conv
-    value = f"max |diff| {conv['max_abs_diff']:.1e} (rel {conv['max_rel_diff']:.1e})"
+        exact = compare_convs(s.conv_models, s.conv_steps, device, s.half, torch.float64)
+        fp32 = compare_convs(s.conv_models, s.conv_steps, device, s.half, torch.float32)
+    sec.data["grouped_vs_split"] = exact
+    sec.data["grouped_vs_split_fp32"] = fp32
     sec.add(
-        f"grouped vs split losses, {s.conv_models} models x {s.conv_steps} steps, fp32",
-        value,
-        "rtol 1e-4, atol 1e-5",
-        "pass" if conv["within_tolerance"] else "fail",
+        f"grouped vs split losses, {s.conv_models} models x {s.conv_steps} steps, float64",
+        f"max rel diff {exact['max_rel_diff']:.1e}",
+        f"rtol {FLOAT64_RTOL:.0e}",
+        "pass" if exact["within_tolerance"] else "fail",
     )
+    sec.add("the same in float32 (information: kinks make float32 trajectories part)", _diffs(fp32))
     if device.type == "cuda":  # informative: the same with CUDA's default TF32 convolutions
-        tf32 = compare_convs(s.conv_models, s.conv_steps, device, s.half)
+        tf32 = compare_convs(s.conv_models, s.conv_steps, device, s.half, torch.float32)
         sec.data["grouped_vs_split_tf32"] = tf32
-        sec.add("grouped vs split losses, TF32 convolutions (CUDA default)", f"max |diff| {tf32['max_abs_diff']:.1e}")
+        sec.add("the same with TF32 convolutions (CUDA default)", _diffs(tf32))
+
+
+def _diffs(c: dict) -> str:
+    return f"max |diff| {c['max_abs_diff']:.1e} (rel {c['max_rel_diff']:.1e})"
 
 
 # -- sections 4 and 5: CLIP and ResNet-18-CBAM -----------------------------------------------------------
