@@ -18,7 +18,8 @@ import pytorch_lightning as pl
 import torch
 
 from oe_ad.data.datamodule import OEDataModule
-from oe_ad.data.sources import LabelledSource, OEPool, Split
+from oe_ad.data.pools import OEPool
+from oe_ad.data.sources import LabelledSource, Split
 from oe_ad.methods.bce import BCE
 from oe_ad.nets.cnn32 import CNN32
 

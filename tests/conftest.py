@@ -10,7 +10,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
-from oe_ad.run import CONF_DIR
+from oe_ad.config import CONF_DIR
 
 COLOURS = [(200, 40, 40), (40, 200, 40), (40, 40, 200)]
 

@@ -16,7 +16,7 @@ from hydra.core.global_hydra import GlobalHydra
 from conftest import merged, tiny_overrides
 from oe_ad import predict, run
 from oe_ad.checkpointing import save_model
-from oe_ad.run import CONF_DIR
+from oe_ad.config import CONF_DIR
 from oe_ad.schema import validate_config
 from oe_ad.search import __main__ as search_main
 

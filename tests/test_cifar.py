@@ -5,7 +5,8 @@ import pickle
 import numpy as np
 import pytest
 
-from oe_ad.data.sources import CIFAR10, CIFAR100Pool
+from oe_ad.data.pools import CIFAR100Pool
+from oe_ad.data.sources import CIFAR10
 from oe_ad.errors import OEADError
 
 

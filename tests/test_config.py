@@ -1,7 +1,7 @@
 import pytest
 from hydra import compose, initialize_config_dir
 
-from oe_ad.run import CONF_DIR
+from oe_ad.config import CONF_DIR
 from oe_ad.sweep import expand
 
 

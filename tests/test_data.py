@@ -5,7 +5,8 @@ import torch
 from oe_ad.data.augment import Augmenter, random_crop
 from oe_ad.data.datamodule import BalancedBatches, OEDataModule
 from oe_ad.data.oe import cycle_indices, draw_subset
-from oe_ad.data.sources import ImageFolder, NpyPool
+from oe_ad.data.pools import NpyPool
+from oe_ad.data.sources import ImageFolder
 from oe_ad.errors import OEADError
 
 

@@ -8,17 +8,17 @@ import torch
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
+from oe_ad.config import CONF_DIR
 from oe_ad.data import imagenet as imagenet_mod
 from oe_ad.data.benchmarks import normal_class_names, split
 from oe_ad.data.datamodule import OEDataModule
-from oe_ad.data.imagenet import IMAGENET30_CLASSES, ImageNet22kPool, ImageNet30, read_wnids
+from oe_ad.data.imagenet import IMAGENET30_CLASSES, ImageNet30, read_wnids
 from oe_ad.data.images import decode_all, list_images
 from oe_ad.data.mvtec import CATEGORIES, MVTecAD
+from oe_ad.data.pools import ImageNet22kPool, TinyImagesPool
 from oe_ad.data.stream import OEStream
-from oe_ad.data.tiny_images import TinyImagesPool
 from oe_ad.errors import OEADError
 from oe_ad.nets.resnet_cbam import ResNet18CBAM
-from oe_ad.run import CONF_DIR
 from oe_ad.sweep import expand
 from oe_ad.train import run_job
 

@@ -17,12 +17,12 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from oe_ad.config import CONF_DIR
 from oe_ad.data.sources import CIFAR10
 from oe_ad.errors import OEADError
 from oe_ad.experiments import Experiment, experiments
 from oe_ad.report.layout import paper_layouts, parse_layout
 from oe_ad.results import config_hash
-from oe_ad.run import CONF_DIR
 from oe_ad.sweep import expand
 
 EXPERIMENTS = experiments()

@@ -17,7 +17,7 @@ def trained_job(tmp_path_factory, folder_root, oe_npy):
     from hydra import compose, initialize_config_dir
 
     from conftest import tiny_overrides
-    from oe_ad.run import CONF_DIR
+    from oe_ad.config import CONF_DIR
 
     out = tmp_path_factory.mktemp("predict")
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):

@@ -21,6 +21,7 @@ from hydra.utils import instantiate
 from conftest import merged, tiny_overrides
 from oe_ad import atomic, callbacks, factory, run, train
 from oe_ad.checkpointing import HASH_KEY, LAST_CKPT, MODEL_FILE, resume_path, write_checksum
+from oe_ad.config import CONF_DIR
 from oe_ad.data.datamodule import BalancedBatches
 from oe_ad.errors import OEADError
 from oe_ad.results import (
@@ -32,7 +33,6 @@ from oe_ad.results import (
     index_record,
     write_record,
 )
-from oe_ad.run import CONF_DIR
 from test_cli import records, run_cli
 from test_data import decode_ids, identity_images, no_aug
 
@@ -63,25 +63,35 @@ def test_crash_between_temp_file_and_rename_leaves_no_record(tmp_path, monkeypat
 def test_finished_job_is_skipped_anywhere_in_the_experiment_unless_forced(make_cfg, tmp_path, monkeypatch, caplog):
     calls = []
 
-    def fake_run_job(cfg, job_dir):  # stands in for training: writes and indexes the record a real job would
-        calls.append(job_dir)
-        rec = {"config_hash": config_hash(run.OmegaConf.to_container(cfg, resolve=True)), "test_auroc": 0.75}
-        index_record(train.experiment_dir(cfg), write_record(job_dir, rec), rec["config_hash"])
+    class FakeFitter:  # stands in for training: the loop's finish writes and indexes the record a real job would
+        def fit_and_test(self, specs):
+            for spec in specs:
+                calls.append(spec.dir)
+                yield spec, spec, train.Outcome(0.75, None, 0.0, "cpu")
+
+    def fake_finish(job, outcome):
+        rec = {"config_hash": job.hash, "test_auroc": outcome.test_auroc}
+        index_record(train.experiment_dir(job.cfg), write_record(job.dir, rec), job.hash)
         return rec
 
-    monkeypatch.setattr(train, "run_job", fake_run_job)
+    monkeypatch.setattr(train, "finish", fake_finish)
+
+    def run_or_skip(cfg, job_dir):
+        (result,) = train.run_jobs([train.JobSpec(cfg, job_dir)], FakeFitter())
+        return result
+
     caplog.set_level(logging.INFO, logger="oe_ad")
     exp = tmp_path / "default"
     cfg = make_cfg("method=hsc")
-    assert train.run_or_skip(cfg, exp / "hsc" / "a")["test_auroc"] == 0.75 and len(calls) == 1
-    assert train.run_or_skip(cfg, exp / "hsc" / "a")["test_auroc"] == 0.75 and len(calls) == 1  # same folder: skipped
+    assert run_or_skip(cfg, exp / "hsc" / "a")["test_auroc"] == 0.75 and len(calls) == 1
+    assert run_or_skip(cfg, exp / "hsc" / "a")["test_auroc"] == 0.75 and len(calls) == 1  # same folder: skipped
     # found through the index:
-    assert train.run_or_skip(cfg, exp / "hsc" / "b")["test_auroc"] == 0.75 and len(calls) == 1
+    assert run_or_skip(cfg, exp / "hsc" / "b")["test_auroc"] == 0.75 and len(calls) == 1
     assert sum("skip:" in r.getMessage() for r in caplog.records) == 2
     assert len(list((exp / INDEX_DIR).iterdir())) == 1
-    train.run_or_skip(make_cfg("method=hsc", "force=true"), exp / "hsc" / "a")
+    run_or_skip(make_cfg("method=hsc", "force=true"), exp / "hsc" / "a")
     assert len(calls) == 2
-    train.run_or_skip(make_cfg("method=hsc", "seed=1"), exp / "hsc" / "c")  # another config runs
+    run_or_skip(make_cfg("method=hsc", "seed=1"), exp / "hsc" / "c")  # another config runs
     assert len(calls) == 3 and len(list((exp / INDEX_DIR).iterdir())) == 2
 
 
@@ -103,7 +113,7 @@ def test_interrupted_job_resumes_from_last_ckpt_and_ends_as_an_uninterrupted_run
 ):
     overrides = (f"method={method}", "epochs=4", "milestones=[2]", "checkpoint.every_n_epochs=1")
     cfg = make_cfg(*overrides)
-    full = train.run_job(cfg, tmp_path / "full")
+    full = train.run_job(make_cfg(*overrides, "name=full"), tmp_path / "full")  # its own experiment: not reused
 
     class Interrupt(Exception):
         pass

@@ -9,11 +9,11 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from conftest import tiny_overrides
-from oe_ad.data.sources import NpyPool
+from oe_ad.config import CONF_DIR
+from oe_ad.data.pools import NpyPool, SubsetPool, load_in_order
 from oe_ad.errors import OEADError
-from oe_ad.run import CONF_DIR
 from oe_ad.search.evolution import nearest_candidates
-from oe_ad.search.fitness import SubsetPool, load_in_order, make_fitness
+from oe_ad.search.fitness import make_fitness
 from oe_ad.search.job import run_search
 from oe_ad.search.state import STATE_NAME, SearchState
 
@@ -131,7 +131,7 @@ def test_bad_search_options_are_one_line_errors(folder_root, oe_npy, tmp_path):
         ("search.algorithm=genetic", "search.algorithm"),
         ("search.direction=up", "search.direction"),
         ("method=deep_svdd", "method=deep_svdd"),
-        ("search.fitness=nope", "search.fitness"),
+        ("search.fitness._target_=nope.Nope", "search.fitness"),
     ):
         with pytest.raises(OEADError, match=key):
             cfg = search_cfg(folder_root, oe_npy, tmp_path, override)

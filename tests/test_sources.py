@@ -3,7 +3,8 @@ import pytest
 from PIL import Image
 
 from oe_ad.data import images as images_mod
-from oe_ad.data.sources import CIFAR10, ImageFolder, NpyPool
+from oe_ad.data.pools import NpyPool
+from oe_ad.data.sources import CIFAR10, ImageFolder
 from oe_ad.errors import OEADError
 
 

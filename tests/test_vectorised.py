@@ -13,24 +13,24 @@ from hydra.utils import get_class
 
 from conftest import tiny_overrides
 from oe_ad.checkpointing import MODEL_FILE
-from oe_ad.data.sources import NpyPool
+from oe_ad.config import CONF_DIR
+from oe_ad.data.pools import NpyPool
 from oe_ad.errors import OEADError
-from oe_ad.factory import SourceCache
+from oe_ad.factory import SourceCache, validate
 from oe_ad.methods.base import AnomalyDetector
 from oe_ad.methods.bce import BCE
 from oe_ad.methods.hsc import HSC
 from oe_ad.nets.cnn32 import CNN32
 from oe_ad.predict import predict
 from oe_ad.results import RECORD_NAME
-from oe_ad.run import CONF_DIR
-from oe_ad.train import run_job
+from oe_ad.train import JobSpec, run_job
 from oe_ad.vectorised.fitness import VectorisedFitness
 from oe_ad.vectorised.grouping import group
 from oe_ad.vectorised.launcher import train_jobs
 from oe_ad.vectorised.memory import GIB, chunks, models_per_step, step_bytes
 from oe_ad.vectorised.objectives import objective
 from oe_ad.vectorised.stacked import StackedCNN32
-from oe_ad.vectorised.trainer import prepare_member, steps, train_all
+from oe_ad.vectorised.trainer import StackFitter, steps
 from test_cli import run_cli
 
 CPU = torch.device("cpu")
@@ -145,10 +145,12 @@ def check_equivalence(make_cfg, tmp_path, monkeypatch, method: str, epochs: int,
     if not get_class(make_cfg(f"method={method}").method._target_).uses_oe:  # one-class: no OE size
         models = [tuple(o for o in m if not o.startswith("oe_size")) for m in models]
     singles = single_runs(make_cfg, tmp_path, monkeypatch, method, epochs, models)
-    sources = SourceCache(CPU)
-    members = [prepare_member(make_cfg(f"method={method}", f"epochs={epochs}", *o), sources) for o in models]
-    outcomes = train_all(members, CPU)
-    for (record, losses), member, outcome in zip(singles, members, outcomes):
+    specs = [JobSpec(make_cfg(f"method={method}", f"epochs={epochs}", *o)) for o in models]
+    for spec in specs:
+        validate(spec.cfg)
+    trained = list(StackFitter(SourceCache(CPU)).fit_and_test(specs))
+    assert [t[0] for t in trained] == specs  # one stack, in input order
+    for (record, losses), (_, member, outcome) in zip(singles, trained):
         oe = member.datamodule.oe_indices
         assert record["oe_indices"] == (None if oe is None else oe.tolist())
         assert len(outcome.losses) == len(losses) == epochs * steps(member)
@@ -196,12 +198,14 @@ def test_launcher_writes_the_job_folders_a_single_job_writes_and_skips_finished_
     cfgs = [make_cfg("method=hsc", "epochs=2", *o) for o in MODELS[:2]]
     dirs = [tmp_path / "vec0", tmp_path / "vec1"]
     results = train_jobs(cfgs, dirs, device="cpu")
-    single = run_job(cfgs[1], tmp_path / "single")
+    # another experiment (name is not part of the hash), else the single run would reuse the stack's record
+    single = run_job(make_cfg("method=hsc", "epochs=2", *MODELS[1], "name=solo"), tmp_path / "single")
     record = results[1]
     assert json.loads((dirs[1] / RECORD_NAME).read_text()) == record
     assert record.keys() == single.keys()
-    for key in ("config_hash", "config", "oe_indices", "normalisation", "class_name", "seed", "oe_count"):
+    for key in ("config_hash", "oe_indices", "normalisation", "class_name", "seed", "oe_count"):
         assert record[key] == single[key], key
+    assert {**record["config"], "name": "solo"} == single["config"]
     assert abs(record["test_auroc"] - single["test_auroc"]) <= 1e-3
     # model.pt: the trained member, usable by predict like a single job's
     vec_scores = [s for _, s in predict(dirs[1] / MODEL_FILE, oe_npy)]
@@ -209,9 +213,9 @@ def test_launcher_writes_the_job_folders_a_single_job_writes_and_skips_finished_
     np.testing.assert_allclose(vec_scores, single_scores, rtol=1e-3, atol=1e-4)
     again = train_jobs([cfgs[0], make_cfg("normal_class=7")], [dirs[0], tmp_path / "vec2"], device="cpu")
     assert again[0] == results[0]  # finished: reused, not retrained
-    assert "normal_class=7" in again[1]  # a bad job fails alone, with its one-line error
+    assert "normal_class=7" in again[1].message  # a bad job fails alone, with its one-line error
     other = train_jobs([make_cfg("method=hsc", "epochs=1", "milestones=[]")], dirs[:1], device="cpu")
-    assert "record of another config" in other[0]  # the same claim rule as a single job
+    assert "record of another config" in other[0].message  # the same claim rule as a single job
 
 
 def test_fitness_is_the_mean_single_oe_auc_over_seeds_and_is_cached(make_cfg, oe_npy, tmp_path):
@@ -253,15 +257,15 @@ def test_vectorised_multirun_writes_the_same_job_folders_and_records(folder_root
 
 
 def test_search_fitness_vectorised_equals_sequential(folder_root, oe_npy, tmp_path):
-    """`search.fitness=vectorised` plugs into the search and gives the sequential fitness's AUCs (CPU)."""
-    from oe_ad.data.sources import NpyPool
+    """`search/fitness=vectorised` plugs into the search and gives the sequential fitness's AUCs (CPU)."""
+    from oe_ad.data.pools import NpyPool
     from oe_ad.search.fitness import make_fitness
     from test_search import search_cfg
 
     pool = NpyPool(str(oe_npy))
     seq = make_fitness(search_cfg(folder_root, oe_npy, tmp_path, "search.seeds=[0,1]", "batch_size=8"), pool)
     vec = make_fitness(
-        search_cfg(folder_root, oe_npy, tmp_path, "search.seeds=[0,1]", "batch_size=8", "search.fitness=vectorised"),
+        search_cfg(folder_root, oe_npy, tmp_path, "search.seeds=[0,1]", "batch_size=8", "search/fitness=vectorised"),
         pool,
     )
     expected = seq([3, 7])
@@ -287,7 +291,7 @@ def test_a_method_added_outside_the_package_runs_single_vectorised_and_in_the_se
         assert record["config_hash"] == single["config_hash"]
         assert abs(record["test_auroc"] - single["test_auroc"]) <= 1e-3
     search = [
-        search_cfg(folder_root, oe_npy, tmp_path, *toy, f"search.fitness={f}") for f in ("sequential", "vectorised")
+        search_cfg(folder_root, oe_npy, tmp_path, *toy, f"search/fitness={f}") for f in ("sequential", "vectorised")
     ]
     pool = NpyPool(str(oe_npy))
     seq, vectorised = (make_fitness(cfg, pool) for cfg in search)

@@ -33,7 +33,7 @@ def single(tmp_path_factory, folder_root, oe_npy):
     from hydra import compose, initialize_config_dir
 
     from conftest import tiny_overrides
-    from oe_ad.run import CONF_DIR
+    from oe_ad.config import CONF_DIR
 
     out = tmp_path_factory.mktemp("wb")
     mp = pytest.MonkeyPatch()

@@ -16,7 +16,7 @@ from hydra.utils import get_class
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from oe_ad.run import CONF_DIR  # noqa: E402
+from oe_ad.config import CONF_DIR  # noqa: E402
 from oe_ad.sweep import expand  # noqa: E402
 
 SECONDS_PER_IMAGE = {"cnn32": 1e-4, "resnet18_cbam": 5e-4, "clip": 7e-4}  # forward + backward + augmentation

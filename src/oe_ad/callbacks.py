@@ -17,7 +17,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from .checkpointing import HASH_KEY, LAST_CKPT, file_sha256, write_checksum
+from .checkpointing import HASH_KEY, KIND_KEY, LAST_CKPT, file_sha256, write_checksum
 from .results import ERROR_FILE, RECORD_NAME
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ class LastCheckpoint(pl.Callback):
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
         checkpoint[HASH_KEY] = self.config_hash
+        checkpoint[KIND_KEY] = "lightning"
 
 
 def sweep_size(config: DictConfig) -> int | None:

@@ -24,6 +24,7 @@ CHECKSUM_SUFFIX = ".sha256"  # beside each checkpoint: last.ckpt.sha256 holds th
 SAFE_GLOBALS = [collections.Counter, collections.OrderedDict, collections.defaultdict]
 MODEL_FILE = "model.pt"
 HASH_KEY = "oe_ad_config_hash"
+KIND_KEY = "oe_ad_kind"  # lightning: a single job's last.ckpt; stack: a vectorised member's
 MODEL_FORMAT = 1
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,10 @@ def load_checkpoint_safely(path: Path, **kwargs: Any) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True, **kwargs)
 
 
-def resume_path(job_dir: Path, config_hash: str) -> Path | None:
-    """``job_dir/last.ckpt`` if it passes its checksum, loads safely and was written by this config (else
-    None, with one warning: train from scratch)."""
+def verified_checkpoint(job_dir: Path, config_hash: str, kind: str, mmap: bool = False) -> dict[str, Any] | None:
+    """``job_dir/last.ckpt`` loaded (weights only) if it passes its checksum, loads safely, was written by this
+    config and is of ``kind`` (``lightning``: a single job's; ``stack``: a vectorised member's); else None, with
+    one warning: the job trains from scratch."""
     path = Path(job_dir) / LAST_CKPT
     if not path.exists():
         return None
@@ -61,16 +63,36 @@ def resume_path(job_dir: Path, config_hash: str) -> Path | None:
     if not ok:
         log.warning("ignoring %s: %s; training from scratch", path, why)
         return None
-    try:  # memory-mapped: reads the tag, not the weights
-        ckpt = load_checkpoint_safely(path, mmap=True)
+    try:
+        ckpt = load_checkpoint_safely(path, mmap=mmap)
     except Exception as e:  # an unreadable checkpoint must not kill the job: it just trains from scratch
         log.warning("ignoring unreadable %s (%s); training from scratch", path, str(e).splitlines()[0][:200])
         return None
     if ckpt.get(HASH_KEY) != config_hash:
         log.warning("ignoring %s: written by another config (hash %s); training from scratch", path, ckpt.get(HASH_KEY))
         return None
-    log.info("resuming from %s (%d epoch(s) done)", path, ckpt.get("epoch", -1) + 1)
-    return path
+    if ckpt.get(KIND_KEY, "lightning") != kind:
+        writer = {"stack": "launcher=vectorised", "lightning": "a single job"}.get(ckpt.get(KIND_KEY), "?")
+        log.warning(
+            "ignoring %s: written by %s, which this launcher cannot resume; training from scratch", path, writer
+        )
+        return None
+    log.info("resuming from %s (%d epoch(s) done)", path, ckpt.get("epoch", -1) + (kind == "lightning"))
+    return ckpt
+
+
+def resume_path(job_dir: Path, config_hash: str) -> Path | None:
+    """``job_dir/last.ckpt`` if a single job can resume from it (:func:`verified_checkpoint`), else None."""
+    ok = verified_checkpoint(job_dir, config_hash, "lightning", mmap=True) is not None  # mmap: reads the tags only
+    return Path(job_dir) / LAST_CKPT if ok else None
+
+
+def write_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """``payload`` to ``path`` with its checksum beside it, both atomically (a kill mid-write leaves the previous
+    checkpoint intact, or one that fails its checksum and is ignored)."""
+    with atomic_open(path, "wb") as fh:
+        torch.save(payload, fh)
+    write_checksum(path)
 
 
 def drop_last_checkpoint(job_dir: Path) -> None:
@@ -78,8 +100,11 @@ def drop_last_checkpoint(job_dir: Path) -> None:
     (Path(job_dir) / f"{LAST_CKPT}{CHECKSUM_SUFFIX}").unlink(missing_ok=True)
 
 
-def save_model(path: Path, module: torch.nn.Module, config: dict[str, Any], preprocessing: dict[str, Any]) -> None:
-    """Write what inference needs, atomically: config, preprocessing and the trainable weights + buffers."""
+def save_model(
+    path: Path, module: torch.nn.Module, config: dict[str, Any], preprocessing: dict[str, Any], facts: dict[str, Any]
+) -> None:
+    """Write what inference needs, atomically: config, preprocessing, the facts the method was prepared with
+    (``methods.base.Facts.saved``: e.g. CLIP's normal class names) and the trainable weights + buffers."""
     frozen = sorted(n for n, p in module.named_parameters() if not p.requires_grad)
     skip = set(frozen)
     state = {k: v.detach().cpu() for k, v in module.state_dict().items() if k not in skip}
@@ -87,6 +112,7 @@ def save_model(path: Path, module: torch.nn.Module, config: dict[str, Any], prep
         "format": MODEL_FORMAT,
         "config": config,
         "preprocessing": preprocessing,
+        "facts": facts,
         "state_dict": state,
         "frozen": frozen,
     }

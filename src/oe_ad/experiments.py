@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from omegaconf import OmegaConf
 
+from .config import CONF_DIR
 from .errors import OEADError
-from .run import CONF_DIR
 
 EXPERIMENT_DIR = CONF_DIR / "experiment"
 

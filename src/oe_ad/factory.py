@@ -10,7 +10,8 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from .data.datamodule import Clock, OEDataModule
-from .data.sources import LabelledSource, LoadedSource, NormalSource, OEPool
+from .data.pools import OEPool
+from .data.sources import LabelledSource, LoadedSource, NormalSource
 from .errors import OEADError
 from .schema import validate_config
 

@@ -23,7 +23,7 @@ from .checkpointing import load_weights, read_model_file
 from .cliargs import ArgumentParser
 from .data.augment import Augmenter
 from .data.images import decode, list_images
-from .data.sources import read_npy_images
+from .data.npy import read_npy_images
 from .data.stream import fit_size
 from .errors import OEADError
 
@@ -51,9 +51,12 @@ def parse_args(argv: list[str]) -> Namespace:
 def load_detector(checkpoint: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The trained method in eval mode and its preprocessing (normalisation, sizes)."""
     from .factory import build_method  # the same construction as training, from the job's own config
+    from .methods.base import Facts
 
     payload = read_model_file(checkpoint)
     method = build_method(OmegaConf.create(payload["config"]))
+    # prepared as training prepared it (e.g. CLIP's prompts); data-derived state comes with the weights
+    method.prepare(Facts(**payload.get("facts", {"normal_names": []})))
     load_weights(method, payload, checkpoint)
     return method.to(device).eval(), payload["preprocessing"]
 

@@ -18,12 +18,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
+from .config import CONF_DIR, GROUPS
 from .errors import OEADError
 from .results import ERROR_FILE, NON_EFFECTIVE_KEYS, write_json_atomic
 from .schema import check_command_line
 
-CONF_DIR = Path(__file__).resolve().parent / "conf"
-GROUPS = ("method", "data", "oe", "net", "trainer", "logger", "experiment", "launcher", "filter")
 log = logging.getLogger("oe_ad")
 
 
@@ -116,9 +115,9 @@ def _task(cfg: DictConfig) -> float | None:
     multirun = hc.mode == RunMode.MULTIRUN
     (job_dir / ERROR_FILE).unlink(missing_ok=True)
     try:
-        from .train import run_or_skip  # heavy imports after Hydra has parsed the command line
+        from .train import run_job  # heavy imports after Hydra has parsed the command line
 
-        record = run_or_skip(cfg, job_dir)
+        record = run_job(cfg, job_dir)
         return None if record is None else record["test_auroc"]
     except OEADError as e:
         _fail(str(e), job_dir, multirun)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
+from .data.npy import npy_header
 from .errors import OEADError
 
 TRUE = {"yes", "on", "true", "1"}
@@ -122,20 +123,6 @@ def num_classes(cfg: DictConfig) -> int | None:
         if train.is_dir():
             return sum(1 for p in train.iterdir() if p.is_dir()) or None
     return None
-
-
-def npy_header(path: Path, key: str) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype of a ``.npy`` from its header alone (a text file renamed ``.npy`` is named as such)."""
-    if not path.is_file():
-        raise OEADError(f"{key}={path}: no such file")
-    try:
-        with open(path, "rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, _, dtype = read(fh)
-    except (ValueError, OSError, EOFError):
-        raise OEADError(f"{key}={path}: not a NumPy array (.npy) file") from None
-    return tuple(shape), np.dtype(dtype)
 
 
 def _check_oe(cfg: DictConfig, trains_with_oe: bool) -> None:

@@ -12,7 +12,8 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from .cliargs import ArgumentParser
-from .run import CONF_DIR, check_group_choices
+from .config import CONF_DIR
+from .run import check_group_choices
 
 
 def expand(overrides: list[str], config_name: str = "config", config_dirs: Sequence[Path] = ()) -> list[list[str]]:

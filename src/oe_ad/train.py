@@ -1,47 +1,75 @@
-"""The job lifecycle: a composed config -> a finished job folder (claim, resume, train, test, model, record, index).
+"""The job loop: validate once -> lock -> reuse -> claim -> prepare -> fit and test -> finish.
 
-One job = one (method, data, normal class, OE size, seed). Every path goes through here: ``run_job`` trains a
-single job with Lightning; the vectorised trainer builds its members with :func:`prepare` and hands each one
-back to :func:`finish`; the search's fitness builds with :func:`prepare` and trains with :func:`fit_and_test`.
+One job = one (method, data, normal class, OE size, seed). Every path that produces a job result runs
+:func:`run_jobs`: a single job (:func:`run_job`, Hydra's basic launcher), the vectorised launcher, and the
+search's fitness (without the record steps: no lock, record or files). Only the fitter differs: Lightning, one
+job at a time (``oe_ad.lightning_fitter``), or stacks of many models (``oe_ad.vectorised.trainer``). Both build a
+job with :func:`prepare` and :func:`ready` and measure it with the method's :class:`~oe_ad.meter.Meter`, so a
+job ends the same way (record, or one error line and no files) whichever fitter trained it.
 """
 
 import hashlib
 import json
 import logging
-import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from .callbacks import EpochSummary, LastCheckpoint
-from .checkpointing import MODEL_FILE, SAFE_GLOBALS, drop_last_checkpoint, resume_path, save_model
-from .data.datamodule import Clock, OEDataModule, TrainerClock
-from .data.sources import OEPool
+from .checkpointing import MODEL_FILE, drop_last_checkpoint, save_model
+from .data.datamodule import Clock, OEDataModule
+from .data.pools import OEPool
+from .errors import OEADError
 from .factory import SourceCache, build_datamodule, build_method, uses_oe, validate
-from .locks import JobLock
-from .loggers import build_logger, finish_wandb, job_run, log_config, log_job_result, log_member_run, logger_callbacks
-from .methods.base import AnomalyDetector
+from .locks import HeldLocks
+from .loggers import log_job_result, log_member_run
+from .methods.base import AnomalyDetector, Facts
 from .metrics import aupr
 from .results import claim_job_dir, config_hash, find_record, index_record, write_record
-from .scores import collected_scores, write_scores
+from .scores import write_scores
 
 log = logging.getLogger(__name__)
+BUSY = "<running elsewhere>"  # the result of a job whose lock another process holds (it writes the record)
+
+
+@dataclass
+class JobSpec:
+    """A job to run: its config, its folder (None: nothing is written, e.g. a search fitness evaluation) and
+    optionally an OE pool that replaces the configured one (the search's single image). ``hash`` is set once,
+    when the loop has validated the config."""
+
+    cfg: DictConfig
+    dir: Path | None = None
+    oe_pool: OEPool | None = None
+    hash: str = ""
 
 
 @dataclass
 class Job:
-    """One job built as every path builds it: its config, the method at its seeded initial weights, its data."""
+    """A job built as every fitter builds it: its config, the method at its seeded initial weights, its data."""
 
-    cfg: DictConfig
+    spec: JobSpec
     method: AnomalyDetector
     datamodule: OEDataModule
-    hash: str
+    logger: Any = None  # the running Lightning logger of a single job (None: a member gets a run of its own)
+
+    @property
+    def cfg(self) -> DictConfig:
+        return self.spec.cfg
+
+    @property
+    def hash(self) -> str:
+        return self.spec.hash
+
+    def facts(self) -> Facts:
+        dm = self.datamodule
+        return Facts(list(dm.normal_names), dm.normal_batches)
 
 
 @dataclass
@@ -56,53 +84,51 @@ class Outcome:
     scores: torch.Tensor | None = None  # test scores, one per test image (CPU)
     history: list[dict[str, float | None]] = field(default_factory=list)  # per epoch, trained outside Lightning
     steps_per_epoch: int = 0  # where ``history`` goes on a logger's step axis
+    writes: bool = True  # False on the extra processes of a multi-device (DDP) job: rank 0 alone writes
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A job that ended in an error: its one-line message (the ``error:`` line) and the exception."""
+
+    message: str
+    error: BaseException
+
+
+Result = dict[str, Any] | Outcome | Failure | str  # record, outcome (no record steps), failure, or BUSY
+
+
+class Fitter(Protocol):
+    """Fits and tests jobs; yields each job's (spec, job or None if it could not be built, outcome or error)."""
+
+    def fit_and_test(self, specs: Sequence[JobSpec]) -> Iterator[tuple[JobSpec, Job | None, Outcome | Exception]]: ...
+
+
+# -- building a job ----------------------------------------------------------------------------------------
 def set_threads(threads: int | None) -> None:
     """Torch CPU threads for this job (parallel launchers give each job its share of the cores)."""
     if threads:
         torch.set_num_threads(int(threads))
 
 
-def prepare(
-    cfg: DictConfig, sources: SourceCache | None = None, oe_pool: OEPool | None = None, clock: Clock | None = None
-) -> Job:
-    """Validate, seed (which fixes the initial weights) and build the method and the datamodule.
-
-    ``sources`` shares data between jobs of one process; ``oe_pool`` replaces the configured pool.
-    """
-    validate(cfg)
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    method = build_method(cfg)
-    datamodule = build_datamodule(cfg, sources, oe_pool, clock)
-    return Job(cfg, method, datamodule, config_hash(OmegaConf.to_container(cfg, resolve=True)))
+def prepare(spec: JobSpec, sources: SourceCache | None = None, clock: Clock | None = None) -> Job:
+    """Seed (which fixes the initial weights) and build the method and the datamodule of a validated job;
+    ``sources`` shares data between jobs of one process."""
+    pl.seed_everything(spec.cfg.seed, workers=True, verbose=False)
+    method = build_method(spec.cfg)
+    datamodule = build_datamodule(spec.cfg, sources, spec.oe_pool, clock)
+    return Job(spec, method, datamodule)
 
 
-def setup(job: Job, trainer: pl.Trainer) -> None:
-    """Load the job's data on the trainer's device (data errors surface here, before any training)."""
-    job.datamodule.clock = TrainerClock(trainer)
+def ready(job: Job) -> None:
+    """Load the job's data on its clock's device (data errors surface here, before any training) and hand the
+    method its facts (prompts, the Deep SVDD centre) on that device."""
     job.datamodule.setup("fit")
+    job.method.to(job.datamodule.clock.device)
+    job.method.prepare(job.facts())
 
 
-def fit_and_test(job: Job, trainer: pl.Trainer, ckpt_path: Path | None = None) -> Outcome:
-    """Train (unless the method needs none, or epochs=0) and test one job with a Lightning trainer."""
-    setup(job, trainer)
-    t0 = time.perf_counter()
-    if job.method.needs_training and job.cfg.epochs > 0:
-        with torch.serialization.safe_globals(SAFE_GLOBALS):  # resumes load weights only
-            trainer.fit(job.method, datamodule=job.datamodule, ckpt_path=ckpt_path, weights_only=True)
-    train_time = time.perf_counter() - t0
-    train_auroc = trainer.callback_metrics.get("train/auroc")
-    trainer.test(job.method, datamodule=job.datamodule, verbose=False)
-    return Outcome(
-        float(trainer.callback_metrics["test/auroc"]),
-        None if train_auroc is None else float(train_auroc),
-        train_time,
-        str(trainer.strategy.root_device),
-        scores=collected_scores(job.method.test_scores),
-    )
-
-
+# -- the record ----------------------------------------------------------------------------------------------
 def indices_digest(indices: np.ndarray | None) -> str | None:
     return None if indices is None else hashlib.sha256(np.asarray(indices, np.int64).tobytes()).hexdigest()
 
@@ -118,6 +144,7 @@ def build_record(job: Job, outcome: Outcome) -> dict[str, Any]:
         "benchmark": cfg.benchmark,
         "normal_class": cfg.normal_class,
         "class_name": dm.classes[cfg.normal_class],
+        "classes": list(dm.classes),
         "seed": cfg.seed,
         "oe_size": cfg.oe_size,
         "oe_count": None if dm.oe_indices is None else len(dm.oe_indices),
@@ -142,38 +169,33 @@ def experiment_dir(cfg: DictConfig) -> Path:
     return Path(cfg.paths.output_dir) / cfg.name
 
 
-def reuse(cfg: DictConfig, job_dir: Path) -> dict[str, Any] | None:
-    """The record this experiment already holds for this very config (in ``job_dir`` or wherever the index
+def reuse(spec: JobSpec) -> dict[str, Any] | None:
+    """The record this experiment already holds for this very config (in the job's folder or wherever the index
     says), indexed again; None (the job must run) if there is none or ``force`` is on."""
-    chash = config_hash(OmegaConf.to_container(cfg, resolve=True))
-    done = None if cfg.get("force") else find_record(experiment_dir(cfg), job_dir, chash)
+    cfg = spec.cfg
+    done = None if cfg.get("force") else find_record(experiment_dir(cfg), spec.dir, spec.hash)
     if done is None:
         return None
-    log.info("skip: %s is finished (record %s); force=true re-runs it", job_dir, done)
+    log.info("skip: %s is finished (record %s); force=true re-runs it", spec.dir, done)
     if is_rank_zero():
-        index_record(experiment_dir(cfg), done, chash)
+        index_record(experiment_dir(cfg), done, spec.hash)
     return json.loads(done.read_text())
 
 
-def claim(cfg: DictConfig, job_dir: Path) -> None:
-    """Make ``job_dir`` this config's folder (a folder holding another config's record is refused)."""
-    claim_job_dir(Path(job_dir), config_hash(OmegaConf.to_container(cfg, resolve=True)), force=bool(cfg.get("force")))
-
-
-def finish(job: Job, outcome: Outcome, job_dir: Path, logger: Any = None) -> dict[str, Any]:
+def finish(job: Job, outcome: Outcome) -> dict[str, Any]:
     """Write the model and the test scores, then the record (a job with a record always has both), index it,
-    log the result (``logger``: the single job's; None: a run of its own), drop the resume checkpoint."""
-    job_dir, ckpt = Path(job_dir), job.cfg.get("checkpoint") or {}
+    log the result (into the single job's running logger, or a run of its own), drop the resume checkpoint."""
+    job_dir, ckpt = Path(job.spec.dir), job.cfg.get("checkpoint") or {}
     record = build_record(job, outcome)
     if ckpt.get("save_model", True):
         dm = job.datamodule
         preprocessing = {**dm.normalisation, "input_size": int(dm.train_normal.shape[-1])}
-        save_model(job_dir / MODEL_FILE, job.method, record["config"], preprocessing)
+        save_model(job_dir / MODEL_FILE, job.method, record["config"], preprocessing, job.facts().saved())
     if outcome.scores is not None:
         write_scores(job_dir, outcome.scores, job.datamodule.test_labels)
     path = write_record(job_dir, record)
     index_record(experiment_dir(job.cfg), path, job.hash)
-    log_result(job, outcome, record, job_dir, logger)
+    log_result(job, outcome, record)
     if not ckpt.get("keep", False):
         drop_last_checkpoint(job_dir)
     log.info(
@@ -189,68 +211,75 @@ def finish(job: Job, outcome: Outcome, job_dir: Path, logger: Any = None) -> dic
     return record
 
 
-def log_result(job: Job, outcome: Outcome, record: dict[str, Any], job_dir: Path, logger: Any) -> None:
+def log_result(job: Job, outcome: Outcome, record: dict[str, Any]) -> None:
     """W&B/CSV (a view; never fails the job): the summary, ROC and score histograms into the single job's
     running logger, or, for a job trained outside Lightning (a vectorised member), a run of its own."""
     if outcome.scores is None:
         return
     labels = job.datamodule.test_labels.cpu()
-    if logger is not None:
-        log_job_result(logger, record, outcome.scores, labels)
+    if job.logger is not None:
+        log_job_result(job.logger, record, outcome.scores, labels)
     else:
-        log_member_run(job.cfg, job_dir, record, outcome.scores, labels, outcome.history, outcome.steps_per_epoch)
+        log_member_run(job.cfg, job.spec.dir, record, outcome.scores, labels, outcome.history, outcome.steps_per_epoch)
 
 
-def known_class_name(job: Job) -> str | None:
-    """The normal class's name if the source knows its classes before loading (the W&B run's first name)."""
-    classes = getattr(job.datamodule.normal_source, "classes", None) or []
-    return classes[job.cfg.normal_class] if 0 <= job.cfg.normal_class < len(classes) else None
+# -- the loop ------------------------------------------------------------------------------------------------
+def _failure(e: BaseException) -> Failure:
+    if isinstance(e, OEADError):
+        return Failure(str(e).splitlines()[0], e)
+    if isinstance(e, OmegaConfBaseException):
+        return Failure(f"bad config: {str(e).splitlines()[0]}", e)
+    return Failure(f"{e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}", e)
 
 
-def run_job(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
-    """Train and test one job with Lightning; write its folder; return the record.
-
-    Resumes from ``output_dir/last.ckpt`` when this config left one there (an interrupted run).
-    """
-    output_dir = Path(output_dir)
-    validate(cfg)
-    claim(cfg, output_dir)
-    set_threads(cfg.get("threads"))
-    job = prepare(cfg)
-    # W&B/CSV: the run (id from the config hash, resumed with the job) starts here; the learning rate to its history
-    logger = build_logger(cfg.logger, output_dir, job_run(cfg, job.hash, known_class_name(job)))
-    ckpt = cfg.get("checkpoint") or {}
-    callbacks: list[pl.Callback] = [EpochSummary(), *logger_callbacks(logger)]
-    if ckpt.get("every_n_epochs"):
-        callbacks.append(LastCheckpoint(output_dir, ckpt.every_n_epochs, job.hash))
+def run_jobs(specs: Sequence[JobSpec], fitter: Fitter, record: bool = True) -> list[Result]:
+    """Run the jobs with ``fitter``; per job, in input order: its record (new or reused), :data:`BUSY`, or a
+    :class:`Failure`. ``record=False`` (the search's fitness): no lock, record or files; outcomes instead."""
+    results: list[Result | None] = [None] * len(specs)
+    locks = HeldLocks()  # held until every record of this call is written
+    todo: list[JobSpec] = []
     try:
-        trainer: pl.Trainer = instantiate(
-            cfg.trainer, logger=logger, default_root_dir=str(output_dir), callbacks=callbacks
-        )
-        setup(job, trainer)
-        dm = job.datamodule
-        log_config(logger, cfg, dm.classes[cfg.normal_class], None if dm.oe_indices is None else len(dm.oe_indices))
-        outcome = fit_and_test(job, trainer, resume_path(output_dir, job.hash))
-        if not trainer.is_global_zero:  # under DDP every rank tests; rank 0 alone writes
-            return build_record(job, outcome)
-        return finish(job, outcome, output_dir, logger)
+        for i, spec in enumerate(specs):
+            try:
+                validate(spec.cfg)  # once per job, before anything hashes or reads it
+                spec.hash = config_hash(OmegaConf.to_container(spec.cfg, resolve=True))
+                if record:
+                    # DDP's extra ranks run under rank 0's lock; the record look-up after the lock sees one
+                    # written meanwhile
+                    if is_rank_zero() and not locks.take(spec.dir):
+                        log.info("skip: %s is running elsewhere", spec.dir)
+                        results[i] = BUSY
+                        continue
+                    results[i] = reuse(spec)
+                    if results[i] is not None:
+                        continue
+                    claim_job_dir(Path(spec.dir), spec.hash, force=bool(spec.cfg.get("force")))
+                todo.append(spec)
+            except (OEADError, OmegaConfBaseException) as e:
+                results[i] = _failure(e)
+        where = {id(spec): i for i, spec in enumerate(specs)}
+        for spec, job, outcome in fitter.fit_and_test(todo):
+            i = where[id(spec)]
+            if isinstance(outcome, BaseException):
+                results[i] = _failure(outcome)
+            elif not record:
+                results[i] = outcome
+            else:
+                results[i] = finish(job, outcome) if outcome.writes else build_record(job, outcome)
     finally:
-        finish_wandb()
+        locks.release_all()
+    return results
 
 
-def run_or_skip(cfg: DictConfig, job_dir: Path) -> dict[str, Any] | None:
-    """The job's record: the one this experiment already holds for this config, else a new run's; None if
-    another process holds the job's lock (it writes the record)."""
-    validate(cfg)  # before the lock and the record look-up hash the config
-    lock = JobLock(job_dir) if is_rank_zero() else None  # DDP's extra ranks run under rank 0's lock
-    if lock is not None and not lock.acquire():
-        log.info("skip: %s is running elsewhere (%s)", job_dir, lock.holder)
-        return None
-    try:  # the record look-up after the lock: a record written meanwhile is seen
-        return reuse(cfg, job_dir) or run_job(cfg, job_dir)
-    finally:
-        if lock is not None:
-            lock.release()
+def run_job(cfg: DictConfig, job_dir: Path) -> dict[str, Any] | None:
+    """One job with Lightning (resuming from ``job_dir/last.ckpt`` when this config left one there): its
+    record, new or reused; None if another process holds its lock. A failure raises its error."""
+    from .lightning_fitter import LightningFitter
+
+    (result,) = run_jobs([JobSpec(cfg, Path(job_dir))], LightningFitter())
+    if isinstance(result, Failure):
+        raise result.error
+    return None if result == BUSY else result
 
 
 def is_rank_zero() -> bool:

@@ -19,7 +19,8 @@ from .augment import Augmenter, channel_stats
 from .benchmarks import Benchmark, normal_class_names
 from .filters import FrequencyFilter
 from .oe import cycle_indices, draw_subset
-from .sources import NormalSource, OEPool
+from .pools import OEPool
+from .sources import NormalSource
 from .stream import OEStream, fit_size
 
 
@@ -243,9 +244,12 @@ class OEDataModule(pl.LightningDataModule):
         return EvalBatches(self.test_images, self.test_labels, self.test_batch_size, self.augmenter.test)
 
     def normal_batches(self) -> "EvalBatches":
-        """The normal training images, normalised without augmentation (e.g. for the Deep SVDD centre)."""
-        labels = torch.zeros(len(self.train_normal), dtype=torch.long, device=self.train_normal.device)
-        return EvalBatches(self.train_normal, labels, self.test_batch_size, self.augmenter.test)
+        """The normal training images, normalised without augmentation, in near-equal chunks of about
+        ``batch_size`` (none of one image: BatchNorm in train mode needs two), e.g. for the Deep SVDD centre."""
+        n = len(self.train_normal)
+        chunk = math.ceil(n / max(1, math.ceil(n / self.batch_size)))
+        labels = torch.zeros(n, dtype=torch.long, device=self.train_normal.device)
+        return EvalBatches(self.train_normal, labels, chunk, self.augmenter.test)
 
 
 class EvalBatches:

@@ -12,15 +12,12 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from ..atomic import atomic_open
 from ..errors import OEADError
 from ..progress import progress
-from .images import IMAGE_EXTENSIONS, decode
-from .sources import ImageFolder, OEPool, require_dir
-from .stream import gather
+from .images import IMAGE_EXTENSIONS
+from .sources import ImageFolder, require_dir
 
 log = logging.getLogger(__name__)
 
@@ -112,63 +109,3 @@ def load_index(root: Path, cache_dir: str | None) -> tuple[dict[str, np.ndarray]
         with atomic_open(cache, "wb") as fh:
             np.savez(fh, **index)
     return index, key
-
-
-class ImageNet22kPool(OEPool):
-    """ImageNet-22k (``root/<wnid>/*.JPEG``) minus the ``exclude`` synsets, decoded at ``image_size``.
-
-    ``load`` decodes a subset with ``workers`` loader processes and caches it under ``cache_dir``;
-    subsets larger than ``max_in_memory`` are streamed through ``read`` instead.
-    """
-
-    def __init__(
-        self,
-        root: str,
-        exclude: str | None = "imagenet1k",
-        image_size: int = 256,
-        cache_dir: str | None = None,
-        workers: int = 8,
-        max_in_memory: int | None = 20_000,
-    ) -> None:
-        self.root = require_dir(Path(root), "oe.root")
-        self.image_size, self.cache_dir, self.workers = image_size, cache_dir, workers
-        self.max_in_memory = max_in_memory
-        index, self.key = load_index(self.root, cache_dir)
-        self.synsets, self.synset_of, self.names = index["synsets"], index["synset_of"], index["names"]
-        excluded = read_wnids(exclude)
-        self.exclude_tag = hashlib.sha256(" ".join(sorted(excluded)).encode()).hexdigest()[:8]
-        dropped = np.array([s in excluded for s in self.synsets], dtype=bool)
-        self.kept = np.flatnonzero(~dropped[self.synset_of]) if len(self.synset_of) else np.zeros(0, np.int64)
-        if not len(self.kept):
-            raise OEADError(f"oe.root={root}: no images in <wnid>/ folders left after oe.exclude={exclude}")
-        self.kept_synsets = sorted(set(self.synsets.tolist()) - excluded)
-
-    def __len__(self) -> int:
-        return len(self.kept)
-
-    def path(self, i: int) -> Path:
-        k = self.kept[i]
-        return self.root / str(self.synsets[self.synset_of[k]]) / self.names[k].decode()
-
-    def read(self, i: int) -> np.ndarray:
-        """Pool image ``i`` as (3, S, S) uint8; a broken file (the 22k release has a few) is replaced by the next."""
-        for j in range(i, i + 100):
-            path = self.path(j % len(self))
-            try:
-                return decode(path, self.image_size).transpose(2, 0, 1)
-            except OEADError as e:
-                log.warning("skipping %s", e)
-        raise OEADError(f"oe.root={self.root}: 100 undecodable images in a row from {self.path(i)}")
-
-    def load(self, indices: np.ndarray) -> Tensor:
-        indices = np.asarray(indices, dtype=np.int64)
-        digest = hashlib.sha256(indices.tobytes()).hexdigest()[:16]
-        tag = f"{self.key}-{self.exclude_tag}-{self.image_size}-{digest}"
-        cache = Path(self.cache_dir) / f"imagenet22k-subset-{tag}.npy" if self.cache_dir else None
-        if cache is not None and cache.exists():
-            return torch.from_numpy(np.load(cache, mmap_mode="c"))
-        images = gather(self, indices, self.workers)
-        if cache is not None:
-            with atomic_open(cache, "wb") as fh:
-                np.save(fh, images)
-        return torch.from_numpy(images)

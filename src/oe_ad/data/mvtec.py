@@ -10,9 +10,10 @@ import torch
 from torch import Tensor
 from torchvision.datasets.utils import download_url, extract_archive
 
+from ..atomic import file_sha256
 from ..errors import OEADError
 from .images import decode_all, list_images
-from .sources import NormalSource, download, file_sha256, require_dir
+from .sources import NormalSource, download, require_dir
 
 CATEGORIES = [
     "bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leather", "metal_nut", "pill", "screw",

@@ -14,11 +14,8 @@ import numpy as np
 import torch
 from torch import Tensor
 from torchvision import datasets as tv_datasets
-from torchvision.datasets.utils import download_url
 
-from ..atomic import file_sha256
 from ..errors import OEADError
-from ..schema import npy_header
 from .benchmarks import split
 from .images import decode_all, list_images
 
@@ -71,18 +68,6 @@ class LoadedSource(LabelledSource):
         return self._splits
 
 
-def read_npy_images(path: Path, key: str) -> np.ndarray:
-    """An (N, H, W, 3) uint8 ``.npy``, memory-mapped; one-line errors name ``key``."""
-    npy_header(path, key)  # a text file renamed .npy: "not a NumPy array", not a pickle message
-    try:
-        array = np.load(path, mmap_mode="r")
-    except (ValueError, OSError) as e:
-        raise OEADError(f"{key}={path}: not a readable .npy file ({e})") from None
-    if array.dtype != np.uint8 or array.ndim != 4 or array.shape[-1] != 3:
-        raise OEADError(f"{key}={path}: expected an (N, H, W, 3) uint8 array, got {array.shape} {array.dtype}")
-    return array
-
-
 def download(what: str, fn, *args, **kwargs) -> None:
     try:
         fn(*args, **kwargs)
@@ -103,7 +88,7 @@ def require_dir(path: Path, key: str) -> Path:
 # CIFAR, read by torchvision.datasets (the python pickle format of https://www.cs.toronto.edu/~kriz/cifar.html)
 
 
-class _PresentCIFAR10(tv_datasets.CIFAR10):
+class PresentCIFAR10(tv_datasets.CIFAR10):
     """torchvision's reader, accepting batch files that are present rather than md5-identical to the
     originals: the archive's md5 is still checked on download, a corrupt batch fails to unpickle, and
     hashing 180 MB on every construction would buy nothing more (it would also reject small test copies)."""
@@ -115,7 +100,7 @@ class _PresentCIFAR10(tv_datasets.CIFAR10):
         pass
 
 
-class _PresentCIFAR100(_PresentCIFAR10, tv_datasets.CIFAR100):
+class PresentCIFAR100(PresentCIFAR10, tv_datasets.CIFAR100):
     pass
 
 
@@ -152,7 +137,7 @@ class CIFAR10(LabelledSource):
 
     def load(self) -> tuple[Split, Split]:
         return tuple(
-            read_cifar(_PresentCIFAR10, self.root, train, self.download, "data.root") for train in (True, False)
+            read_cifar(PresentCIFAR10, self.root, train, self.download, "data.root") for train in (True, False)
         )
 
 
@@ -190,109 +175,3 @@ class ImageFolder(LabelledSource):
         test_dir = self._split_dir(("test", "val"))
         self.classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
         return self._load_split(train_dir), self._load_split(test_dir)
-
-
-# ----------------------------------------------------------------------------------------------------
-# OE pools
-
-
-class OEPool(ABC):
-    """``len(pool)`` images; ``pool.load(indices)`` returns them as a uint8 NCHW tensor.
-
-    ``max_in_memory``: the largest subset ``load`` should hold (None: any); a larger one is streamed through
-    ``read(i)`` with ``workers`` loader processes (data/stream.py).
-    """
-
-    max_in_memory: int | None = None
-    workers: int = 0
-
-    @abstractmethod
-    def __len__(self) -> int: ...
-
-    @abstractmethod
-    def load(self, indices: np.ndarray) -> Tensor: ...
-
-
-class NpyPool(OEPool):
-    """An (N, H, W, 3) uint8 ``.npy`` (the 300K-random-images format), memory-mapped.
-
-    With ``url`` set and the file missing, it is downloaded and, if ``sha256`` is given, verified.
-    """
-
-    def __init__(self, path: str, url: str | None = None, sha256: str | None = None) -> None:
-        self.path = Path(path)
-        if not self.path.exists() and url:
-            download(self.path.name, download_url, url, str(self.path.parent), self.path.name)
-            if sha256 and file_sha256(self.path) != sha256:
-                self.path.unlink()
-                raise OEADError(f"checksum mismatch for {self.path} downloaded from {url}; file removed")
-        if not self.path.exists():
-            raise OEADError(f"oe.path={self.path}: no such file")
-        self.array = read_npy_images(self.path, "oe.path")
-        if len(self.array) == 0:
-            raise OEADError(f"oe.path={self.path}: the OE pool is empty (0 images)")
-
-    def __len__(self) -> int:
-        return len(self.array)
-
-    def load(self, indices: np.ndarray) -> Tensor:
-        return torch.from_numpy(np.ascontiguousarray(self.array[np.sort(indices)])).permute(0, 3, 1, 2).contiguous()
-
-
-class HeldPool(OEPool):
-    """A pool decoded whole into ``self.images`` (uint8 NCHW), which its constructor sets."""
-
-    images: Tensor
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def load(self, indices: np.ndarray) -> Tensor:
-        return self.images[torch.from_numpy(np.asarray(indices))]
-
-
-class CIFAR100Pool(HeldPool):
-    """CIFAR-100 training images as OE; ``classes=k`` keeps k classes drawn at random from ``seed``."""
-
-    def __init__(self, root: str, classes: int | None = None, seed: int = 0, download: bool = True) -> None:
-        train = read_cifar(_PresentCIFAR100, Path(root), True, download, "oe.root")
-        images, labels = train.images.numpy(), train.labels.numpy()
-        if classes is not None:
-            if not 1 <= classes <= 100:
-                raise OEADError(f"oe.classes={classes}: must be between 1 and 100")
-            self.chosen = np.sort(np.random.default_rng(seed).choice(100, size=classes, replace=False))
-            images = images[np.isin(labels, self.chosen)]
-        self.images = torch.from_numpy(images)
-
-
-class FolderPool(HeldPool):
-    """Every image under ``root`` (recursively), decoded once and cached."""
-
-    def __init__(self, root: str, image_size: int | None = 32, cache_dir: str | None = None) -> None:
-        files = list_images(require_dir(Path(root), "oe.root"))
-        if not files:
-            raise OEADError(f"oe.root={root}: no image files found")
-        self.images = torch.from_numpy(np.array(decode_all(files, image_size, cache_dir)))
-
-
-class SubsetPool(OEPool):
-    """The images of ``pool`` at ``indices``, as a pool of its own (a single OE image is a pool of one)."""
-
-    def __init__(self, pool: OEPool, indices: list[int]) -> None:
-        self.pool, self.indices = pool, np.asarray(indices, dtype=np.int64)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def load(self, indices: np.ndarray) -> Tensor:
-        return load_in_order(self.pool, self.indices[np.asarray(indices)])
-
-
-def load_in_order(pool: OEPool, indices: np.ndarray) -> Tensor:
-    """``pool.load`` in the order given (pools may return sorted order)."""
-    indices = np.asarray(indices, dtype=np.int64)
-    order = np.argsort(indices, kind="stable")
-    images = pool.load(indices[order])
-    out = torch.empty_like(images)
-    out[torch.from_numpy(order)] = images
-    return out

@@ -45,11 +45,9 @@ def oe_size_plot(oe_size: int | None, oe_count: int | None) -> float | None:
     return None if oe_count is None else float(oe_count)
 
 
-def oe_label(cfg: DictConfig) -> str:
-    """``256``, ``full`` (the whole pool) or ``none`` (the method trains without OE)."""
-    from ..factory import uses_oe  # lazily: the factory imports the methods
-
-    if not uses_oe(cfg):
+def oe_label(cfg: DictConfig, uses_oe: bool) -> str:
+    """``256``, ``full`` (the whole pool) or ``none`` (the job trains without OE)."""
+    if not uses_oe:
         return "none"
     return "full" if cfg.oe_size is None else str(cfg.oe_size)
 
@@ -60,9 +58,9 @@ def run_id(experiment: str, chash: str) -> str:
     return f"{chash}-{hashlib.sha256(experiment.encode()).hexdigest()[:6]}"
 
 
-def run_name(cfg: DictConfig, class_name: str | None) -> str:
+def run_name(cfg: DictConfig, class_name: str | None, uses_oe: bool) -> str:
     """``hsc · automobile · oe 256 · s0`` (``oe full``, ``no oe``; the benchmark when not one-vs-rest)."""
-    oe = oe_label(cfg)
+    oe = oe_label(cfg, uses_oe)
     parts = [cfg.method.name, class_name or f"class {cfg.normal_class}", "no oe" if oe == "none" else f"oe {oe}"]
     parts.append(f"s{cfg.seed}")
     if cfg.benchmark != "ovr":
@@ -70,13 +68,13 @@ def run_name(cfg: DictConfig, class_name: str | None) -> str:
     return " · ".join(str(p) for p in parts)
 
 
-def run_tags(cfg: DictConfig) -> list[str]:
+def run_tags(cfg: DictConfig, uses_oe: bool) -> list[str]:
     """method, data, benchmark, OE size, normal class and seed as ``key:value`` tags (W&B: at most 64 chars)."""
     values = {
         "method": cfg.method.name,
         "data": cfg.data.name,
         "benchmark": cfg.benchmark,
-        "oe_size": oe_label(cfg),
+        "oe_size": oe_label(cfg, uses_oe),
         "class": cfg.normal_class,
         "seed": cfg.seed,
     }
@@ -90,15 +88,17 @@ def hyperparameters(cfg: DictConfig) -> dict[str, Any]:
     return config
 
 
-def job_run(cfg: DictConfig, chash: str, class_name: str | None = None) -> JobRun:
-    """The run of one job: id from the config hash, group = experiment name, the resolved config."""
+def job_run(cfg: DictConfig, chash: str, uses_oe: bool, class_name: str | None = None) -> JobRun:
+    """The run of one job: id from the config hash, group = experiment name, the resolved config; ``uses_oe``
+    (the job's fact: its method trains with an OE pool) labels its OE size."""
     config = hyperparameters(cfg)
-    config.update(config_hash=chash, oe_size_label=oe_label(cfg))
-    return JobRun(run_id(cfg.name, chash), run_name(cfg, class_name), cfg.name, run_tags(cfg), config)
+    config.update(config_hash=chash, oe_size_label=oe_label(cfg, uses_oe))
+    name = run_name(cfg, class_name, uses_oe)
+    return JobRun(run_id(cfg.name, chash), name, cfg.name, run_tags(cfg, uses_oe), config)
 
 
 @_guarded
-def log_config(logger: Any, cfg: DictConfig, class_name: str, oe_count: int | None) -> None:
+def log_config(logger: Any, cfg: DictConfig, class_name: str, oe_count: int | None, uses_oe: bool) -> None:
     """Once the data is set up: ``oe_size_plot`` and the class name join the config (W&B also gets the
     final run name); a CSV logger gets the whole config."""
     extra = {"oe_size_plot": oe_size_plot(cfg.oe_size, oe_count), "class_name": class_name}
@@ -108,7 +108,7 @@ def log_config(logger: Any, cfg: DictConfig, class_name: str, oe_count: int | No
             logger.log_hyperparams({**hyperparameters(cfg), **extra})
         return
     run.config.update(extra, allow_val_change=True)
-    name = run_name(cfg, class_name)
+    name = run_name(cfg, class_name, uses_oe)
     if run.name != name:
         run.name = name
 
@@ -178,12 +178,13 @@ def log_member_run(
 ) -> None:
     """A vectorised member's run, with the same id, name, tags, config, history and summary as the single job."""
     try:
-        logger = build_logger(cfg.logger, job_dir, job_run(cfg, record["config_hash"], record["class_name"]))
+        uses_oe = record["oe"] != "none"
+        logger = build_logger(cfg.logger, job_dir, job_run(cfg, record["config_hash"], uses_oe, record["class_name"]))
     except Exception as e:
         log.warning("W&B/logger: no run for %s (%s)", job_dir, one_line(e))
         return
     try:
-        log_config(logger, cfg, record["class_name"], record["oe_count"])
+        log_config(logger, cfg, record["class_name"], record["oe_count"], uses_oe)
         log_history(logger, history, steps_per_epoch, record["test_auroc"])
         log_job_result(logger, record, scores, is_anomalous)
     finally:

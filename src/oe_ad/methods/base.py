@@ -1,24 +1,39 @@
-"""Shared mechanics of every method: balanced batch in, loss, anomaly score, AUROC, optimiser + schedule."""
+"""Shared mechanics of every method: balanced batch in, loss, anomaly score, optimiser + schedule.
+
+What a method knows of its job's data arrives through :meth:`AnomalyDetector.prepare` (the job lifecycle calls
+it before fitting, ``predict`` before loading weights): no method reads ``trainer.datamodule``. What every fitter
+measures (divergence, training AUROC, test scores) is :class:`oe_ad.meter.Meter`, shared with the vectorised path.
+"""
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from dataclasses import dataclass
 
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
-from ..errors import OEADError
-from ..metrics import AUROC
+from ..meter import Meter
 
 
-def check_finite(what: str, value: Tensor) -> None:
-    """Fail the job in one line when training diverged (the paper's code raises on NaN scores too)."""
-    if not bool(torch.isfinite(value).all()):
-        raise OEADError(f"{what} became NaN or infinite: training diverged (try a smaller lr)")
+@dataclass
+class Facts:
+    """What a method may know of its job's data before training.
+
+    ``normal_names``: the normal class names (one vs. rest: one; leave-one-out: K), e.g. CLIP's prompts.
+    ``normal_batches``: the normal training images, normalised and not augmented, as (images, labels) chunks
+    (e.g. the Deep SVDD centre); None where no data is at hand (``predict``: the state comes with the weights).
+    """
+
+    normal_names: list[str]
+    normal_batches: Callable[[], Iterable[tuple[Tensor, Tensor]]] | None = None
+
+    def saved(self) -> dict:
+        """The part ``model.pt`` keeps, so ``predict`` can prepare the method as training did."""
+        return {"normal_names": list(self.normal_names)}
 
 
 class AnomalyDetector(pl.LightningModule):
-    """Subclasses implement :meth:`loss` and :meth:`score` (and may override :meth:`forward`).
+    """Subclasses implement :meth:`loss` and :meth:`score` (and may override :meth:`forward` and :meth:`prepare`).
 
     ``uses_oe``: False for one-class methods (batches are then normal only).
     ``needs_training``: False for zero-shot methods (``fit`` is skipped).
@@ -42,10 +57,10 @@ class AnomalyDetector(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.lr = lr
         self.milestones = list(milestones)
-        self.train_auroc = AUROC()
-        self.test_auroc = AUROC()
-        self.test_scores: list[Tensor] = []
-        self._finite = torch.tensor(True)  # all training losses and scores of this epoch finite so far
+        self.meter = Meter()
+
+    def prepare(self, facts: Facts) -> None:
+        """Set up data-derived state before the first step (default: none)."""
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -57,46 +72,32 @@ class AnomalyDetector(pl.LightningModule):
         """Anomaly score per sample from the forward output (larger = more anomalous)."""
         raise NotImplementedError
 
-    # -- training ----------------------------------------------------------------------------------------
-    def on_fit_start(self) -> None:
-        self.prepare_fit(self.trainer.datamodule)
-
-    def prepare_fit(self, datamodule: Any) -> None:
-        """Set up from the training data before the first step (the vectorised trainer calls it too)."""
-
+    # -- training (Lightning hooks; the vectorised trainer feeds its members' meters the same way) -------------
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, is_normal = batch
         out = self(x)  # normal and OE images in one forward pass, so BatchNorm sees both
         loss = self.loss(out, is_normal)
-        # on the device, no sync per step: checked at the epoch's end
-        self._finite = self._finite.to(loss.device) & torch.isfinite(loss.detach())
+        with_oe = not bool(is_normal.all())
+        self.meter.train_step(loss, self.score(out.detach()) if with_oe else None, ~is_normal)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
-        if not bool(is_normal.all()):
-            scores = self.score(out.detach())
-            self._finite &= torch.isfinite(scores).all()
-            self.train_auroc.update(scores, ~is_normal)
         return loss
 
     def on_train_epoch_end(self) -> None:
-        check_finite(f"the training loss or scores of epoch {self.current_epoch}", self._finite)
-        if self.train_auroc.update_count:
-            self.log("train/auroc", self.train_auroc.compute())
-        self.train_auroc.reset()
+        stats = self.meter.end_epoch(self.current_epoch)
+        if stats.auroc is not None:
+            self.log("train/auroc", stats.auroc)
 
     # -- testing -----------------------------------------------------------------------------------------
     def on_test_epoch_start(self) -> None:
-        self.test_scores = []
+        self.meter.start_test()
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, is_anomalous = batch
-        scores = self.score(self(x))
-        self.test_scores.append(scores.detach().cpu())
-        self.test_auroc.update(scores, is_anomalous)
+        self.meter.test_step(self.score(self(x)), is_anomalous)
 
     def on_test_epoch_end(self) -> None:
-        check_finite("the test scores", torch.cat(self.test_scores) if self.test_scores else torch.ones(0))
-        self.log("test/auroc", self.test_auroc.compute())
-        self.test_auroc.reset()
+        test_auroc, _ = self.meter.end_test()
+        self.log("test/auroc", test_auroc)
 
     # -- optimisation ------------------------------------------------------------------------------------
     def optimizers_for(

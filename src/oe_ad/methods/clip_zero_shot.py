@@ -4,7 +4,7 @@ import torch
 from torch import Tensor
 
 from ..nets.clip import CLIPNet, anomaly_log_odds, prompt_logits, prompts
-from .base import AnomalyDetector
+from .base import AnomalyDetector, Facts
 
 
 class CLIPZeroShot(AnomalyDetector):
@@ -27,9 +27,8 @@ class CLIPZeroShot(AnomalyDetector):
             self.text_features = self.net.encode_text(texts)
             self.prompts = texts
 
-    def setup(self, stage: str) -> None:
-        # Lightning calls this after the datamodule's setup and before moving the module to its device.
-        self.set_normal_classes(self.trainer.datamodule.normal_names)
+    def prepare(self, facts: Facts) -> None:
+        self.set_normal_classes(facts.normal_names)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits over the prompts: 100 x cosine similarity, the anomaly prompt last."""

@@ -1,12 +1,10 @@
 """Deep SVDD (one-class, no OE): centre = mean initial feature of the normal training data."""
 
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
 from ..losses import deep_svdd_loss, squared_distance, svdd_center
-from .base import AnomalyDetector
+from .base import AnomalyDetector, Facts
 
 
 class DeepSVDD(AnomalyDetector):
@@ -15,21 +13,26 @@ class DeepSVDD(AnomalyDetector):
     def __init__(self, net: nn.Module, net_bias: bool = False, **kwargs) -> None:
         """``net_bias``: read by the net config (net/cnn32.yaml), not here: False asks for the bias-free CNN32."""
         super().__init__(net, **kwargs)
-        # Buffers, so a checkpoint carries the centre and a resumed run does not recompute it.
+        # Buffers, so a checkpoint or model.pt carries the centre and a resumed run does not recompute it.
         self.register_buffer("center", torch.zeros(net.out_dim))
         self.register_buffer("center_ready", torch.tensor(False))
 
     @torch.no_grad()
-    def prepare_fit(self, datamodule: Any) -> None:
-        """The centre from the initial network on the normal training data (kept when resuming)."""
-        if bool(self.center_ready):
+    def prepare(self, facts: Facts) -> None:
+        """The centre: the mean feature of the initial network over the normal training data, with BatchNorm on
+        each batch's own statistics as in training (the paper's code computes it in train mode too; in eval mode
+        the untouched running statistics, mean 0 and variance 1, would shrink every feature below the 0.1 floor
+        and make the centre 0.1 * sign). The pass leaves the running statistics as they were."""
+        if bool(self.center_ready) or facts.normal_batches is None:  # resumed, or loaded with its weights
             return
+        running = {k: v.clone() for k, v in self.state_dict().items() if ".running_" in k or "num_batches" in k}
         was_training = self.training
-        self.eval()
-        feats = torch.cat([self(x) for x, _ in datamodule.normal_batches()])
+        self.train()
+        feats = torch.cat([self(x) for x, _ in facts.normal_batches()])
+        self.load_state_dict(running, strict=False)
+        self.train(was_training)
         self.center.copy_(svdd_center(feats))
         self.center_ready.fill_(True)
-        self.train(was_training)
 
     def loss(self, out: Tensor, is_normal: Tensor) -> Tensor:
         return deep_svdd_loss(out[is_normal], self.center)  # OE, if any, is ignored

@@ -11,9 +11,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from ..config import CONF_DIR
 from ..errors import OEADError
 from ..locks import JobLock
-from ..run import CONF_DIR, cli, quiet_third_party
+from ..run import cli, quiet_third_party
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="search")

@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from ..data.sources import OEPool
-from .fitness import Fitness, load_in_order
+from ..data.pools import OEPool, load_in_order
+from .fitness import Fitness
 from .state import SearchState
 
 log = logging.getLogger(__name__)

@@ -2,41 +2,51 @@
 
 A fitness is any callable ``(candidates: list[int]) -> list[float]`` taking indices into the OE pool and
 returning, per image, the mean test AUC (a fraction) of models trained with that image as the only OE sample,
-over ``search.seeds``. It is made by a factory ``factory(cfg, pool) -> fitness`` chosen by ``search.fitness``:
-a name in :data:`FACTORIES` or a ``"package.module:factory"`` path (how other trainers plug in).
+over ``search.seeds``. It is built from the Hydra node ``search.fitness`` (``conf/search/fitness/``: a
+``_target_`` with ``_partial_: true``, called with ``cfg=`` and ``pool=``), so another trainer plugs in as a
+config. Both fitnesses of the package train through the job loop (``train.run_jobs``) without its record steps.
 """
 
-import importlib
-import logging
 from collections.abc import Callable
 
 import numpy as np
-import pytorch_lightning as pl
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ..data.sources import OEPool, SubsetPool, load_in_order  # noqa: F401  (re-exported for the search)
+from ..data.pools import OEPool, SubsetPool
 from ..errors import OEADError
 from ..factory import SourceCache
 from ..progress import Progress
-from ..train import fit_and_test, prepare
+from ..train import Failure, JobSpec, Outcome, run_jobs
 
 Fitness = Callable[[list[int]], list[float]]
-FACTORIES = {
-    "sequential": "oe_ad.search.fitness:SequentialFitness",
-    "vectorised": "oe_ad.vectorised.fitness:search_fitness",
-}
+
+
+def fitness_jobs(cfg: DictConfig, pool: OEPool, index: int, seeds: list[int]) -> list[JobSpec]:
+    """One job per seed: the search's config with pool image ``index`` as its whole OE set."""
+    one = SubsetPool(pool, [index])
+    return [JobSpec(OmegaConf.merge(cfg, {"seed": s, "oe_size": None}), oe_pool=one) for s in seeds]
+
+
+def fitness_aurocs(results: list) -> list[float]:
+    """The test AUROCs of fitness jobs; the first failure (e.g. a diverged model) ends the search in one line."""
+    for r in results:
+        if isinstance(r, Failure):
+            raise r.error
+    return [r.test_auroc for r in results if isinstance(r, Outcome)]
 
 
 class SequentialFitness:
     """One Lightning training per (image, seed), in this process, built and trained as a single job is."""
 
     def __init__(self, cfg: DictConfig, pool: OEPool) -> None:
+        from ..lightning_fitter import LightningFitter
+
         self.cfg, self.pool = cfg, pool
         self.sources = SourceCache()  # the normal data, decoded once for every evaluation
         self.seeds = list(cfg.search.seeds)
-        for name in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric"):
-            logging.getLogger(name).setLevel(logging.WARNING)  # a search trains thousands of models
+        self.fitter = LightningFitter(self.sources, record=False)
 
     @property
     def classes(self) -> list[str]:
@@ -46,27 +56,22 @@ class SequentialFitness:
         with Progress(len(candidates) * len(self.seeds), "generation: models trained", "models") as bar:
             aucs = []
             for i in candidates:
-                aucs.append(float(np.mean([self.evaluate(int(i), s) for s in self.seeds])))
+                aucs.append(float(np.mean(self.evaluate(int(i), self.seeds))))
                 bar.update(len(self.seeds))
         return aucs
 
-    def evaluate(self, index: int, seed: int) -> float:
-        """Test AUC of one model trained from scratch with pool image ``index`` as its only OE sample."""
-        cfg = OmegaConf.merge(self.cfg, {"seed": seed, "oe_size": None})
-        job = prepare(cfg, self.sources, SubsetPool(self.pool, [index]))
-        trainer: pl.Trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
-        return fit_and_test(job, trainer).test_auroc
+    def evaluate(self, index: int, seeds: list[int]) -> list[float]:
+        """Test AUCs of models trained from scratch with pool image ``index`` as their only OE sample."""
+        return fitness_aurocs(run_jobs(fitness_jobs(self.cfg, self.pool, index, seeds), self.fitter, record=False))
 
 
 def make_fitness(cfg: DictConfig, pool: OEPool) -> Fitness:
-    """The fitness named by ``cfg.search.fitness`` (a registered name or ``module:factory``)."""
-    name = cfg.search.fitness
-    path = FACTORIES.get(name, name)
-    module, sep, attr = path.partition(":")
-    if not sep:
-        raise OEADError(f"search.fitness={name}: choose from {', '.join(FACTORIES)} or give 'module:factory'")
+    """The fitness the ``search.fitness`` node names, for this search's config and OE pool."""
     try:
-        factory = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as e:
-        raise OEADError(f"search.fitness={name}: cannot import {path} ({e})") from None
-    return factory(cfg, pool)
+        factory = instantiate(cfg.search.fitness)
+        return factory(cfg=cfg, pool=pool)
+    except InstantiationException as e:
+        if isinstance(e.__cause__, OEADError):
+            raise e.__cause__ from None
+        target = OmegaConf.select(cfg, "search.fitness._target_", default=None)
+        raise OEADError(f"search.fitness._target_={target}: cannot build it ({str(e).splitlines()[0]})") from None

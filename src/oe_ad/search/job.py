@@ -15,14 +15,14 @@ import numpy as np
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
-from ..data.sources import OEPool
+from ..data.pools import OEPool, load_in_order
 from ..errors import OEADError
 from ..factory import SourceCache
 from ..figures import image_grid
 from ..results import SEARCH_RECORD_NAME, config_hash, write_json_atomic
 from ..schema import validate_config
 from .evolution import evolve
-from .fitness import Fitness, load_in_order, make_fitness
+from .fitness import Fitness, make_fitness
 from .random_search import random_search
 from .state import SearchState
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from ..data.sources import OEPool
+from ..data.pools import OEPool
 from .evolution import log_generation
 from .fitness import Fitness
 from .state import SearchState

@@ -1,11 +1,10 @@
 """Hydra launcher ``launcher=vectorised``: a multirun's compatible jobs train as stacks, one record per job.
 
 Unlike Hydra's basic launcher, which runs the jobs one after another, this one composes every job's config
-first, groups the jobs whose configs differ only in seed / normal_class / oe_size, trains each group as
-stacks (``trainer.py``), and finishes every job with the single job's code (``train.finish``: ``model.pt``,
-``scores.csv``, ``result.json``, the record index, the member's own W&B run; skipping and claiming by
-``train.reuse`` / ``train.claim``). Hydra then "runs" each job with a task that reports its AUROC (or writes
-its ``error.json``) in its usual folder.
+first and runs them all through the one job loop (``train.run_jobs``: validate, lock, reuse, claim, fit, finish)
+with the stack fitter (``trainer.StackFitter``), so each job ends exactly as a single job would: the same
+``model.pt``, ``scores.csv``, ``result.json`` and W&B run, or the same one-line error and no files. Hydra then
+"runs" each job with a task that reports its AUROC (or writes its ``error.json``) in its usual folder.
 The plugin class Hydra instantiates is ``hydra_plugins.oe_ad_vectorised``.
 """
 
@@ -21,24 +20,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
 from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
-from omegaconf.errors import OmegaConfBaseException
 
-from ..errors import OEADError
 from ..factory import SourceCache, resolve_device
-from ..locks import HeldLocks
-from ..progress import Progress
 from ..results import ERROR_FILE, write_json_atomic
-from ..schema import validate_config
-from ..train import claim, finish, reuse
-from .trainer import plan, prepare_member, train_stack
+from ..train import BUSY, Failure, JobSpec, Result, run_jobs
+from .trainer import StackFitter
 
 log = logging.getLogger(__name__)
-Result = dict[str, Any] | str  # a record, or the one-line error of a failed job
-BUSY = "<running elsewhere>"  # the result of a job another process holds the lock of
-
-
-def _error(e: Exception) -> str:
-    return str(e).splitlines()[0]
 
 
 def train_jobs(
@@ -48,73 +36,21 @@ def train_jobs(
     max_models: int | None = None,
     memory_fraction: float = 0.8,
 ) -> list[Result]:
-    """Train every unfinished job vectorised and finish it as a single job is finished (model, record, index);
-    return each job's record (new or existing) or error."""
-    locks = HeldLocks()  # held until every record of this call is written
-    try:
-        return _train_locked(cfgs, job_dirs, locks, device, max_models, memory_fraction)
-    finally:
-        locks.release_all()
-
-
-def _train_locked(
-    cfgs: Sequence[DictConfig],
-    job_dirs: Sequence[Path],
-    locks: HeldLocks,
-    device: str,
-    max_models: int | None,
-    memory_fraction: float,
-) -> list[Result]:
-    sources = SourceCache(resolve_device(device))
-    results: list[Result | None] = [None] * len(cfgs)
-    members, where = [], []
-    for i, (cfg, job_dir) in enumerate(zip(cfgs, job_dirs)):
-        try:
-            validate_config(cfg)  # the one schema, before the lock and the record look-up hash the config
-            if not locks.take(job_dir):
-                results[i] = BUSY
-                log.info("job %d is running elsewhere: %s", i, job_dir)
-                continue
-            results[i] = reuse(cfg, job_dir)  # after the lock: a record written meanwhile is seen
-            if results[i] is not None:
-                continue
-            claim(cfg, job_dir)
-            members.append(prepare_member(cfg, sources))
-            where.append(i)
-        except (OEADError, OmegaConfBaseException) as e:
-            results[i] = _error(e)
-    try:
-        stacks = plan(members, sources.device, memory_fraction, max_models)
-    except OEADError as e:
-        stacks = []
-        for i in where:
-            results[i] = str(e)
-    with Progress(len(members), "models trained", "models") as bar:
-        for stack in stacks:
-            log.info("training %d models as one stack on %s", len(stack), sources.device)
-            try:
-                outcomes: list = train_stack([members[k] for k in stack], sources.device)
-            except OEADError as e:
-                outcomes = [str(e)] * len(stack)
-            except Exception as e:  # one failing stack must not lose the others
-                log.exception("stack failed")
-                outcomes = [f"{e.__class__.__name__}: {e}"] * len(stack)
-            for k, out in zip(stack, outcomes):  # finished as a single job: model, scores, record, W&B run
-                i = where[k]
-                results[i] = out if isinstance(out, str) else finish(members[k], out, job_dirs[i])
-            bar.update(len(stack))
-    return results
+    """Run every job through the job loop with the stack fitter; per job its record (new or existing),
+    :data:`~oe_ad.train.BUSY` or its :class:`~oe_ad.train.Failure`."""
+    fitter = StackFitter(SourceCache(resolve_device(device)), max_models, memory_fraction)
+    return run_jobs([JobSpec(cfg, Path(d)) for cfg, d in zip(cfgs, job_dirs)], fitter)
 
 
 def _report_result(result: Result, cfg: DictConfig) -> float | None:
     """Hydra's task for one job: its test AUROC, or its error written into its folder as ``run._task`` would."""
     job_dir = Path(HydraConfig.get().runtime.output_dir)
-    if result is BUSY:  # another sweep holds this job's lock and writes its record
+    if result == BUSY:  # another sweep holds this job's lock and writes its record
         return None
     (job_dir / ERROR_FILE).unlink(missing_ok=True)
-    if isinstance(result, str):
-        print(f"error: {result}", file=sys.stderr, flush=True)
-        write_json_atomic(job_dir / ERROR_FILE, {"error": result})
+    if isinstance(result, Failure):
+        print(f"error: {result.message}", file=sys.stderr, flush=True)
+        write_json_atomic(job_dir / ERROR_FILE, {"error": result.message})
         return None
     return result["test_auroc"]
 

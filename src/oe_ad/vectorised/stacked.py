@@ -114,46 +114,46 @@ class StackedCNN32(nn.Module):
         return x
 
     # -- moving single models in and out -------------------------------------------------------------
-    def _slots(self, m: int) -> list[tuple[Tensor, Tensor]]:
-        """(stacked slice of model m, matching tensor of a single CNN32), for every parameter and buffer."""
-        return (
-            [(self.convs[i][m * c : (m + 1) * c], f"net.convs.{i}.weight") for i, c in enumerate(CHANNELS[1:])]
-            + [
-                (getattr(self, f"bn{i}_{s}")[m * c : (m + 1) * c], f"net.{bn}.running_{long}")
-                for i, (c, bn) in enumerate(zip((*CHANNELS[1:], 512), ("bns.0", "bns.1", "bns.2", "bn1")))
-                for s, long in (("mean", "mean"), ("var", "var"))
-            ]
-            + [(self.fc1[m], "net.fc1.weight"), (self.fc2[m], "net.fc2.weight")]
-            + (self._bias_slots(m) if self.bias else [])
-            + ([(self.head_weight[m], "head.weight"), (self.head_bias[m], "head.bias")] if self.has_head else [])
-        )
+    def slots(self, m: int) -> list[tuple[Tensor, tuple, str]]:
+        """(stacked tensor, the index of model m's part of it, the matching name in a single method's state
+        dict), for every parameter and buffer of model m."""
+        per_channel = tuple(zip((*CHANNELS[1:], 512), ("bns.0", "bns.1", "bns.2", "bn1")))
 
-    def _bias_slots(self, m: int) -> list[tuple[Tensor, str]]:
-        """Model m's biases and BatchNorm scale/shift, paired with a single CNN32's names."""
-        bns = ("bns.0", "bns.1", "bns.2", "bn1")
-        return (
-            [(self.conv_biases[i][m * c : (m + 1) * c], f"net.convs.{i}.bias") for i, c in enumerate(CHANNELS[1:])]
-            + [
-                (p[i][m * c : (m + 1) * c], f"net.{bn}.{name}")
-                for i, (c, bn) in enumerate(zip((*CHANNELS[1:], 512), bns))
+        def rows(c: int) -> tuple:
+            return (slice(m * c, (m + 1) * c),)
+
+        out = [(w, rows(c), f"net.convs.{i}.weight") for i, (w, c) in enumerate(zip(self.convs, CHANNELS[1:]))]
+        out += [
+            (getattr(self, f"bn{i}_{s}"), rows(c), f"net.{bn}.running_{s}")
+            for i, (c, bn) in enumerate(per_channel)
+            for s in ("mean", "var")
+        ]
+        out += [(self.fc1, (m,), "net.fc1.weight"), (self.fc2, (m,), "net.fc2.weight")]
+        if self.bias:
+            out += [(b, rows(c), f"net.convs.{i}.bias") for i, (b, c) in enumerate(zip(self.conv_biases, CHANNELS[1:]))]
+            out += [
+                (p[i], rows(c), f"net.{bn}.{name}")
+                for i, (c, bn) in enumerate(per_channel)
                 for p, name in ((self.bn_weights, "weight"), (self.bn_biases, "bias"))
             ]
-            + [(self.fc1_bias[m], "net.fc1.bias"), (self.fc2_bias[m], "net.fc2.bias")]
-        )
+            out += [(self.fc1_bias, (m,), "net.fc1.bias"), (self.fc2_bias, (m,), "net.fc2.bias")]
+        if self.has_head:
+            out += [(self.head_weight, (m,), "head.weight"), (self.head_bias, (m,), "head.bias")]
+        return out
 
     @torch.no_grad()
     def load_model(self, m: int, method: nn.Module) -> None:
         """Copy a single method's CNN32 (and head) into slot ``m``."""
         state = method.state_dict()
-        for dst, key in self._slots(m):
-            dst.copy_(state[key])
+        for tensor, index, key in self.slots(m):
+            tensor[index].copy_(state[key])
 
     @torch.no_grad()
     def export_model(self, m: int, method: nn.Module) -> None:
         """Copy slot ``m`` back into a single method (e.g. to save or inspect one model)."""
         state = method.state_dict()
-        for src, key in self._slots(m):
-            state[key].copy_(src)
+        for tensor, index, key in self.slots(m):
+            state[key].copy_(tensor[index])
 
 
 def check_net(method: nn.Module) -> int:

@@ -1,28 +1,31 @@
-"""Train M jobs as one stacked model: per-model data streams, weights, BatchNorm statistics and optimiser state.
+"""The stack fitter: M jobs trained as one stacked model, each with its own data stream, weights, BatchNorm
+statistics, optimiser state and :class:`~oe_ad.meter.Meter`.
 
-Each member is a :class:`~oe_ad.train.Job` built by ``train.prepare`` exactly as a single job is built (seeded
-initial weights, datamodule, OE subset, batch order, augmentation), then copied into the stack. The stack uses
-the method's own optimiser and schedule (``AnomalyDetector.optimizers_for``: Adam is elementwise, and all models
-of a group share lr, milestones and the number of steps), its own fit-start hook (``prepare_fit``: the Deep SVDD
-centre) and its own loss and score per slice (``objectives.py``); at the end each member gets its trained
-weights back, so it can be finished like any single job.
+The job loop (``train.run_jobs``) hands it validated, claimed jobs. Each member is built by ``train.prepare`` and
+``train.ready`` exactly as a single job (seeded initial weights, datamodule, OE subset, batch order,
+augmentation, the method's facts such as the Deep SVDD centre), then copied into the stack. The stack uses the
+method's own optimiser and schedule (``AnomalyDetector.optimizers_for``: Adam is elementwise, and all members of
+a group share lr, milestones and the number of steps) and its own loss and score per slice
+(``objectives.py``). A member whose loss or scores diverge fails alone (its meter's one-line error); the others
+finish, with the numbers they would have without it. Every ``checkpoint.every_n_epochs`` each member writes its
+own ``last.ckpt`` (weights, its slice of the optimiser state, the schedule, its history), from which a killed
+stack resumes.
 """
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
 
+from ..checkpointing import HASH_KEY, KIND_KEY, LAST_CKPT, verified_checkpoint, write_checkpoint
 from ..data.datamodule import FixedClock
-from ..data.sources import OEPool
 from ..errors import OEADError
 from ..factory import SourceCache, uses_oe
-from ..metrics import auroc
+from ..meter import Diverged
 from ..progress import Progress
-from ..train import Job, Outcome, prepare
+from ..train import Job, JobSpec, Outcome, prepare, ready, set_threads
 from .grouping import group_key
 from .memory import chunks, models_per_step, step_bytes
 from .objectives import Objective, objective
@@ -31,24 +34,79 @@ from .stacked import StackedCNN32, check_net, stack_for
 log = logging.getLogger(__name__)
 
 
-def prepare_member(cfg: DictConfig, sources: SourceCache, oe_pool: OEPool | None = None) -> Job:
-    """A job built as ``train.prepare`` builds it, its data loaded onto the stack's device."""
-    if str(cfg.trainer.get("precision", "32-true")) not in ("32", "32-true"):
-        raise OEADError(f"launcher=vectorised trains in float32: trainer.precision={cfg.trainer.precision}")
-    job = prepare(cfg, sources, oe_pool, FixedClock(sources.device))
-    check_net(job.method)
-    job.datamodule.setup("fit")
-    job.datamodule.test_batch_size = 2 * cfg.batch_size  # test chunks no larger than a training batch
-    return job
+class Member:
+    """A job in a stack: the job, where it resumes from (epochs done, and the checkpoint's state) and what it
+    has recorded so far."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.resume = verified_checkpoint(job.spec.dir, job.hash, "stack") if job.spec.dir is not None else None
+        self.start = int(self.resume["epoch"]) if self.resume else 0
+        self.losses: list[float] = list(self.resume["losses"]) if self.resume else []
+        self.history: list[dict] = list(self.resume["history"]) if self.resume else []
+        self.train_time = float(self.resume["train_time_s"]) if self.resume else 0.0
+        self.train_auroc: float | None = self.history[-1].get("train/auroc") if self.history else None
+        self.error: Exception | None = None
+
+
+class StackFitter:
+    """Fits many jobs at once: jobs whose configs differ only in seed, normal class and OE size (and that have
+    the same steps per epoch and resume epoch) train as stacks of as many models as memory allows."""
+
+    def __init__(self, sources: SourceCache, max_models: int | None = None, memory_fraction: float = 0.8) -> None:
+        self.sources, self.max_models, self.memory_fraction = sources, max_models, memory_fraction
+
+    @property
+    def device(self) -> torch.device:
+        return self.sources.device
+
+    def fit_and_test(self, specs: Sequence[JobSpec]) -> Iterator[tuple[JobSpec, Job | None, Outcome | Exception]]:
+        members: list[Member] = []
+        for spec in specs:
+            try:
+                members.append(Member(self.prepare(spec)))
+            except Exception as e:  # one job's bad data must not stop the others
+                yield spec, None, e
+        try:
+            stacks = plan(members, self.device, self.memory_fraction, self.max_models)
+        except OEADError as e:
+            for m in members:
+                yield m.job.spec, m.job, e
+            return
+        with Progress(len(members), "models trained", "models") as bar:
+            for stack in stacks:
+                group = [members[k] for k in stack]
+                log.info("training %d models as one stack on %s", len(group), self.device)
+                try:
+                    outcomes: list[Outcome | Exception] = train_stack(group, self.device)
+                except Exception as e:  # one failing stack must not lose the others
+                    if not isinstance(e, OEADError):
+                        log.exception("stack failed")
+                    outcomes = [e] * len(group)
+                for m, outcome in zip(group, outcomes):
+                    yield m.job.spec, m.job, outcome
+                bar.update(len(group))
+
+    def prepare(self, spec: JobSpec) -> Job:
+        """A job built as a single job is built, its data loaded onto the stack's device."""
+        cfg = spec.cfg
+        if str(cfg.trainer.get("precision", "32-true")) not in ("32", "32-true"):
+            raise OEADError(f"launcher=vectorised trains in float32: trainer.precision={cfg.trainer.precision}")
+        set_threads(cfg.get("threads"))
+        job = prepare(spec, self.sources, FixedClock(self.device))
+        check_net(job.method)
+        ready(job)
+        job.datamodule.test_batch_size = 2 * cfg.batch_size  # test chunks no larger than a training batch
+        return job
 
 
 def steps(job: Job) -> int:
     return len(job.datamodule.train_dataloader())
 
 
-def build_stack(members: Sequence[Job], device: torch.device) -> tuple[StackedCNN32, Objective]:
-    """The stacked network at every member's initial weights, and the members' objective."""
-    methods = [m.method for m in members]
+def build_stack(jobs: Sequence[Job], device: torch.device) -> tuple[StackedCNN32, Objective]:
+    """The stacked network at every member's weights, and the members' objective."""
+    methods = [j.method for j in jobs]
     obj = objective(methods)
     net = stack_for(methods, obj.head)
     per_model = sum(p.numel() for p in methods[0].parameters() if p.requires_grad)
@@ -67,111 +125,181 @@ def fused_step(
     opt.zero_grad(set_to_none=True)
     out = net(x)
     loss = obj.loss(out, is_normal)
-    loss.sum().backward()  # model m's gradient is that of its own loss
+    loss.sum().backward()  # model m's gradient is that of its own loss, whatever the others' (even NaN)
     opt.step()
     return out.detach(), loss.detach()
 
 
-def train_stack(members: Sequence[Job], device: torch.device) -> list[Outcome]:
-    """Fit and test the members (one group: equal configs but for seed/class/OE size, equal steps); each
-    member's method holds its trained weights afterwards."""
-    cfg, m_count = members[0].cfg, len(members)
-    if len({steps(m) for m in members}) > 1:
-        raise OEADError("launcher=vectorised: models of one stack need the same number of steps per epoch")
-    fits = members[0].method.needs_training and cfg.epochs > 0
-    for m in members:
-        m.method.to(device)  # the method's own state (e.g. the Deep SVDD centre) next to the stack
-        if fits:
-            m.method.prepare_fit(m.datamodule)
-    net, obj = build_stack(members, device)
-    opt, sched = members[0].method.optimizers_for(net.parameters())
-    train_auroc: list[float | None] = [None] * m_count
-    history: list[torch.Tensor] = []
-    epochs: list[list[dict[str, float | None]]] = [[] for _ in members]  # what each member's logger gets
-    t0 = time.perf_counter()
-    for epoch in range(cfg.epochs if fits else 0):
-        te = time.perf_counter()
-        lr = sched.get_last_lr()[0]
-        for m in members:
-            m.datamodule.clock.epoch = epoch  # the datamodule seeds its order and augmentation with the epoch
-        net.train()
-        scores, loss_sum, n_steps, is_normal = [], torch.zeros(m_count, device=device), 0, None
-        for batches in zip(*(m.datamodule.train_dataloader() for m in members)):
-            is_normal = batches[0][1]
-            out, loss = fused_step(net, opt, obj, batches)
-            history.append(loss)
-            loss_sum += history[-1]
-            n_steps += 1
-            if not bool(is_normal.all()):
-                scores.append(obj.score(out))
-        sched.step()
-        if scores:
-            s = torch.cat(scores, 1)
-            labels = (~is_normal).repeat(len(scores))
-            train_auroc = [auroc(s[i], labels) for i in range(m_count)]
-        mean_loss = (loss_sum / max(n_steps, 1)).mean().item()
-        for i, row in enumerate(epochs):
-            row.append(
-                {"train/lr": lr, "train/loss": (loss_sum[i] / max(n_steps, 1)).item(), "train/auroc": train_auroc[i]}
-            )
-        aucs = [a for a in train_auroc if a is not None]
-        log.info(
-            "epoch %d/%d, %d models: mean loss=%.4f%s (%.1f s)",
-            epoch + 1,
-            cfg.epochs,
-            m_count,
-            mean_loss,
-            f" mean train auroc={np.mean(aucs):.4f}" if aucs else "",
-            time.perf_counter() - te,
-        )
-    train_time = time.perf_counter() - t0
-    test, scores = test_stack(net, members, obj.score)
+# -- per-member checkpoints ----------------------------------------------------------------------------------
+def save_member(net: StackedCNN32, i: int, m: Member, opt: torch.optim.Optimizer, sched, epochs_done: int) -> None:
+    """Member ``i``'s ``last.ckpt``: its weights and buffers, its slice of the Adam state, the schedule, and what
+    it has recorded so far (weights only: tensors and plain containers)."""
+    net.export_model(i, m.job.method)
+    moments = {}
+    for tensor, index, key in net.slots(i):
+        state = opt.state.get(tensor)
+        if state:
+            moments[key] = {k: v[index].detach().cpu().clone() for k, v in state.items() if k != "step"}
+            moments[key]["step"] = state["step"].detach().cpu().clone()
+    payload = {
+        HASH_KEY: m.job.hash,
+        KIND_KEY: "stack",
+        "epoch": epochs_done,
+        "state_dict": {k: v.detach().cpu() for k, v in m.job.method.state_dict().items()},
+        "optimizer": moments,
+        "scheduler": sched.state_dict(),
+        "losses": m.losses,
+        "history": m.history,
+        "train_time_s": m.train_time,
+    }
+    write_checkpoint(m.job.spec.dir / LAST_CKPT, payload)
+
+
+def restore_members(net: StackedCNN32, members: Sequence[Member], opt: torch.optim.Optimizer, sched) -> None:
+    """Load the members' checkpoints (all at the same epoch: ``plan`` groups them so) into the stack."""
     for i, m in enumerate(members):
-        net.export_model(i, m.method)
-    curves = torch.stack(history, 1).tolist() if history else [[] for _ in members]
-    n_steps = steps(members[0])
+        m.job.method.load_state_dict(m.resume["state_dict"])
+        net.load_model(i, m.job.method)
+        for tensor, index, key in net.slots(i):
+            saved = m.resume["optimizer"].get(key)
+            if saved is None:
+                continue
+            state = opt.state[tensor]
+            for k, v in saved.items():
+                if k == "step":
+                    state["step"] = v.clone()
+                else:
+                    state.setdefault(k, torch.zeros_like(tensor))[index] = v.to(tensor.device)
+    sched.load_state_dict(members[0].resume["scheduler"])
+
+
+# -- training ------------------------------------------------------------------------------------------------
+def train_stack(members: Sequence[Member], device: torch.device) -> list[Outcome | Exception]:
+    """Fit and test the members (one group: equal configs but for seed/class/OE size, equal steps and resume
+    epoch); each member's method holds its trained weights afterwards. Per member: its outcome, or its error."""
+    jobs = [m.job for m in members]
+    cfg = jobs[0].cfg
+    if len({steps(j) for j in jobs}) > 1 or len({m.start for m in members}) > 1:
+        raise OEADError("launcher=vectorised: models of one stack need the same steps per epoch and resume epoch")
+    fits = jobs[0].method.needs_training and cfg.epochs > 0
+    net, obj = build_stack(jobs, device)
+    opt, sched = jobs[0].method.optimizers_for(net.parameters())
+    if members[0].start:
+        restore_members(net, members, opt, sched)
+    every = int((cfg.get("checkpoint") or {}).get("every_n_epochs") or 0)
+    live = [m.job.spec.dir is not None for m in members]  # a search fitness writes no checkpoints
+    for epoch in range(members[0].start, cfg.epochs if fits else 0):
+        t0 = time.perf_counter()
+        losses = train_epoch(net, opt, obj, members, epoch, sched.get_last_lr()[0])
+        for i, values in enumerate(losses.T.tolist()):  # one device sync per epoch, not per step
+            members[i].losses += values
+        sched.step()
+        seconds = time.perf_counter() - t0
+        for m in members:
+            m.train_time += seconds
+        log_epoch(members, epoch, cfg.epochs, seconds)
+        if every and (epoch + 1) % every == 0:
+            for i, m in enumerate(members):
+                if live[i] and m.error is None:
+                    save_member(net, i, m, opt, sched, epoch + 1)
+    test_members(net, members, obj)
+    for i, m in enumerate(members):
+        net.export_model(i, m.job.method)
+    n_steps = steps(jobs[0])
     return [
-        Outcome(test[i], train_auroc[i], train_time, str(device), curves[i], scores[i].cpu(), epochs[i], n_steps)
-        for i in range(m_count)
+        m.error
+        or Outcome(
+            m.job.method.meter.last_test[0],
+            m.train_auroc,
+            m.train_time,
+            str(device),
+            m.losses,
+            m.job.method.meter.last_test[1],
+            m.history,
+            n_steps,
+        )
+        for m in members
     ]
 
 
+def train_epoch(
+    net: StackedCNN32, opt, obj: Objective, members: Sequence[Member], epoch: int, lr: float
+) -> torch.Tensor:
+    """One epoch of every member on its own batches, each member's meter measuring it as Lightning's hooks do;
+    the losses, (steps, members)."""
+    for m in members:
+        m.job.datamodule.clock.epoch = epoch  # the datamodule seeds its order and augmentation with the epoch
+    net.train()
+    losses = []
+    for batches in zip(*(m.job.datamodule.train_dataloader() for m in members)):
+        is_normal = batches[0][1]
+        out, loss = fused_step(net, opt, obj, batches)
+        losses.append(loss)
+        scores = None if bool(is_normal.all()) else obj.score(out)
+        for i, m in enumerate(members):
+            if m.error is None:
+                m.job.method.meter.train_step(loss[i], None if scores is None else scores[i], ~is_normal)
+    for m in members:
+        if m.error is not None:
+            continue
+        try:
+            stats = m.job.method.meter.end_epoch(epoch)
+        except Diverged as e:  # this member fails; the others train on, unaffected (their own weights)
+            m.error = e
+            continue
+        m.train_auroc = stats.auroc
+        m.history.append({"train/lr": lr, "train/loss": stats.loss, "train/auroc": stats.auroc})
+    return torch.stack(losses).cpu()
+
+
+def log_epoch(members: Sequence[Member], epoch: int, epochs: int, seconds: float) -> None:
+    rows = [m.history[-1] for m in members if m.error is None and m.history]
+    aucs = [r["train/auroc"] for r in rows if r["train/auroc"] is not None]
+    failed = sum(m.error is not None for m in members)
+    log.info(
+        "epoch %d/%d, %d models%s: mean loss=%.4f%s (%.1f s)",
+        epoch + 1,
+        epochs,
+        len(members),
+        f" ({failed} diverged)" if failed else "",
+        float(np.mean([r["train/loss"] for r in rows])) if rows else float("nan"),
+        f" mean train auroc={np.mean(aucs):.4f}" if aucs else "",
+        seconds,
+    )
+
+
 @torch.inference_mode()
-def test_stack(net: StackedCNN32, members: Sequence[Job], score) -> tuple[list[float], torch.Tensor]:
-    """Test AUROC of every model on its own test labels and normalisation, and the scores (models x images)."""
+def test_members(net: StackedCNN32, members: Sequence[Member], obj: Objective) -> None:
+    """Every member's test scores on its own test labels and normalisation, into its meter."""
     net.eval()
-    loaders = [m.datamodule.test_dataloader() for m in members]
-    if len({len(m.datamodule.test_images) for m in members}) > 1:
+    loaders = [m.job.datamodule.test_dataloader() for m in members]
+    if len({len(m.job.datamodule.test_images) for m in members}) > 1:
         raise OEADError("launcher=vectorised: models of one stack need the same test set")
-    scores = [score(net(torch.stack([b[0] for b in batches]))) for batches in zip(*loaders)]
-    s = torch.cat(scores, 1)
-    return [auroc(s[i], m.datamodule.test_labels) for i, m in enumerate(members)], s
+    for m in members:
+        m.job.method.meter.start_test()
+    for batches in zip(*loaders):
+        scores = obj.score(net(torch.stack([b[0] for b in batches])))
+        for i, m in enumerate(members):
+            m.job.method.meter.test_step(scores[i], batches[i][1])
+    for m in members:
+        if m.error is None:
+            try:
+                m.job.method.meter.end_test()
+            except Diverged as e:
+                m.error = e
 
 
-def plan(members: Sequence[Job], device: torch.device, fraction: float, cap: int | None) -> list[list[int]]:
-    """Stacks to train: members grouped by config and steps per epoch, each group cut to what fits."""
+def plan(members: Sequence[Member], device: torch.device, fraction: float, cap: int | None) -> list[list[int]]:
+    """Stacks to train: members grouped by config, steps per epoch and resume epoch, each group cut to what
+    fits."""
     groups: dict[tuple, list[int]] = {}
     for i, m in enumerate(members):
-        groups.setdefault((group_key(m.cfg), steps(m)), []).append(i)
+        groups.setdefault((group_key(m.job.cfg), steps(m.job), m.start), []).append(i)
     stacks = []
     for idx in groups.values():
-        first = members[idx[0]]
+        first = members[idx[0]].job
         size = first.datamodule.train_normal.shape[-1]
         batch = first.cfg.batch_size * (2 if uses_oe(first.cfg) else 1)
         m_max = models_per_step(step_bytes(batch, size, check_net(first.method)), device, fraction, cap)
         stacks += [[idx[i] for i in r] for r in chunks(len(idx), m_max)]
     return stacks
-
-
-def train_all(
-    members: Sequence[Job], device: torch.device, fraction: float = 0.8, cap: int | None = None
-) -> list[Outcome]:
-    """Train every member, in as few fused stacks as memory allows; outcomes in input order."""
-    outcomes: list[Outcome | None] = [None] * len(members)
-    with Progress(len(members), "models trained", "models") as bar:
-        for stack in plan(members, device, fraction, cap):
-            log.info("training %d models as one stack on %s", len(stack), device)
-            for i, outcome in zip(stack, train_stack([members[i] for i in stack], device)):
-                outcomes[i] = outcome
-            bar.update(len(stack))
-    return outcomes

@@ -1,0 +1,101 @@
+"""The Lightning fitter: one job at a time, with a Lightning ``Trainer`` built from the job's ``trainer`` config.
+
+The job loop (``train.run_jobs``) hands it validated, claimed jobs; it builds each (``train.prepare``), starts the
+job's W&B/CSV run, sets the data up on the trainer's device (``train.ready``), trains (resuming from the job's
+``last.ckpt`` when this config left one there) and tests, and yields the outcome while the run is still open, so
+the loop's ``finish`` logs the result into it.
+"""
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+
+from .callbacks import EpochSummary, LastCheckpoint
+from .checkpointing import SAFE_GLOBALS, resume_path
+from .data.datamodule import TrainerClock
+from .factory import SourceCache
+from .loggers import build_logger, finish_wandb, job_run, log_config, logger_callbacks
+from .train import Job, JobSpec, Outcome, prepare, ready, set_threads
+
+QUIET = ("pytorch_lightning", "lightning.pytorch", "lightning.fabric")
+log = logging.getLogger(__name__)
+
+
+class LightningFitter:
+    """``record=False`` (the search's fitness): no logger, no checkpoints, Lightning's own logs quiet."""
+
+    def __init__(self, sources: SourceCache | None = None, record: bool = True) -> None:
+        self.sources, self.record = sources, record
+        if not record:  # a search trains thousands of models
+            for name in QUIET:
+                logging.getLogger(name).setLevel(logging.WARNING)
+
+    def fit_and_test(self, specs: Sequence[JobSpec]) -> Iterator[tuple[JobSpec, Job | None, Outcome | Exception]]:
+        for spec in specs:
+            job = None
+            try:
+                set_threads(spec.cfg.get("threads"))
+                job = prepare(spec, self.sources)
+                trainer = self._trainer(job)
+                ready(job)
+                if self.record:
+                    dm = job.datamodule
+                    oe_count = None if dm.oe_indices is None else len(dm.oe_indices)
+                    name = dm.classes[spec.cfg.normal_class]
+                    log_config(job.logger, spec.cfg, name, oe_count, dm.oe_pool is not None)
+                outcome = self._fit_and_test(job, trainer)
+            except Exception as e:
+                finish_wandb()
+                yield spec, job, e
+                continue
+            try:
+                yield spec, job, outcome
+            finally:
+                finish_wandb()
+
+    def _trainer(self, job: Job) -> pl.Trainer:
+        """The job's trainer (and, when recording, its W&B/CSV run: id from the config hash, resumed with the
+        job; the learning rate into its history); the datamodule draws on the trainer's device and epoch."""
+        cfg, callbacks = job.cfg, []
+        if self.record:
+            run = job_run(cfg, job.hash, job.datamodule.oe_pool is not None, known_class_name(job))
+            job.logger = build_logger(cfg.logger, job.spec.dir, run)
+            every = (cfg.get("checkpoint") or {}).get("every_n_epochs")
+            callbacks = [EpochSummary(), *logger_callbacks(job.logger)]
+            if every:
+                callbacks.append(LastCheckpoint(job.spec.dir, every, job.hash))
+        root = {"default_root_dir": str(job.spec.dir)} if job.spec.dir is not None else {}
+        trainer: pl.Trainer = instantiate(cfg.trainer, logger=job.logger or False, callbacks=callbacks, **root)
+        job.datamodule.clock = TrainerClock(trainer)
+        return trainer
+
+    def _fit_and_test(self, job: Job, trainer: pl.Trainer) -> Outcome:
+        """Train (unless the method needs none) and test, with the method's meter measuring both."""
+        resume = resume_path(job.spec.dir, job.hash) if self.record else None
+        t0 = time.perf_counter()
+        if job.method.needs_training and job.cfg.epochs > 0:
+            with torch.serialization.safe_globals(SAFE_GLOBALS):  # resumes load weights only
+                trainer.fit(job.method, datamodule=job.datamodule, ckpt_path=resume, weights_only=True)
+        train_time = time.perf_counter() - t0
+        trainer.test(job.method, datamodule=job.datamodule, verbose=False)
+        meter = job.method.meter
+        test_auroc, scores = meter.last_test
+        last = meter.last_epoch
+        return Outcome(
+            test_auroc,
+            None if last is None else last.auroc,
+            train_time,
+            str(trainer.strategy.root_device),
+            scores=scores,
+            writes=trainer.is_global_zero,  # under DDP every rank tests; rank 0 alone writes
+        )
+
+
+def known_class_name(job: Job) -> str | None:
+    """The normal class's name if the source knows its classes before loading (the W&B run's first name)."""
+    classes = getattr(job.datamodule.normal_source, "classes", None) or []
+    return classes[job.cfg.normal_class] if 0 <= job.cfg.normal_class < len(classes) else None
