@@ -235,7 +235,7 @@ def test_the_report_survives_a_truncated_record_and_never_pools_different_epochs
     assert report.main([str(tmp_path)]) == 0
     md = (tmp_path / "report.md").read_text()
     assert "hsc (OE full) epochs=1" in md and "hsc (OE full) epochs=3" in md
-    assert "50.0 ± 0.0 (n=1)" in md and "95.0 ± 5.0 (n=2)" in md and "75.0" not in md
+    assert "50.0 (n=1)" in md and "95.0 ± 7.1 [31.5, 158.5] (n=2)" in md and "75.0" not in md
     warned = [r.getMessage() for r in caplog.records if str(tmp_path / "d" / RECORD_NAME) in r.getMessage()]
     assert len(warned) == 1 and "unreadable" in warned[0]
 
