@@ -284,15 +284,38 @@ def test_plain_folder_report_is_unchanged(tmp_path):
     assert md.startswith("# Results under") and "deep_svdd (OE none)" in md and "bce (OE 8)" in md
 
 
-@pytest.mark.slow
-def test_results_notebook_runs_on_synthetic_records(tmp_path, monkeypatch):
-    """notebooks/results.ipynb executes top to bottom on made-up fig2 and fig6 records."""
+def _run_notebook(runs: Path, monkeypatch) -> list:
+    """Execute notebooks/results.ipynb on the records under ``runs``; its code cells' outputs."""
     import os
     import sys
 
     import nbformat
     from nbclient import NotebookClient
 
+    src = Path(__file__).resolve().parents[1] / "src"
+    monkeypatch.setenv("OE_AD_RUNS", str(runs))
+    monkeypatch.setenv("PYTHONPATH", f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # the venv's kernel
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "results.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    return outputs
+
+
+def _text(outputs: list) -> str:
+    return "".join(
+        str(o.get("text", ""))
+        + str(o.get("data", {}).get("text/markdown", ""))
+        + str(o.get("data", {}).get("text/plain", ""))
+        for o in outputs
+    )
+
+
+@pytest.mark.slow
+def test_results_notebook_runs_on_synthetic_records(tmp_path, monkeypatch):
+    """notebooks/results.ipynb executes top to bottom on made-up fig2 and fig6 records."""
     for oe_size in (1, 8, None):
         for cls in (0, 1):
             for seed in (0, 1):
@@ -305,15 +328,29 @@ def test_results_notebook_runs_on_synthetic_records(tmp_path, monkeypatch):
             for method in ("hsc", "bce"):
                 oe = {"name": "cifar100", "classes": k}
                 fake_record(tmp_path / "fig6-cifar100", "fig6-cifar100", method, cls, 0, 0.8 + 0.01 * k, oe=oe)
-    src = Path(__file__).resolve().parents[1] / "src"
-    monkeypatch.setenv("OE_AD_RUNS", str(tmp_path))
-    monkeypatch.setenv("PYTHONPATH", f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # the venv's kernel
-    path = Path(__file__).resolve().parents[1] / "notebooks" / "results.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
-    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
-    assert not [o for o in outputs if o.output_type == "error"]
+    outputs = _run_notebook(tmp_path, monkeypatch)
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 3  # Figure 2, its per-class panels, Figure 6
-    text = "".join(str(o.get("data", {}).get("text/plain", "")) for o in outputs)
-    assert "96.1" in text  # the paper's full-OE BCE value sits in the Figure 2 table
+    text = _text(outputs)
+    assert "| full | 80.5 ± 0.7 [74.1, 86.9] (n=2 of 10, 2 of 10 classes: *incomplete*) | 95.9 |" in text
+    assert "`bce` catches up with `hsc` at OE size **8** (paper: about 8)" in text  # 2 paired seeds
+    assert "No crossover is computed: fewer than 2 paired seeds" in text  # Figure 6: one seed
+
+
+@pytest.mark.slow
+def test_results_notebook_on_a_figure_2_only_folder_says_what_is_missing(tmp_path, monkeypatch):
+    """Only BCE records of Figure 2, one seed (issue 20): every cell runs, the missing parts are named."""
+    for oe_size in (1, None):
+        for cls in (0, 1):
+            fake_record(tmp_path / "fig2-cifar10", "fig2-cifar10", "bce", cls, 0, 0.9, oe_size)
+    outputs = _run_notebook(tmp_path, monkeypatch)
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 2  # Figure 2 and its per-class panels
+    text = _text(outputs)
+    assert f"No result records under {tmp_path / 'fig6-cifar100'}: run `make fig6-cifar100`" in text
+    assert "No crossover is computed: no records of `hsc` (held: `bce`: 4 records)" in text
+    assert "90.0 (n=1 of 10, 2 of 10 classes: *incomplete*)" in text
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    outputs = _run_notebook(empty, monkeypatch)  # no records at all: messages, no figure, no error
+    text = _text(outputs)
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 0
+    assert "Figure 2 skipped" in text and "Per-class panels skipped" in text and "make fig6-cifar100" in text
