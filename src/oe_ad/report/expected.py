@@ -55,6 +55,15 @@ def _compose(config_name: str, overrides: list[str]) -> Any:
             restore_gh_from_backup(backup)
 
 
+def _select(cfg: Any, key: str) -> Any:
+    """``key`` of a composed config, resolved, as plain data; None where it is absent or does not resolve."""
+    try:
+        value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+    except Exception:  # an interpolation that needs a running job
+        return None
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
 def sweep_values(value: Any) -> list[str]:
     """The values a sweep parameter runs, as text: ``range(0,3)`` -> 0, 1, 2; ``hsc,bce`` -> both; ``0`` -> 0."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -68,6 +77,8 @@ def resolve_milestones(milestones: Any, epochs: Any) -> list[int] | None:
     ``round(fraction * epochs)``; whole numbers stay. None when missing."""
     if not isinstance(milestones, (list, tuple)):
         return None
+    if not all(isinstance(m, (int, float)) and not isinstance(m, bool) for m in milestones):
+        return list(milestones)  # not numbers: compared as they are
     out = []
     for m in milestones:
         if isinstance(m, float) and 0 < m < 1 and isinstance(epochs, (int, float)):
@@ -96,10 +107,15 @@ def _experiment(stem: str, method: str | None) -> tuple[Expected, list[str]] | N
         log.warning("warning: %s does not compose (%s): its completeness and setting are not checked", overrides, e)
         return None
     params = OmegaConf.to_container(cfg.hydra.sweeper.params) or {}
-    config = OmegaConf.to_container(cfg, resolve=False)
-    config.pop("hydra", None)
     swept = {str(k) for k in params}
     keys = tuple(k for k in SETTING_KEYS if k not in swept)
+    config: dict[str, Any] = {}
+    for key in (*keys, "epochs", "method.name"):  # resolved one by one: other keys may need a run (${hydra:...})
+        node = config
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = _select(cfg, key)
     setting = setting_of(config, keys)
     seeds = len(sweep_values(params["seed"])) if "seed" in params else 1
     classes = len(sweep_values(params["normal_class"])) if "normal_class" in params else 1

@@ -76,7 +76,8 @@ def _setting(block: pd.DataFrame, exps: dict[str, Expected | None]) -> str:
     """What the column's records differ in from the paper's setting: ``epochs=10 (paper: 200)`` per key, with
     ``in 3 of 28 records`` when not all of them differ ('' when none does)."""
     found: Counter = Counter()
-    for method, config in zip(block["method"], block["_config"]):
+    configs = block["_config"] if "_config" in block else [{}] * len(block)  # a frame without the records' configs
+    for method, config in zip(block["method"], configs):
         exp = exps.get(method)
         if exp is None:
             found[("setting", "unknown", f"no experiment config composes for method {method}")] += 1
