@@ -10,7 +10,7 @@ LOCAL   := data=folder data.root=$(DATA) oe=npy oe.path=$(SHARED)/tin32-oe-30k.n
 arg_key = $(firstword $(subst =, ,$(1)))
 with_args = $(foreach d,$(1),$(if $(filter $(call arg_key,$(d)),$(foreach a,$(ARGS),$(call arg_key,$(a)))),,$(d))) $(ARGS)
 
-.PHONY: help install run data test test-slow lint format bench bench-vectorised real-data fidelity gpu-bundle gpu-check
+.PHONY: help install notebook run data test test-slow lint format bench bench-vectorised real-data fidelity gpu-bundle gpu-check
 
 help: ## list the targets (the experiment targets last, from their YAMLs)
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-26s %s\n", $$1, $$2}'
@@ -21,6 +21,10 @@ install: ## create .venv with the pinned stack (torch 2.14.1 first, then require
 	.venv/bin/pip install -q --upgrade pip
 	.venv/bin/pip install -q torch==2.14.1 torchvision==0.29.1
 	.venv/bin/pip install -q -c requirements.lock -e ".[dev,launchers]"
+
+notebook: ## JupyterLab on notebooks/ (installs the pinned `notebook` extra into .venv first if it is missing)
+	@$(PY) -c "import jupyterlab" 2>/dev/null || $(PY) -m pip install -q -c requirements.lock -e ".[notebook]"
+	OE_AD_RUNS=$(abspath $(RUNS)) $(PY) -m jupyter lab notebooks/
 
 $(DATA):
 	@test -f $(SHARED)/cifar10-jpeg.tar.gz || { echo "error: $(SHARED)/cifar10-jpeg.tar.gz not found (set SHARED=...)"; exit 2; }

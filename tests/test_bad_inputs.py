@@ -205,7 +205,7 @@ def test_predict_says_when_it_creates_the_output_folder(trained_model, folder_ro
 
 @pytest.fixture(scope="module")
 def trained_model(tmp_path_factory, folder_root, oe_npy) -> Path:
-    from oe_ad.train import run_job
+    from oe_ad.lightning_fitter import run_job
 
     out = tmp_path_factory.mktemp("model")
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):

@@ -21,11 +21,11 @@ from oe_ad.config import CONF_DIR
 from oe_ad.data.benchmarks import normal_class_names
 from oe_ad.errors import OEADError
 from oe_ad.factory import build_datamodule
+from oe_ad.lightning_fitter import run_job
 from oe_ad.methods.clip_bce import CLIPBCE
 from oe_ad.nets import clip as clipnet
 from oe_ad.nets.clip import CLIPNet, anomaly_log_odds, prompt_logits, prompts
 from oe_ad.sweep import expand
-from oe_ad.train import run_job
 
 TINY = "oe-ad-tiny-clip"
 TINY_OVERRIDES = ("net=clip", f"net.model={TINY}", "net.pretrained=null")

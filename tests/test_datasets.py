@@ -18,9 +18,9 @@ from oe_ad.data.mvtec import CATEGORIES, MVTecAD
 from oe_ad.data.pools import ImageNet22kPool, TinyImagesPool
 from oe_ad.data.stream import OEStream
 from oe_ad.errors import OEADError
+from oe_ad.lightning_fitter import run_job
 from oe_ad.nets.resnet_cbam import ResNet18CBAM
 from oe_ad.sweep import expand
-from oe_ad.train import run_job
 
 
 def save_images(folder: Path, n: int, value: int, size=(48, 40), suffix: str = ".png") -> None:

@@ -21,7 +21,9 @@ from oe_ad.config import CONF_DIR
 from oe_ad.data.sources import CIFAR10
 from oe_ad.errors import OEADError
 from oe_ad.experiments import Experiment, experiments
+from oe_ad.report.expected import Expected, expected
 from oe_ad.report.layout import paper_layouts, parse_layout
+from oe_ad.report.paper import check_paper_classes, paper_values
 from oe_ad.results import config_hash
 from oe_ad.sweep import expand
 
@@ -78,12 +80,20 @@ def test_experiment_report_layout_parses(name):
     layout = paper_layouts()[name]
     assert layout.title and layout.source == ("search" if exp.kind == "search" else "jobs")
     assert all(isinstance(v, float) for rows in layout.paper.values() for v in rows.values())
+    for column in layout.paper_classes:  # one paper value per class the experiment's sweep runs
+        exp = expected(name, column)
+        assert exp is not None, f"{name}: the experiment does not compose for method {column}"
+        check_paper_classes(name, layout, exp)
 
 
-def test_per_class_paper_values_follow_the_class_order_of_the_data():
-    hsc = paper_layouts()["table1-cifar10"].paper["hsc"]
-    assert list(hsc) == [*CIFAR10.classes, "mean"]
-    assert (hsc["airplane"], hsc["cat"], hsc["truck"], hsc["mean"]) == (96.3, 89.8, 97.4, 95.9)
+def test_per_class_paper_values_take_their_class_names_from_the_records():
+    layout = paper_layouts()["table1-cifar10"]
+    assert layout.paper_classes["hsc"][3] == 89.8 and layout.paper["hsc"] == {"mean": 95.9}
+    records = pd.DataFrame({"normal_class": [3, 9], "class_name": ["cat", "truck"]})
+    hsc = paper_values(records, layout)["hsc"]
+    assert (hsc["cat"], hsc["truck"], hsc["mean"]) == (89.8, 97.4, 95.9)
+    assert hsc["class 0"] == 96.3  # no record names class 0: the report does not ask the data code
+    assert len(hsc) == len(CIFAR10.classes) + 1
 
 
 def test_a_bad_report_layout_is_one_error_naming_the_key():
@@ -92,8 +102,11 @@ def test_a_bad_report_layout_is_one_error_naming_the_key():
 
     with pytest.raises(OEADError, match=r"new-fig\.yaml: report\.colums: unknown key"):
         parse_layout(layout({"title": "t", "colums": ["method"]}))
-    with pytest.raises(OEADError, match=r"report\.paper\.hsc\.classes: needs one value per class"):
-        parse_layout(layout({"title": "t", "paper": {"hsc": {"classes": [90.0, 91.0]}}}))
+    two = parse_layout(layout({"title": "t", "paper": {"hsc": {"classes": [90.0, 91.0]}}}))
+    with pytest.raises(OEADError, match=r"new-fig\.yaml: report\.paper\.hsc\.classes: needs one value per class"):
+        check_paper_classes("new-fig", two, Expected("new-fig", "hsc", 10, 10, {}))
+    with pytest.raises(OEADError, match=r"report\.paper\.hsc\.classes: needs a list of numbers"):
+        parse_layout(layout({"title": "t", "paper": {"hsc": {"classes": "90"}}}))
     with pytest.raises(OEADError, match=r"report\.title: missing"):
         parse_layout(layout({"rows": "oe_size"}))
 
@@ -159,11 +172,23 @@ def test_experiment_settings_reach_the_job_config():
 CLASSES = CIFAR10.classes
 
 
+# the setting of the paper's CIFAR-10 numbers (the experiments' configs): records in it get the paper's Δ
+PAPER_SETTING = {
+    "data": {"name": "cifar10"},
+    "oe": {"name": "tiny300k"},
+    "benchmark": "ovr",
+    "epochs": 200,
+    "milestones": [100, 150],
+    "lr": 0.001,
+    "augment": True,
+}
+
+
 def fake_record(root, name: str, method: str, cls: int, seed: int, auc: float, oe_size=None, **config) -> None:
-    """A result.json as train.run_job writes it (only the keys the report reads)."""
+    """A result.json as a job writes it (only the keys the report reads), in the paper's setting."""
     from oe_ad.results import write_record
 
-    cfg = {"name": name, "method": {"name": method, **config.pop("method_cfg", {})}, **config}
+    cfg = {"name": name, **PAPER_SETTING, "method": {"name": method, **config.pop("method_cfg", {})}, **config}
     record = {
         "config_hash": f"{method}-{cls}-{seed}-{oe_size}-{cfg}",
         "method": method,
@@ -196,14 +221,20 @@ def test_table1_report_puts_the_paper_values_in_the_right_cells(tmp_path):
     assert np.isnan(cell.loc[("deep_sad", "mean"), "mean"])  # the paper's column is shown even without our runs
     # ours: cat (class 3) of BCE = mean over seeds of 92 + 1.5 + {0, 1}
     assert cell.loc[("bce", "cat"), "mean"] == pytest.approx(94.0)
-    assert cell.loc[("bce", "cat"), "std"] == pytest.approx(0.5)
+    assert cell.loc[("bce", "cat"), "std"] == pytest.approx(0.5**0.5)  # sample sd of 93.5, 94.5
+    # 95 % t-interval, 1 degree of freedom: t = 12.7062, half-width = 12.7062 * 0.7071 / sqrt(2) = 6.353
+    assert cell.loc[("bce", "cat"), "ci_low"] == pytest.approx(94.0 - 6.3531, abs=1e-3)
     assert cell.loc[("bce", "cat"), "diff"] == pytest.approx(4.0)
+    assert cell.loc[("bce", "cat"), "n"] == 2 and cell.loc[("bce", "cat"), "seeds_expected"] == 10
+    assert not cell.loc[("bce", "cat"), "complete"] and cell.loc[("bce", "cat"), "paper_comparable"]
     assert cell.loc[("hsc", "mean"), "mean"] == pytest.approx(90 + 2.25 + 0.5)
     md = (root / "paper.md").read_text()
-    header = md.split("\n")[4]
+    header = next(line for line in md.split("\n") if line.startswith("| class |"))
     assert header.index("deep_sad (ours)") < header.index("hsc (ours)") < header.index("focal") < header.index("bce")
     cat = next(line for line in md.split("\n") if line.startswith("| cat |"))
-    assert "| 92.0 ± 0.5 | 89.8 | +2.2 |" in cat and cat.endswith("| 94.0 ± 0.5 | 90.0 | +4.0 |")
+    assert "| 92.0 ± 0.7 [85.6, 98.4] (n=2 of 10: *incomplete*) | 89.8 | +2.2 |" in cat
+    assert cat.endswith("| 94.0 ± 0.7 [87.6, 100.4] (n=2 of 10: *incomplete*) | 90.0 | +4.0 |")
+    assert "Not the paper's setting" not in md
     assert (root / "report.md").read_text().startswith("## Table 1, CIFAR-10")
 
 
@@ -213,14 +244,17 @@ def test_curve_report_finds_the_crossover_and_draws_the_figures(tmp_path):
     root = tmp_path / "fig2-cifar10"
     for oe_size in (1, 4, 16, None):
         for cls in (1, 3):
-            # HSC is flat, BCE rises past it from 16 images on
-            fake_record(root, "fig2-cifar10", "hsc", cls, 0, 0.80, oe_size=oe_size)
-            fake_record(root, "fig2-cifar10", "bce", cls, 0, {1: 0.6, 4: 0.7, 16: 0.85, None: 0.9}[oe_size], oe_size)
+            for seed in (0, 1):
+                # HSC is flat, BCE rises past it from 16 images on, in both seeds
+                fake_record(root, "fig2-cifar10", "hsc", cls, seed, 0.80 + 0.01 * seed, oe_size=oe_size)
+                auc = {1: 0.6, 4: 0.7, 16: 0.85, None: 0.9}[oe_size] + 0.02 * seed
+                fake_record(root, "fig2-cifar10", "bce", cls, seed, auc, oe_size)
     assert main([str(root)]) == 0
     table = pd.read_csv(root / "paper.csv", dtype={"row": str}).set_index(["column", "row"])
     assert list(table.loc["hsc"].index) == ["1", "4", "16", "full"]
-    assert table.loc[("bce", "full"), "paper"] == 96.1 and table.loc[("bce", "full"), "mean"] == pytest.approx(90)
-    assert "catches up with hsc at OE size **16** (paper: about 8)" in (root / "paper.md").read_text()
+    assert table.loc[("bce", "full"), "paper"] == 96.1 and table.loc[("bce", "full"), "mean"] == pytest.approx(91)
+    md = (root / "paper.md").read_text()
+    assert "`bce` catches up with `hsc` at OE size **16** (paper: about 8); 95 % bootstrap interval 16 – 16" in md
     for png in ("fig2-cifar10.png", "fig2-cifar10-per-class.png"):
         assert (root / png).stat().st_size > 5000
 
@@ -250,15 +284,38 @@ def test_plain_folder_report_is_unchanged(tmp_path):
     assert md.startswith("# Results under") and "deep_svdd (OE none)" in md and "bce (OE 8)" in md
 
 
-@pytest.mark.slow
-def test_results_notebook_runs_on_synthetic_records(tmp_path, monkeypatch):
-    """notebooks/results.ipynb executes top to bottom on made-up fig2 and fig6 records."""
+def _run_notebook(runs: Path, monkeypatch) -> list:
+    """Execute notebooks/results.ipynb on the records under ``runs``; its code cells' outputs."""
     import os
     import sys
 
     import nbformat
     from nbclient import NotebookClient
 
+    src = Path(__file__).resolve().parents[1] / "src"
+    monkeypatch.setenv("OE_AD_RUNS", str(runs))
+    monkeypatch.setenv("PYTHONPATH", f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # the venv's kernel
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "results.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    return outputs
+
+
+def _text(outputs: list) -> str:
+    return "".join(
+        str(o.get("text", ""))
+        + str(o.get("data", {}).get("text/markdown", ""))
+        + str(o.get("data", {}).get("text/plain", ""))
+        for o in outputs
+    )
+
+
+@pytest.mark.slow
+def test_results_notebook_runs_on_synthetic_records(tmp_path, monkeypatch):
+    """notebooks/results.ipynb executes top to bottom on made-up fig2 and fig6 records."""
     for oe_size in (1, 8, None):
         for cls in (0, 1):
             for seed in (0, 1):
@@ -271,15 +328,29 @@ def test_results_notebook_runs_on_synthetic_records(tmp_path, monkeypatch):
             for method in ("hsc", "bce"):
                 oe = {"name": "cifar100", "classes": k}
                 fake_record(tmp_path / "fig6-cifar100", "fig6-cifar100", method, cls, 0, 0.8 + 0.01 * k, oe=oe)
-    src = Path(__file__).resolve().parents[1] / "src"
-    monkeypatch.setenv("OE_AD_RUNS", str(tmp_path))
-    monkeypatch.setenv("PYTHONPATH", f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # the venv's kernel
-    path = Path(__file__).resolve().parents[1] / "notebooks" / "results.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
-    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
-    assert not [o for o in outputs if o.output_type == "error"]
+    outputs = _run_notebook(tmp_path, monkeypatch)
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 3  # Figure 2, its per-class panels, Figure 6
-    text = "".join(str(o.get("data", {}).get("text/plain", "")) for o in outputs)
-    assert "96.1" in text  # the paper's full-OE BCE value sits in the Figure 2 table
+    text = _text(outputs)
+    assert "| full | 80.5 ± 0.7 [74.1, 86.9] (n=2 of 10, 2 of 10 classes: *incomplete*) | 95.9 |" in text
+    assert "`bce` catches up with `hsc` at OE size **8** (paper: about 8)" in text  # 2 paired seeds
+    assert "No crossover is computed: fewer than 2 paired seeds" in text  # Figure 6: one seed
+
+
+@pytest.mark.slow
+def test_results_notebook_on_a_figure_2_only_folder_says_what_is_missing(tmp_path, monkeypatch):
+    """Only BCE records of Figure 2, one seed (issue 20): every cell runs, the missing parts are named."""
+    for oe_size in (1, None):
+        for cls in (0, 1):
+            fake_record(tmp_path / "fig2-cifar10", "fig2-cifar10", "bce", cls, 0, 0.9, oe_size)
+    outputs = _run_notebook(tmp_path, monkeypatch)
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 2  # Figure 2 and its per-class panels
+    text = _text(outputs)
+    assert f"No result records under {tmp_path / 'fig6-cifar100'}: run `make fig6-cifar100`" in text
+    assert "No crossover is computed: no records of `hsc` (held: `bce`: 4 records)" in text
+    assert "90.0 (n=1 of 10, 2 of 10 classes: *incomplete*)" in text
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    outputs = _run_notebook(empty, monkeypatch)  # no records at all: messages, no figure, no error
+    text = _text(outputs)
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 0
+    assert "Figure 2 skipped" in text and "Per-class panels skipped" in text and "make fig6-cifar100" in text

@@ -48,7 +48,14 @@ def sweep(launcher: str, folder_root: Path, oe_npy: Path, tmp_path: Path):
     """Five CNN methods x (a good lr, a diverging lr), one of them already finished, one locked by another
     process; returns the process, the experiment folder and each job's task overrides."""
     out = tmp_path / launcher
-    base = [*tiny_overrides(folder_root, oe_npy, out), "epochs=2", "milestones=[]", "normal_class=1", "seed=0", "name=loop"]
+    base = [
+        *tiny_overrides(folder_root, oe_npy, out),
+        "epochs=2",
+        "milestones=[]",
+        "normal_class=1",
+        "seed=0",
+        "name=loop",
+    ]
     base.append("checkpoint.every_n_epochs=0")
     jobs = {(m, lr): merged([*base, f"method={m}", f"lr={lr}"]) for m in METHODS for lr in ("0.001", DIVERGING)}
     exp = out / "loop"

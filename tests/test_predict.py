@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from oe_ad.checkpointing import MODEL_FILE
+from oe_ad.lightning_fitter import run_job
 from oe_ad.metrics import auroc
 from oe_ad.predict import main, predict
-from oe_ad.train import run_job
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import torch
 from conftest import tiny_overrides
 from oe_ad import atomic, report, run, train
 from oe_ad.checkpointing import CHECKSUM_SUFFIX, LAST_CKPT, resume_path, write_checksum
+from oe_ad.lightning_fitter import run_job
 from oe_ad.locks import LOCK_NAME, JobLock
 from oe_ad.results import RECORD_NAME, config_hash, write_record
 from test_cli import records, run_cli
@@ -52,13 +53,13 @@ def test_a_job_with_a_planted_checkpoint_trains_from_scratch_without_running_it(
     train.validate(cfg)
     marker = tmp_path / "pwned"
     plant_malicious(tmp_path / "job", marker, config_hash(run.OmegaConf.to_container(cfg, resolve=True)), True)
-    record = train.run_job(cfg, tmp_path / "job")
+    record = run_job(cfg, tmp_path / "job")
     assert not marker.exists() and 0 <= record["test_auroc"] <= 1
 
 
 def test_a_corrupted_last_ckpt_is_not_resumed_but_an_intact_one_is(make_cfg, tmp_path, caplog):
     cfg = make_cfg("method=hsc", "epochs=2", "checkpoint.every_n_epochs=1", "checkpoint.keep=true")
-    full = train.run_job(cfg, tmp_path / "job")
+    full = run_job(cfg, tmp_path / "job")
     chash = full["config_hash"]
     ckpt = tmp_path / "job" / LAST_CKPT
     assert Path(f"{ckpt}{CHECKSUM_SUFFIX}").exists()
@@ -71,7 +72,7 @@ def test_a_corrupted_last_ckpt_is_not_resumed_but_an_intact_one_is(make_cfg, tmp
         assert resume_path(tmp_path / "job", chash) is None
     assert [r.getMessage() for r in caplog.records if "checksum mismatch" in r.getMessage()]
     (tmp_path / "job" / RECORD_NAME).unlink()
-    again = train.run_job(cfg, tmp_path / "job")  # trains from scratch: the same numbers as the first run
+    again = run_job(cfg, tmp_path / "job")  # trains from scratch: the same numbers as the first run
     assert again["test_auroc"] == full["test_auroc"]
 
 
@@ -101,7 +102,7 @@ def test_a_truncated_result_json_is_moved_aside_and_the_job_trained_again(make_c
     job.mkdir(parents=True)
     (job / RECORD_NAME).write_text('{"config_hash": "abc", "test_au')
     with caplog.at_level(logging.WARNING):
-        auroc = train.run_job(cfg, job)["test_auroc"]
+        auroc = run_job(cfg, job)["test_auroc"]
     assert 0 <= auroc <= 1 and json.loads((job / RECORD_NAME).read_text())["test_auroc"] == auroc
     assert len(list(job.glob("result.unreadable-*.json"))) == 1
     assert sum("unreadable" in r.getMessage() for r in caplog.records) == 1
@@ -235,7 +236,7 @@ def test_the_report_survives_a_truncated_record_and_never_pools_different_epochs
     assert report.main([str(tmp_path)]) == 0
     md = (tmp_path / "report.md").read_text()
     assert "hsc (OE full) epochs=1" in md and "hsc (OE full) epochs=3" in md
-    assert "50.0 ± 0.0 (n=1)" in md and "95.0 ± 5.0 (n=2)" in md and "75.0" not in md
+    assert "50.0 (n=1)" in md and "95.0 ± 7.1 [31.5, 158.5] (n=2)" in md and "75.0" not in md
     warned = [r.getMessage() for r in caplog.records if str(tmp_path / "d" / RECORD_NAME) in r.getMessage()]
     assert len(warned) == 1 and "unreadable" in warned[0]
 

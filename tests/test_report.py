@@ -1,6 +1,18 @@
+"""The report on synthetic records: statistics per cell, paired comparisons, the paper column (issue 19)."""
+
 import json
 
-from oe_ad.report import build_report
+import numpy as np
+import pandas as pd
+import pytest
+
+from oe_ad.report import build_report, main
+from oe_ad.report.expected import Expected, differences, expected, resolve_milestones, setting_of
+from oe_ad.report.stats import bootstrap_crossover, fmt_cell, paired_seed_differences, summarise
+
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+PAPER = {"data": "cifar10", "oe": "tiny300k", "epochs": 200, "milestones": [100, 150]}  # fig2-cifar10's setting
+LOCAL = {"data": "folder", "oe": "npy", "epochs": 10, "milestones": [8]}  # the offline copy, a short schedule
 
 
 def write(root, i, **rec):
@@ -10,22 +22,194 @@ def write(root, i, **rec):
     (d / "result.json").write_text(json.dumps({**base, **rec}))
 
 
-def test_report_means_stds_and_oe_columns(tmp_path):
+def record(root, method: str, cls: int, seed: int, auc: float, oe_size=None, setting=PAPER, name="fig2-cifar10"):
+    """A result.json as a job writes it (the keys the report reads), with its config's setting."""
+    config = {
+        "name": name,
+        "method": {"name": method},
+        "data": {"name": setting["data"]},
+        "oe": {"name": setting["oe"]},
+        "benchmark": "ovr",
+        "epochs": setting["epochs"],
+        "milestones": setting["milestones"],
+        "lr": 0.001,
+        "augment": True,
+        "seed": seed,
+        "normal_class": cls,
+        "oe_size": oe_size,
+    }
+    key = f"{method}-{cls}-{seed}-{oe_size}-{setting['data']}"
+    rec = {"config_hash": key, "method": method, "data": setting["data"], "oe": setting["oe"], "benchmark": "ovr"}
+    rec.update(normal_class=cls, class_name=CLASSES[cls], seed=seed, oe_size=oe_size, test_auroc=auc, config=config)
+    folder = root / method / key
+    folder.mkdir(parents=True)
+    (folder / "result.json").write_text(json.dumps(rec))
+
+
+def report(root) -> tuple[str, pd.DataFrame]:
+    assert main([str(root)]) == 0
+    return (root / "paper.md").read_text(), pd.read_csv(root / "paper.csv", dtype={"row": str})
+
+
+# -- cells -----------------------------------------------------------------------------------------------------
+def test_a_cell_has_n_and_a_t_interval_only_from_two_seeds_on():
+    s = summarise([90.0, 92.0, 94.0])
+    # sd 2; t(0.975, 2 df) = 4.302653; half-width 4.302653 * 2 / sqrt(3) = 4.968275
+    assert (s.mean, s.std, s.n) == (92.0, pytest.approx(2.0), 3)
+    assert (s.ci_low, s.ci_high) == (pytest.approx(87.031725, abs=1e-6), pytest.approx(96.968275, abs=1e-6))
+    assert fmt_cell(s) == "92.0 ± 2.0 [87.0, 97.0] (n=3)"
+    one = summarise([72.4])
+    assert one.n == 1 and np.isnan(one.std) and np.isnan(one.ci_low) and fmt_cell(one) == "72.4 (n=1)"
+    assert fmt_cell(summarise([])) == "–"
+    short = {**one.as_dict(), "seeds_expected": 10, "classes": 2, "classes_expected": 10}
+    assert fmt_cell(short) == "72.4 (n=1 of 10, 2 of 10 classes: *incomplete*)"
+
+
+def test_generic_report_shows_n_in_every_cell_and_orders_classes_and_oe_sizes(tmp_path):
     write(tmp_path, 0, method="hsc", oe_size=None, normal_class=1, class_name="automobile", seed=0, test_auroc=0.90)
     write(tmp_path, 1, method="hsc", oe_size=None, normal_class=1, class_name="automobile", seed=1, test_auroc=0.94)
-    write(tmp_path, 2, method="hsc", oe_size=4, normal_class=1, class_name="automobile", seed=0, test_auroc=0.80)
-    write(
-        tmp_path,
-        3,
-        method="deep_svdd",
-        oe="none",
-        oe_size=None,
-        normal_class=1,
-        class_name="automobile",
-        seed=0,
-        test_auroc=0.6,
-    )
+    write(tmp_path, 2, method="hsc", oe_size=16, normal_class=1, class_name="automobile", seed=0, test_auroc=0.80)
+    write(tmp_path, 3, method="hsc", oe_size=4, normal_class=0, class_name="airplane", seed=0, test_auroc=0.70)
+    svdd = dict(method="deep_svdd", oe="none", oe_size=None, normal_class=1, class_name="automobile", seed=0)
+    write(tmp_path, 4, **svdd, test_auroc=0.6)
     long, md = build_report(tmp_path)
-    assert "92.0 ± 2.0 (n=2)" in md and "80.0 ± 0.0 (n=1)" in md
-    assert md.index("deep_svdd (OE none)") < md.index("hsc (OE 4)") < md.index("hsc (OE full)")
-    assert len(long) == 3
+    # 90 and 94: sd 2.83; t(0.975, 1 df) = 12.706205, half-width 12.706205 * 2 = 25.41
+    assert "92.0 ± 2.8 [66.6, 117.4] (n=2)" in md and "80.0 (n=1)" in md and "± 0.0" not in md
+    header = next(line for line in md.splitlines() if line.startswith("| class |"))
+    assert header.index("deep_svdd (OE none)") < header.index("hsc (OE 4)") < header.index("hsc (OE 16)")
+    assert header.index("hsc (OE 16)") < header.index("hsc (OE full)")
+    assert md.index("| 0: airplane |") < md.index("| 1: automobile |")
+    mean = next(line for line in md.splitlines() if line.startswith("| **mean** |"))
+    assert "**80.0 (n=1)** over 1 of the 2 classes" in mean
+    assert len(long) == 4 and list(long.columns[-5:]) == ["mean", "std", "ci_low", "ci_high", "n"]
+
+
+def test_a_complete_cell_is_not_marked(tmp_path):
+    root = tmp_path / "table1-cifar10"
+    for cls in range(10):
+        for seed in range(10):
+            record(root, "bce", cls, seed, 0.90 + 0.001 * seed, name="table1-cifar10")
+    md, table = report(root)
+    cell = table.set_index(["column", "row"])
+    assert cell.loc[("bce", "mean"), "n"] == 10 and cell.loc[("bce", "mean"), "complete"]
+    assert cell.loc[("bce", "mean"), "diff"] == pytest.approx(90.45 - 96.1)
+    assert "incomplete" not in next(line for line in md.splitlines() if line.startswith("| **mean** |"))
+
+
+# -- the issue's folder: only BCE, one seed, the offline data ----------------------------------------------------
+def test_one_method_one_seed_other_data_no_conclusion_no_std_no_delta(tmp_path):
+    root = tmp_path / "fig2-cifar10"
+    for oe_size, auc in ((None, 0.724), (16, 0.70), (1, 0.60)):
+        for cls in (1, 3):
+            record(root, "bce", cls, 0, auc, oe_size, setting=LOCAL)
+    md, table = report(root)
+    assert "catches up" not in md and "never" not in md
+    assert "No crossover is computed: no records of `hsc` (held: `bce`: 6 records)" in md
+    assert "72.4 (n=1 of 10, 2 of 10 classes: *incomplete*)" in md and "72.4 ±" not in md
+    header = next(line for line in md.splitlines() if line.startswith("| oe_size |"))
+    assert header.endswith("| bce (ours) | paper (different data/schedule) |")  # no Δ column for bce
+    assert "-23.7" not in md
+    assert (
+        "- `bce`: data.name=folder (paper: cifar10), oe.name=npy (paper: tiny300k), epochs=10 (paper: 200), "
+        "milestones=[8] (paper: [100, 150])"
+    ) in md
+    rows = [line.split(" | ")[0].strip("| ") for line in md.splitlines()[md.splitlines().index(header) + 2 :]]
+    assert rows[:3] == ["1", "16", "full"]  # numerically, full last (hsc's paper-only `full` cell came first)
+    bce_full = table.set_index(["column", "row"]).loc[("bce", "full")]
+    assert bce_full["paper"] == 96.1 and np.isnan(bce_full["diff"]) and not bce_full["paper_comparable"]
+
+
+def test_unpaired_seeds_give_no_comparison(tmp_path):
+    root = tmp_path / "fig2-cifar10"
+    for oe_size in (1, None):
+        for seed in (0, 1):
+            record(root, "hsc", 0, seed, 0.8, oe_size)
+            record(root, "bce", 0, seed + 2, 0.9, oe_size)
+    md, _ = report(root)
+    assert (
+        "No crossover is computed: fewer than 2 paired seeds at every OE size (`hsc` seeds: 0, 1; `bce` seeds: 2, 3; "
+        "paired: none) (paper: about 8)."
+    ) in md
+    rows = pd.read_csv(root / "comparison.csv", dtype={"row": str})
+    assert rows["row"].tolist() == ["1", "full"] and rows["n"].tolist() == [0, 0]
+    assert rows["unpaired"].tolist() == [4, 4] and "ahead" not in " ".join(rows["verdict"])
+
+
+# -- paired differences and the crossover --------------------------------------------------------------------------
+def test_paired_differences_average_the_shared_classes_of_each_seed():
+    a = pd.DataFrame({"normal_class": [0, 1, 0, 1], "seed": [0, 0, 1, 1], "auc": [80.0, 70.0, 82.0, 72.0]})
+    b = pd.DataFrame({"normal_class": [0, 1, 0, 2], "seed": [0, 0, 1, 1], "auc": [90.0, 74.0, 83.0, 99.0]})
+    diffs, unpaired = paired_seed_differences(a, b)
+    # seed 0: classes 0 and 1: mean(10, 4) = 7; seed 1: class 0 only: 1 (a's class 1, b's class 2 unpaired)
+    assert diffs.to_dict() == {0: 7.0, 1: 1.0} and unpaired == 2
+
+
+def test_crossover_with_a_known_bootstrap_interval(tmp_path):
+    # bce − hsc per seed at OE sizes 1, 4, 16, 64, full: seed 0 catches up at 16, seed 1 at 4; their mean at 16.
+    # Resampling 2 seeds: {0, 0} -> 16, {1, 1} -> 4, {0, 1} -> 16, so the 95 % interval is 4 – 16.
+    gaps = {0: [-10, -10, 5, 5, 5], 1: [-10, 5, 5, 5, 5]}
+    root = tmp_path / "fig2-cifar10"
+    for k, oe_size in enumerate((1, 4, 16, 64, None)):
+        for seed, gap in gaps.items():
+            for cls in (0, 1):
+                record(root, "hsc", cls, seed, 0.80, oe_size)
+                record(root, "bce", cls, seed, 0.80 + gap[k] / 100, oe_size)
+    md, _ = report(root)
+    assert (
+        "`bce` catches up with `hsc` at OE size **16** (paper: about 8); 95 % bootstrap interval 4 – 16 "
+        "(2 paired seeds resampled 2000 times, generator seed 0; in 0% of the resamples `bce` does not catch up "
+        "within the OE sizes run)."
+    ) in md
+    rows = pd.read_csv(root / "comparison.csv", dtype={"row": str}).set_index("row")
+    assert rows.loc["1", "mean"] == pytest.approx(-10) and rows.loc["1", "verdict"] == "hsc ahead"  # both seeds -10
+    # OE size 4: differences -10 and +5: mean -2.5, sd 10.607, half-width 12.706205 * 10.607 / sqrt(2) = 95.30
+    assert rows.loc["4", "mean"] == pytest.approx(-2.5) and rows.loc["4", "ci_high"] == pytest.approx(92.80, abs=0.01)
+    assert rows.loc["4", "verdict"] == "no clear difference (the interval holds 0)"
+    assert rows.loc["full", "verdict"] == "bce ahead" and rows["n"].tolist() == [2] * 5
+    assert main([str(root)]) == 0 and (root / "paper.md").read_text() == md  # seeded: the same interval again
+
+
+def test_bootstrap_crossover_never_and_its_share():
+    diffs = pd.DataFrame({"1": [-5.0, -6.0, -4.0], "8": [-1.0, 2.0, -2.0]}, index=[0, 1, 2])
+    c = bootstrap_crossover(diffs, ["1", "8"])
+    # mean at 8 is -1/3 < 0: never. A resample of the 3 seeds catches up at 8 when its sum at 8 is >= 0:
+    # 10 of the 27 equally likely draws, so it never catches up with probability 17/27 = 0.630
+    assert (c.at, c.low, c.high, c.seeds, c.resamples) == ("never", "8", "never", 3, 2000)
+    assert c.never_share == pytest.approx(17 / 27, abs=0.03)
+
+
+# -- the paper's setting -----------------------------------------------------------------------------------------
+def test_expectations_come_from_the_experiments_sweep_and_config():
+    fig2 = expected("fig2-cifar10", "bce")
+    assert (fig2.stem, fig2.seeds, fig2.classes) == ("fig2-cifar10", 10, 10)
+    assert fig2.setting == {
+        "data.name": "cifar10",
+        "oe.name": "tiny300k",
+        "benchmark": "ovr",
+        "epochs": 200,
+        "milestones": [100, 150],
+        "lr": 0.001,
+        "augment": True,
+    }
+    clip = expected("fig3-cifar10", "clip_zero_shot")  # swept by fig3-cifar10-baselines, same folder
+    assert (clip.stem, clip.seeds, clip.setting["epochs"], clip.setting["benchmark"]) == (
+        "fig3-cifar10-baselines",
+        2,
+        30,
+        "loo",
+    )
+    assert "augment" not in expected("table6-hsc", "hsc").setting  # Table 6 sweeps it: its columns
+    assert expected("table3-cifar10", "hsc").seeds == 1  # a search: one search seed per (class, direction)
+
+
+def test_milestone_fractions_compare_as_the_epochs_they_resolve_to():
+    assert resolve_milestones([0.5, 0.75], 200) == [100, 150] and resolve_milestones([100, 150], 200) == [100, 150]
+    paper = Expected(
+        "x", "bce", 10, 10, setting_of({"epochs": 200, "milestones": [0.5, 0.75]}, ("epochs", "milestones"))
+    )
+    assert differences({"epochs": 200, "milestones": [100, 150]}, paper) == []
+    assert differences({"epochs": 10, "milestones": [8]}, paper) == [
+        ("epochs", "10", "200"),
+        ("milestones", "[8]", "[100, 150]"),
+    ]
+    assert differences({}, paper) == [("epochs", "missing", "200"), ("milestones", "missing", "[100, 150]")]

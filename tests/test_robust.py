@@ -24,6 +24,7 @@ from oe_ad.checkpointing import HASH_KEY, LAST_CKPT, MODEL_FILE, resume_path, wr
 from oe_ad.config import CONF_DIR
 from oe_ad.data.datamodule import BalancedBatches
 from oe_ad.errors import OEADError
+from oe_ad.lightning_fitter import run_job
 from oe_ad.results import (
     INDEX_DIR,
     RECORD_NAME,
@@ -113,7 +114,7 @@ def test_interrupted_job_resumes_from_last_ckpt_and_ends_as_an_uninterrupted_run
 ):
     overrides = (f"method={method}", "epochs=4", "milestones=[2]", "checkpoint.every_n_epochs=1")
     cfg = make_cfg(*overrides)
-    full = train.run_job(make_cfg(*overrides, "name=full"), tmp_path / "full")  # its own experiment: not reused
+    full = run_job(make_cfg(*overrides, "name=full"), tmp_path / "full")  # its own experiment: not reused
 
     class Interrupt(Exception):
         pass
@@ -127,12 +128,12 @@ def test_interrupted_job_resumes_from_last_ckpt_and_ends_as_an_uninterrupted_run
 
     monkeypatch.setattr(callbacks.EpochSummary, "on_train_epoch_start", die_at_epoch_3)
     with pytest.raises(Interrupt):
-        train.run_job(cfg, tmp_path / "cut")
+        run_job(cfg, tmp_path / "cut")
     assert (tmp_path / "cut" / LAST_CKPT).exists() and not (tmp_path / "cut" / RECORD_NAME).exists()
     saved = torch.load(tmp_path / "cut" / LAST_CKPT, map_location="cpu", weights_only=False)
     assert saved["epoch"] == 2  # epochs 0-2 done
     monkeypatch.undo()
-    resumed = train.run_job(cfg, tmp_path / "cut")
+    resumed = run_job(cfg, tmp_path / "cut")
     assert resumed["test_auroc"] == full["test_auroc"] and resumed["train_auroc"] == full["train_auroc"]
     assert not (tmp_path / "cut" / LAST_CKPT).exists()  # checkpoint.keep=false: gone once the record is written
     assert (tmp_path / "cut" / MODEL_FILE).exists()
@@ -322,7 +323,7 @@ def test_killed_job_resumes_from_its_checkpoint_with_the_uninterrupted_result(fo
     assert second.returncode == 0, second.stderr[-2000:]
     assert "resuming from" in second.stdout + second.stderr
     (resumed,) = records(out)
-    uninterrupted = train.run_job(make_cfg(*job), tmp_path / "uninterrupted")
+    uninterrupted = run_job(make_cfg(*job), tmp_path / "uninterrupted")
     assert resumed["config_hash"] == uninterrupted["config_hash"]
     assert resumed["test_auroc"] == uninterrupted["test_auroc"]
 

@@ -12,6 +12,7 @@ from conftest import tiny_overrides
 from oe_ad.config import CONF_DIR
 from oe_ad.data.pools import NpyPool, SubsetPool, load_in_order
 from oe_ad.errors import OEADError
+from oe_ad.report.figures import search_generation_figures
 from oe_ad.search.evolution import nearest_candidates
 from oe_ad.search.fitness import make_fitness
 from oe_ad.search.job import run_search
@@ -94,7 +95,13 @@ def test_interrupted_search_resumes_to_the_same_final_state(folder_root, oe_npy,
     state = SearchState.load(full_dir)
     assert state.generation == (2 if algorithm == "evolution" else 2)
     assert np.load(full_dir / "final_images.npy").shape[1:] == (32, 32, 3)
+    assert not (full_dir / "final_generation.png").exists()  # the search writes records; the report draws
+    assert search_generation_figures(tmp_path) == [
+        full_dir / "final_generation.png",
+        resumed_dir / "final_generation.png",
+    ]
     assert (full_dir / "final_generation.png").stat().st_size > 1000
+    assert search_generation_figures(tmp_path) == []  # drawn already, and not older than its record
 
 
 def test_evolution_maximises_and_minimises_with_a_family_tree(folder_root, oe_npy, tmp_path):

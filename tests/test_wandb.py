@@ -10,9 +10,9 @@ from omegaconf import OmegaConf
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from oe_ad import report
+from oe_ad.lightning_fitter import run_job
 from oe_ad.loggers.job import SUMMARY_KEYS, hyperparameters, run_id
 from oe_ad.scores import SCORES_NAME, read_scores
-from oe_ad.train import run_job
 from oe_ad.vectorised.launcher import train_jobs
 from wandb_files import offline_runs
 
@@ -103,6 +103,13 @@ def test_report_wandb_twice_is_one_summary_run_with_a_numeric_table(single, caps
     rows = [dict(zip(table["columns"], r)) for r in table["data"]]
     ours = [r for r in rows if r["row"] == "8"]
     assert ours and isinstance(ours[0]["mean"], float) and ours[0]["n"] == 1 and not math.isnan(ours[0]["mean"])
+    # the report's statistics: no sd or interval from one seed, incomplete, not the paper's data (data=folder)
+    cell = ours[0]
+    assert (cell["std"], cell["ci_low"], cell["seeds_expected"], cell["complete"]) == (None, None, 10, False)
+    assert cell["paper_comparable"] is False and "data.name=folder (paper: cifar10)" in cell["differs"]
+    (comparison,) = runs[1].folder.glob("files/media/table/comparison_*.table.json")
+    assert json.loads(comparison.read_text())["columns"][:4] == ["a", "b", "row", "n"]
+    assert runs[1].summary["crossover/missing"].startswith("no records of `bce`")
     assert "fig2-cifar10/curve" in "".join(runs[1].config)  # the native line plot
     assert "figure/fig2-cifar10/_type" in runs[1].summary and (exp / "roc.png").stat().st_size > 0
 

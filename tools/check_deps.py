@@ -2,9 +2,9 @@
 
 Fails when ``src/`` imports a distribution that ``install_requires`` lacks, when ``install_requires``
 names a distribution nothing in ``src/`` imports, when tests/benchmarks/notebooks import one that neither
-``install_requires`` nor the ``dev`` extra declares, or when a declared distribution is not pinned in
-``requirements.lock``. Run it in the environment made by ``make install`` (it maps import names to
-distributions through the installed metadata).
+``install_requires`` nor an extra (``dev``, ``launchers``, ``notebook``) declares, or when a declared
+distribution is not pinned in ``requirements.lock``. Run it in the environment made by ``make install`` (it
+maps import names to distributions through the installed metadata).
 """
 
 import ast
@@ -17,8 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL = {"oe_ad", "hydra_plugins"}  # the project's own packages (and each folder's own modules, below)
-# Declared without a direct import: a runtime plugin Hydra finds by itself, and a notebook kernel.
-INDIRECT = {"hydra-joblib-launcher", "hydra-submitit-launcher", "ipykernel", "ruff", "pytest"}
+# Declared without a direct import: a runtime plugin Hydra finds by itself, a notebook kernel and server.
+INDIRECT = {"hydra-joblib-launcher", "hydra-submitit-launcher", "ipykernel", "jupyterlab", "ruff", "pytest"}
 
 
 def _norm(name: str) -> str:
@@ -30,12 +30,12 @@ def _requirement_names(lines: str) -> set[str]:
 
 
 def declared() -> tuple[set[str], set[str]]:
-    """(install_requires, the dev and launchers extras) of setup.cfg, as normalised distribution names."""
+    """(install_requires, the dev, launchers and notebook extras) of setup.cfg, as normalised distribution names."""
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg")
     extras = cfg["options.extras_require"]
     runtime = _requirement_names(cfg["options"]["install_requires"])
-    return runtime, _requirement_names(extras["dev"] + "\n" + extras["launchers"])
+    return runtime, _requirement_names("\n".join(extras[e] for e in ("dev", "launchers", "notebook")))
 
 
 def _module_imports(source: str) -> set[str]:
@@ -90,7 +90,7 @@ def main() -> int:
     for p in problems:
         print(f"error: {p}", file=sys.stderr)
     if not problems:
-        print(f"dependencies ok: {len(runtime)} runtime, {len(dev)} dev/launchers, all imported, declared and pinned")
+        print(f"dependencies ok: {len(runtime)} runtime, {len(dev)} in the extras, all imported, declared and pinned")
     return 2 if problems else 0
 
 

@@ -9,17 +9,20 @@ the loop's ``finish`` logs the result into it.
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
+from omegaconf import DictConfig
 
 from .callbacks import EpochSummary, LastCheckpoint
 from .checkpointing import SAFE_GLOBALS, resume_path
 from .data.datamodule import TrainerClock
 from .factory import SourceCache
 from .loggers import build_logger, finish_wandb, job_run, log_config, logger_callbacks
-from .train import Job, JobSpec, Outcome, prepare, ready, set_threads
+from .train import BUSY, Failure, Job, JobSpec, Outcome, prepare, ready, run_jobs, set_threads
 
 QUIET = ("pytorch_lightning", "lightning.pytorch", "lightning.fabric")
 log = logging.getLogger(__name__)
@@ -99,3 +102,12 @@ def known_class_name(job: Job) -> str | None:
     """The normal class's name if the source knows its classes before loading (the W&B run's first name)."""
     classes = getattr(job.datamodule.normal_source, "classes", None) or []
     return classes[job.cfg.normal_class] if 0 <= job.cfg.normal_class < len(classes) else None
+
+
+def run_job(cfg: DictConfig, job_dir: Path) -> dict[str, Any] | None:
+    """One job through the job loop with Lightning (resuming from ``job_dir/last.ckpt`` when this config left
+    one there): its record, new or reused; None if another process holds its lock. A failure raises its error."""
+    (result,) = run_jobs([JobSpec(cfg, Path(job_dir))], LightningFitter())
+    if isinstance(result, Failure):
+        raise result.error
+    return None if result == BUSY else result

@@ -115,7 +115,7 @@ def _task(cfg: DictConfig) -> float | None:
     multirun = hc.mode == RunMode.MULTIRUN
     (job_dir / ERROR_FILE).unlink(missing_ok=True)
     try:
-        from .train import run_job  # heavy imports after Hydra has parsed the command line
+        from .lightning_fitter import run_job  # heavy imports after Hydra has parsed the command line
 
         record = run_job(cfg, job_dir)
         return None if record is None else record["test_auroc"]

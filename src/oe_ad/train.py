@@ -1,7 +1,7 @@
 """The job loop: validate once -> lock -> reuse -> claim -> prepare -> fit and test -> finish.
 
 One job = one (method, data, normal class, OE size, seed). Every path that produces a job result runs
-:func:`run_jobs`: a single job (:func:`run_job`, Hydra's basic launcher), the vectorised launcher, and the
+:func:`run_jobs`: a single job (``lightning_fitter.run_job``, Hydra's basic launcher), the vectorised launcher, and the
 search's fitness (without the record steps: no lock, record or files). Only the fitter differs: Lightning, one
 job at a time (``oe_ad.lightning_fitter``), or stacks of many models (``oe_ad.vectorised.trainer``). Both build a
 job with :func:`prepare` and :func:`ready` and measure it with the method's :class:`~oe_ad.meter.Meter`, so a
@@ -269,17 +269,6 @@ def run_jobs(specs: Sequence[JobSpec], fitter: Fitter, record: bool = True) -> l
     finally:
         locks.release_all()
     return results
-
-
-def run_job(cfg: DictConfig, job_dir: Path) -> dict[str, Any] | None:
-    """One job with Lightning (resuming from ``job_dir/last.ckpt`` when this config left one there): its
-    record, new or reused; None if another process holds its lock. A failure raises its error."""
-    from .lightning_fitter import LightningFitter
-
-    (result,) = run_jobs([JobSpec(cfg, Path(job_dir))], LightningFitter())
-    if isinstance(result, Failure):
-        raise result.error
-    return None if result == BUSY else result
 
 
 def is_rank_zero() -> bool:

@@ -1,5 +1,7 @@
-"""One W&B run per experiment (``python -m oe_ad.report DIR --wandb``): numeric tables, the curve as a
-native line plot per method, the report's figures as images. Calling it again updates the same run.
+"""One W&B run per experiment (``python -m oe_ad.report DIR --wandb``): numeric tables with the report's
+statistics (n, sd, 95 % t-interval, completeness, whether the paper's setting matches; the paired comparison
+and its bootstrapped crossover), the curve as a native line plot per method, the report's figures as images.
+Calling it again updates the same run.
 
 Where it goes comes from the records: ``logger.project``/``logger.entity`` of the jobs' configs (the W&B
 logger's defaults when the jobs logged elsewhere). Records stay the source of truth; nothing here reads W&B.
@@ -10,7 +12,7 @@ import math
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +20,9 @@ from omegaconf import OmegaConf
 
 from ..results import iter_records
 from .lightning import announce, one_line, wandb_mode
+
+if TYPE_CHECKING:
+    from ..report.compare import Comparison
 
 WANDB_DEFAULTS = Path(__file__).resolve().parents[1] / "conf" / "logger" / "wandb.yaml"
 
@@ -48,10 +53,13 @@ def numeric_table(df: pd.DataFrame) -> Any:
     import wandb
 
     def cell(v: Any) -> Any:
-        if isinstance(v, (np.integer, np.floating)):
+        if v is pd.NA:
+            return None
+        if isinstance(v, (np.integer, np.floating, np.bool_)):
             v = v.item()
         return None if isinstance(v, float) and math.isnan(v) else v
 
+    df = df[[c for c in df.columns if not str(c).startswith("_")]]  # not the records' configs
     return wandb.Table(
         columns=[str(c) for c in df.columns], data=[[cell(v) for v in row] for row in df.itertuples(index=False)]
     )
@@ -65,7 +73,7 @@ def full_oe_position(records: list[dict[str, Any]]) -> float | None:
 
 def curve_points(table: pd.DataFrame, full_at: float | None) -> pd.DataFrame:
     """The paper table's (column, row) means with a numeric x: the swept value, ``full`` at the pool size
-    (rows ``none`` and ``mean``, and non-numeric rows, have no place on the axis)."""
+    (rows ``none`` and ``mean``, and non-numeric rows, have no place on the axis); with sd, interval and n."""
     rows = []
     for t in table.dropna(subset=["mean"]).itertuples():
         x = full_at if t.row == "full" else pd.to_numeric(t.row, errors="coerce")
@@ -77,10 +85,13 @@ def curve_points(table: pd.DataFrame, full_at: float | None) -> pd.DataFrame:
                     "log2_x": math.log2(x) if x > 0 else None,
                     "mean": t.mean,
                     "std": t.std,
+                    "ci_low": t.ci_low,
+                    "ci_high": t.ci_high,
                     "n": int(t.n),
                 }
             )
-    return pd.DataFrame(rows, columns=["method", "x", "log2_x", "mean", "std", "n"]).sort_values(["method", "x"])
+    columns = ["method", "x", "log2_x", "mean", "std", "ci_low", "ci_high", "n"]
+    return pd.DataFrame(rows, columns=columns).sort_values(["method", "x"])
 
 
 def log_experiment(
@@ -90,19 +101,39 @@ def log_experiment(
     figures: list[Path],
     curve_of: str | None = None,
     details: pd.DataFrame | None = None,
+    comparison: "Comparison | None" = None,
 ) -> str | None:
     """Log (or update) the experiment's summary run; its id, or None when W&B failed (one warning line).
 
-    ``table``: one row per cell (mean, std, n); ``curve_of``: the swept key of the experiment's curve
-    (``oe_size`` for Figure 2), None without one; ``details``: the per-class table, logged as well."""
+    ``table``: one row per cell (mean, std, 95 % t-interval, n, completeness, paper, diff, whether the paper's
+    setting matches); ``curve_of``: the swept key of the experiment's curve (``oe_size`` for Figure 2), None
+    without one; ``details``: the per-class table, logged as well; ``comparison``: the paired comparison of the
+    crossover columns (table ``comparison``, summary ``crossover/*``)."""
     try:
-        return _log(name, Path(root), table, figures, curve_of, details)
+        return _log(name, Path(root), table, figures, curve_of, details, comparison)
     except Exception as e:  # the report on disk is what matters
         print(f"warning: W&B summary not logged ({one_line(e)})", file=sys.stderr)
         return None
 
 
-def _log(name, root: Path, table: pd.DataFrame, figures: list[Path], curve_of: str | None, details) -> str:
+def crossover_summary(comparison: "Comparison") -> dict[str, Any]:
+    """Summary keys of the crossover: where, its bootstrap interval and how it was made, or why there is none."""
+    c = comparison.crossover
+    if c is None:
+        return {"crossover/missing": comparison.missing}
+    return {
+        "crossover/at": c.at,
+        "crossover/low": c.low,
+        "crossover/high": c.high,
+        "crossover/never_share": c.never_share,
+        "crossover/paired_seeds": c.seeds,
+        "crossover/resamples": c.resamples,
+        "crossover/pair": f"{comparison.b} vs {comparison.a}",
+        "crossover/paper": comparison.paper_at,
+    }
+
+
+def _log(name, root: Path, table, figures: list[Path], curve_of: str | None, details, comparison) -> str:
     import os
 
     import wandb
@@ -130,6 +161,8 @@ def _log(name, root: Path, table: pd.DataFrame, figures: list[Path], curve_of: s
     logged: dict[str, Any] = {"table": numeric_table(table)}
     if details is not None and not details.empty:
         logged["per_class"] = numeric_table(details)
+    if comparison is not None:
+        logged["comparison"] = numeric_table(comparison.rows)
     if curve_of:
         points = curve_points(table, full_oe_position(records) if curve_of == "oe_size" else None)
         logged[f"{name}/points"] = numeric_table(points)
@@ -146,6 +179,8 @@ def _log(name, root: Path, table: pd.DataFrame, figures: list[Path], curve_of: s
     run.log(logged)
     means = table[(table["row"] == "mean") & table["mean"].notna()]
     run.summary.update({f"auc/{c}": float(m) for c, m in zip(means["column"], means["mean"])})
+    if comparison is not None:
+        run.summary.update(crossover_summary(comparison))
     run.finish()
     print(f"W&B: summary run {run_id} of {name} logged ({mode}, project {project})")
     return run_id

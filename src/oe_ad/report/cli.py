@@ -1,16 +1,19 @@
 """Tables and figures from result records: ``python -m oe_ad.report DIR [--experiment NAME] [--wandb] [--roc]``.
 
 Reads every ``result.json`` under DIR and writes ``DIR/report.md`` and ``DIR/report.csv``: per normal
-class, mean ± std AUC (%) over seeds, for each (method, OE size), plus the mean over classes.
+class, AUC (%) over seeds (mean, n, and for n ≥ 2 the sample sd and 95 % t-interval) for each (method, OE size),
+plus the mean over classes.
 When DIR holds a paper experiment (``runs/<name>/`` of ``oe_ad/conf/experiment/<name>.yaml``; the name comes from the
-records or ``--experiment``), it also writes the paper's table with the paper's values and our difference
-(``paper.md``, ``paper.csv``, on top of ``report.md``) and its figures (``*.png``); ``--wandb`` logs that summary
-as one W&B run (docs/wandb.md); ``--roc`` draws the jobs' ROC curves into ``roc.png``. Records are the
-source of truth; nothing here reads W&B.
+records or ``--experiment``), it also writes the paper's table with the paper's values and our difference where the
+records match the paper's setting (``paper.md``, ``paper.csv``, on top of ``report.md``), the paired comparison of
+its ``crossover`` columns (``comparison.csv``) and its figures (``*.png``, and each search's
+``final_generation.png``); ``--wandb`` logs that summary as one W&B run (docs/wandb.md); ``--roc`` draws the
+jobs' ROC curves into ``roc.png``. Records are the source of truth; nothing here reads W&B.
 """
 
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -18,9 +21,10 @@ import pandas as pd
 from ..cliargs import ArgumentParser
 from ..errors import OEADError
 from ..results import write_text_atomic
-from .figures import experiment_figures
+from .compare import COMPARISON_COLUMNS, Comparison, compare, comparison_markdown
+from .figures import experiment_figures, search_generation_figures
 from .layout import paper_layouts
-from .paper import paper_markdown, paper_table
+from .paper import labelled, paper_markdown, paper_table
 from .records import SETTING, experiment_names, load_records, load_search_records
 from .tables import build_report
 
@@ -34,8 +38,18 @@ def detect_experiment(root: Path) -> str | None:
     return root.resolve().name if root.resolve().name in layouts else None
 
 
-def experiment_report(root: Path, name: str) -> tuple[pd.DataFrame, str, list[Path]]:
-    """The paper table (long), its markdown and its figures for experiment ``name`` from the records in root."""
+@dataclass(frozen=True)
+class ExperimentReport:
+    """What the report of one paper experiment computed and wrote."""
+
+    table: pd.DataFrame  # one row per cell (paper.csv)
+    markdown: str  # paper.md
+    figures: list[Path]
+    comparison: Comparison | None  # the paired comparison of the layout's crossover columns
+
+
+def experiment_report(root: Path, name: str) -> ExperimentReport:
+    """The paper table (long), its comparison, markdown and figures for experiment ``name`` from root's records."""
     layout = paper_layouts()[name]
     if layout.source == "search":
         df = load_search_records(root)
@@ -43,11 +57,16 @@ def experiment_report(root: Path, name: str) -> tuple[pd.DataFrame, str, list[Pa
         keys = tuple(k for k in (layout.rows, *layout.columns) if k not in (*SETTING, "class"))
         df = load_records(root, extra=keys)
     if df.empty:
-        empty = pd.DataFrame(columns=["auc", "seed", "normal_class", "class_name", *layout.columns])
-        table = paper_table(empty, name, layout)[0]
-        return table, paper_markdown(table, name, layout), []
+        needed = {"auc", "seed", "normal_class", "class_name", "method", "_config", *layout.columns}
+        df = pd.DataFrame(columns=sorted(needed | ({layout.rows} - {"class"})))
     table, per_class = paper_table(df, name, layout)
-    return table, paper_markdown(table, name, layout), experiment_figures(table, per_class, df, root, name, layout)
+    cmp = compare(labelled(df, layout), layout)
+    extra = []
+    if cmp is not None:
+        pair = table[table["column"].isin([cmp.a, cmp.b])]
+        extra = comparison_markdown(cmp, layout, bool(pair["paper_comparable"].all()))
+    figures = experiment_figures(table, per_class, df, root, name, layout) if len(df) else []
+    return ExperimentReport(table, paper_markdown(table, name, layout, extra), figures, cmp)
 
 
 def detect_name(root: Path) -> str:
@@ -57,8 +76,8 @@ def detect_name(root: Path) -> str:
 
 def roc_report(root: Path) -> Path | None:
     """``root/roc.png``: the ROC curve of every job under ``root`` that wrote its scores."""
-    from ..figures import roc_figure
     from ..scores import job_curves
+    from .plots import roc_figure
 
     curves = job_curves(root)
     if not curves:
@@ -76,18 +95,24 @@ def write_reports(root: Path, experiment: str | None, wandb: bool, roc: bool = F
     """
     long, md = build_report(root)
     name = experiment or detect_experiment(root)
+    for path in search_generation_figures(root):
+        print(f"figure: {path}")
     if name:
-        table, paper_md, figures = experiment_report(root, name)
-        write_text_atomic(root / "paper.md", paper_md)
-        write_text_atomic(root / "paper.csv", table.to_csv(index=False))
-        md = paper_md + "\n" + md
-        for path in figures:
+        rep = experiment_report(root, name)
+        write_text_atomic(root / "paper.md", rep.markdown)
+        write_text_atomic(root / "paper.csv", rep.table.to_csv(index=False))
+        if rep.comparison is not None:
+            rows = rep.comparison.rows.reindex(columns=COMPARISON_COLUMNS)
+            write_text_atomic(root / "comparison.csv", rows.to_csv(index=False))
+        md = rep.markdown + "\n" + md
+        for path in rep.figures:
             print(f"figure: {path}")
         if wandb:
             from ..loggers.summary import log_experiment
 
             layout = paper_layouts()[name]
-            log_experiment(name, root, table, figures, layout.rows if layout.plot == "curve" else None, long)
+            curve_of = layout.rows if layout.plot == "curve" else None
+            log_experiment(name, root, rep.table, rep.figures, curve_of, long, rep.comparison)
     elif wandb and not long.empty:  # not a paper experiment: the generic table under the jobs' name
         from ..loggers.summary import log_experiment
 

@@ -1,14 +1,22 @@
-"""An experiment's PNGs (drawn with :mod:`oe_ad.figures`): its curve and per-class panels, or its image grid."""
+"""An experiment's PNGs (drawn with :mod:`oe_ad.report.plots`): its curve and per-class panels, its image grid,
+and each search's final generation (the search writes records and images; the report draws them)."""
 
+import json
+import logging
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..figures import curve_figure, image_grid, per_class_figure
+from ..results import SEARCH_RECORD_NAME
 from .layout import Layout
 from .paper import label_sort, labelled
+from .plots import curve_figure, image_grid, per_class_figure
+from .records import search_folders
 from .tables import row_sort
+
+log = logging.getLogger(__name__)
+GENERATION_FIGURE = "final_generation.png"
 
 
 def experiment_figures(
@@ -46,3 +54,24 @@ def search_grid(df: pd.DataFrame, path: Path) -> Path:
                 images.append(None), labels.append(f"{c} –")
     images = [blank if im is None else im for im in images]
     return image_grid(np.stack(images), labels, path, ncols=len(cols), row_names=classes["class_name"].tolist())
+
+
+def search_generation_figures(root: Path) -> list[Path]:
+    """Per search under ``root``: ``final_generation.png``, the final generation's images (``final_images.npy``)
+    titled with their AUC % (``final_generation.json``), ``search.grid`` per row; redrawn when older than the
+    search's record, skipped with a warning when its files are missing."""
+    out = []
+    for folder in search_folders(root):
+        path, record = folder / GENERATION_FIGURE, folder / SEARCH_RECORD_NAME
+        if path.exists() and path.stat().st_mtime >= record.stat().st_mtime:
+            continue
+        try:
+            images = np.load(folder / "final_images.npy")
+            ranking = json.loads((folder / "final_generation.json").read_text())
+            ncols = int(json.loads(record.read_text()).get("config", {}).get("search", {}).get("grid", 16))
+        except (OSError, ValueError) as e:
+            log.warning("warning: %s: no %s (%s)", folder, GENERATION_FIGURE, e.__class__.__name__)
+            continue
+        labels = [f"{100 * r['fitness']:.1f}" for r in ranking]
+        out.append(image_grid(images, labels, path, ncols=ncols))
+    return out

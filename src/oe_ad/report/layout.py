@@ -3,18 +3,16 @@
 Values are AUC in %. Row labels: a class name or ``mean`` (``rows: class``), else the label of the swept value
 (``oe_size`` labels are ``1``, ``2``, …, ``full``, and ``none`` for methods without OE). Column labels join the
 column keys' values (``hsc``, ``hsc best``, ``augment=True``, ``bce oe_size=16``). A column's ``classes:`` list
-gives the paper's per-class values in the order of the experiment's data classes.
+gives the paper's per-class values by class index (``normal_class`` 0, 1, …); the rows take their class names from
+the records (``class_name``), so the report needs nothing from the data code.
 """
 
 from dataclasses import dataclass, field, fields
 from functools import cache
 
-from ..data.imagenet import IMAGENET30_CLASSES
-from ..data.sources import CIFAR10
 from ..errors import OEADError
 from ..experiments import EXPERIMENT_DIR, Experiment, experiments
 
-CLASS_NAMES = {"cifar10": CIFAR10.classes, "imagenet30": IMAGENET30_CLASSES}  # data with a fixed class order
 PLOTS = (None, "curve", "grid")
 
 
@@ -26,6 +24,7 @@ class Layout:
     rows: str = "class"  # "class": one row per normal class plus "mean"; else a record column, mean over classes
     columns: tuple[str, ...] = ("method",)
     paper: dict[str, dict[str, float]] = field(default_factory=dict)  # column label -> row label -> AUC %
+    paper_classes: dict[str, tuple[float, ...]] = field(default_factory=dict)  # column label -> AUC % by class index
     plot: str | None = None  # "curve": AUC vs `rows` with ±std bands and per-class panels; "grid": image grid
     log2: bool = False  # x axis in powers of two (OE sizes)
     crossover: tuple[str, str, float] | None = None  # (ahead, catches_up, paper's x): the first x where b >= a
@@ -33,25 +32,25 @@ class Layout:
     note: str = ""
 
 
-def _paper_values(where: str, paper: dict, data: str) -> dict[str, dict[str, float]]:
-    out = {}
+def _paper_values(where: str, paper: dict) -> tuple[dict[str, dict[str, float]], dict[str, tuple[float, ...]]]:
+    """(column -> row -> value, column -> per-class values by index) of a ``report.paper`` node."""
+    rows, classes = {}, {}
     for column, cells in paper.items():
         cells = dict(cells)
         if "classes" in cells:
-            names = CLASS_NAMES.get(data)
             values = cells.pop("classes")
-            if names is None or len(values) != len(names):
-                raise OEADError(f"{where}.paper.{column}.classes: needs one value per class of data '{data}'")
-            cells = {**dict(zip(names, values)), **cells}
-        out[str(column)] = {str(row): float(v) for row, v in cells.items()}
-    return out
+            if not isinstance(values, list) or not all(isinstance(v, (int, float)) for v in values):
+                raise OEADError(f"{where}.paper.{column}.classes: needs a list of numbers, one per class index")
+            classes[str(column)] = tuple(float(v) for v in values)
+        rows[str(column)] = {str(row): float(v) for row, v in cells.items()}
+    return rows, classes
 
 
 def parse_layout(exp: Experiment) -> Layout:
     """The typed layout of an experiment's ``report:`` node; an unknown or malformed key is an error naming it."""
     where = f"{EXPERIMENT_DIR / exp.stem}.yaml: report"
     node = dict(exp.report)
-    known = {f.name for f in fields(Layout)} - {"source"}
+    known = {f.name for f in fields(Layout)} - {"source", "paper_classes"}
     for key in node:
         if key not in known:
             raise OEADError(f"{where}.{key}: unknown key (choose from: help, {', '.join(sorted(known))})")
@@ -66,7 +65,7 @@ def parse_layout(exp: Experiment) -> Layout:
         if not isinstance(c, dict) or set(c) != {"ahead", "catches_up", "paper"}:
             raise OEADError(f"{where}.crossover: needs ahead, catches_up and paper")
         node["crossover"] = (c["ahead"], c["catches_up"], c["paper"])
-    node["paper"] = _paper_values(where, node.get("paper") or {}, exp.data)
+    node["paper"], node["paper_classes"] = _paper_values(where, node.get("paper") or {})
     return Layout(**node, source="search" if exp.kind == "search" else "jobs")
 
 

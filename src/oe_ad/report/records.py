@@ -33,13 +33,15 @@ def config_value(config: dict, dotted: str):
 
 
 def load_records(root: Path, extra: tuple[str, ...] = ()) -> pd.DataFrame:
-    """One row per record; ``extra`` adds columns read from the record's config by dotted key."""
+    """One row per record; ``extra`` adds columns read from the record's config by dotted key; ``_config`` holds
+    the record's whole config (to compare its data, OE set and schedule with the paper's)."""
     records = list(iter_records(root))
     rows = [
         {
             **{k: r.get(k) for k in (*SHOWN, "normal_class", "class_name", "seed", "test_auroc", "oe")},
             **{k: config_value(r.get("config", {}), k) for k in extra},
             **groups,  # never pool records of different configs: variant (a column label) + config_group
+            "_config": r.get("config") or {},
         }
         for r, groups in zip(records, annotate(records, shown=extra))
     ]
@@ -62,8 +64,13 @@ def load_search_records(root: Path) -> pd.DataFrame:
     for path, r in _search_records(root):
         found = "best" if r["direction"] == "max" else "worst"
         rows.append({**{k: r.get(k) for k in ("method", "normal_class", "class_name", "seed", "data")}, "found": found})
-        rows[-1].update(auc=100 * r["best_fitness"], oe="search", _dir=str(path.parent))
+        rows[-1].update(auc=100 * r["best_fitness"], oe="search", _dir=str(path.parent), _config=r.get("config") or {})
     return pd.DataFrame(rows)
+
+
+def search_folders(root: Path) -> list[Path]:
+    """The folders of the finished searches under ``root`` (each holds ``search.json`` and its images)."""
+    return [path.parent for path, _ in _search_records(root)]
 
 
 def experiment_names(root: Path) -> Counter:

@@ -1,11 +1,14 @@
-"""The generic report of any records folder: per normal class, mean ± std AUC (%) over seeds, as markdown."""
+"""The generic report of any records folder: per normal class, AUC (%) over seeds with n and a t-interval."""
 
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .records import SETTING, group_by_setting, load_records
+from .records import CONFIG, SETTING, SHOWN, group_by_setting, load_records
+from .stats import FOOTNOTE, fmt_cell, per_seed_class_mean, summarise
+
+STAT_COLUMNS = ["mean", "std", "ci_low", "ci_high", "n"]
 
 METHOD_ORDER = ["deep_svdd", "clip_zero_shot", "deep_sad", "hsc", "focal", "bce", "clip_bce"]
 
@@ -41,26 +44,29 @@ def column_sort(values: tuple) -> tuple:
 def _oe_sort_key(col: pd.Series) -> pd.Series:
     if col.name == "oe_size":
         return col.map(lambda v: row_sort(v)[:2])
+    if col.name == "method":
+        return col.map(lambda v: (METHOD_ORDER.index(v) if v in METHOD_ORDER else len(METHOD_ORDER), v))
     return col
 
 
 def per_class(df: pd.DataFrame) -> pd.DataFrame:
-    """Long table: one row per (setting, class) with mean/std over seeds and n = the number of distinct seeds."""
-    g = group_by_setting(df, within=("normal_class", "class_name"))
-    out = g.agg(mean=("auc", "mean"), std=("auc", lambda s: s.std(ddof=0)), n=("seed", "nunique")).reset_index()
+    """Long table: one row per (setting, class) with mean, sample sd, 95 % t-interval and n = the number of
+    distinct seeds (a seed's records of one class are averaged first; :mod:`oe_ad.report.stats`)."""
+    rows = []
+    for key, block in group_by_setting(df, within=("normal_class", "class_name")):
+        s = summarise(block.groupby("seed")["auc"].mean())
+        rows.append({**dict(zip([*SHOWN, "normal_class", "class_name", *CONFIG], key)), **s.as_dict()})
+    out = pd.DataFrame(rows, columns=[*SHOWN, "normal_class", "class_name", *CONFIG, *STAT_COLUMNS])
     return out.sort_values([*SETTING, "normal_class"], key=_oe_sort_key).reset_index(drop=True)
 
 
-def fmt(mean: float, std: float) -> str:
-    return f"{mean:.1f} ± {std:.1f}"
-
-
-def markdown_tables(long: pd.DataFrame) -> str:
-    """One markdown table per (data, benchmark): rows = classes (+ mean), columns = method / OE size."""
+def markdown_tables(df: pd.DataFrame, long: pd.DataFrame) -> str:
+    """One markdown table per (data, benchmark): rows = classes (by index) + their mean, columns = method / OE
+    size in the paper's method order and numerically (``full`` last); every cell shows n."""
     parts = []
     for (data, bench), block in long.groupby(["data", "benchmark"], sort=False):
         cols = list(dict.fromkeys(zip(block["method"], block["oe_size"], block["variant"])))
-        classes = list(dict.fromkeys(zip(block["normal_class"], block["class_name"])))
+        classes = sorted(dict.fromkeys(zip(block["normal_class"], block["class_name"])))
         header = ["class", *[f"{m} (OE {o})" + (f" {v}" if v else "") for m, o, v in cols]]
         lines = [f"## {data}, {bench}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for idx, name in classes:
@@ -69,14 +75,16 @@ def markdown_tables(long: pd.DataFrame) -> str:
                 row = block[
                     (block.method == m) & (block.oe_size == o) & (block.variant == v) & (block.normal_class == idx)
                 ]
-                cells.append(
-                    fmt(row["mean"].iloc[0], row["std"].iloc[0]) + f" (n={row['n'].iloc[0]})" if len(row) else "–"
-                )
+                cells.append(fmt_cell(row.iloc[0]) if len(row) else "–")
             lines.append(f"| {idx}: {name} | " + " | ".join(cells) + " |")
-        means = [
-            block[(block.method == m) & (block.oe_size == o) & (block.variant == v)]["mean"].mean() for m, o, v in cols
-        ]
-        lines.append("| **mean** | " + " | ".join(f"**{v:.1f}**" for v in means) + " |")
+        means = []
+        for m, o, v in cols:
+            recs = df[(df.data == data) & (df.benchmark == bench) & (df.method == m) & (df.oe_size == o)]
+            recs = recs[recs.variant == v]
+            k = recs["normal_class"].nunique()
+            over = "" if k == len(classes) else f" over {k} of the {len(classes)} classes"
+            means.append(f"**{fmt_cell(summarise(per_seed_class_mean(recs)))}**{over}")
+        lines.append("| **mean** | " + " | ".join(means) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 
@@ -87,5 +95,5 @@ def build_report(root: Path) -> tuple[pd.DataFrame, str]:
     if df.empty:
         return df, "No result records found.\n"
     long = per_class(df)
-    md = f"# Results under {root}\n\n{len(df)} records; AUC in %, mean ± std over seeds.\n\n" + markdown_tables(long)
+    md = f"# Results under {root}\n\n{len(df)} records; AUC in %. {FOOTNOTE}\n\n" + markdown_tables(df, long)
     return long, md

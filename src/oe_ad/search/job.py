@@ -1,9 +1,9 @@
 """One search job: build the OE pool and the fitness, run (or resume) the search, write its outputs.
 
 Outputs in the job folder: ``state.json`` (resumable state), ``final_generation.json`` (distinct images of the
-final generation, fittest first), ``final_images.npy`` (those images, uint8 NHWC), ``final_generation.png``
-(their grid with AUCs), ``family_tree.json`` (every individual, its parents and fitness) and ``search.json``
-(the record the report reads).
+final generation, fittest first), ``final_images.npy`` (those images, uint8 NHWC), ``family_tree.json`` (every
+individual, its parents and fitness) and ``search.json`` (the record the report reads). The search draws nothing:
+``python -m oe_ad.report`` draws each search's ``final_generation.png`` (its images with their AUCs) from these.
 """
 
 import logging
@@ -18,7 +18,6 @@ from omegaconf import DictConfig, OmegaConf
 from ..data.pools import OEPool, load_in_order
 from ..errors import OEADError
 from ..factory import SourceCache
-from ..figures import image_grid
 from ..results import SEARCH_RECORD_NAME, config_hash, write_json_atomic
 from ..schema import validate_config
 from .evolution import evolve
@@ -69,8 +68,6 @@ def write_outputs(
     final = state.ranked(state.population)
     images = load_in_order(pool, np.array([state.image(n) for n in final], dtype=np.int64))
     np.save(out_dir / "final_images.npy", images.permute(0, 2, 3, 1).numpy())
-    labels = [f"{100 * state.fitness(n):.1f}" for n in final]
-    image_grid(images, labels, out_dir / "final_generation.png", ncols=cfg.search.grid)
     write_json_atomic(out_dir / "family_tree.json", state.family_tree())
     ranking = [{"node": n, "image": state.image(n), "fitness": state.fitness(n)} for n in final]
     write_json_atomic(out_dir / "final_generation.json", ranking)

@@ -1,6 +1,7 @@
-"""PNG figures in the paper's style: AUC curves with ±std bands, per-class panels, image grids.
+"""PNG figures in the paper's style: AUC curves with ±std bands, per-class panels, image grids, ROC curves.
 
-Figures are built as ``matplotlib.figure.Figure`` objects and saved with the Agg canvas, without pyplot, so
+They draw what the report computed from the records (the search writes records and images, the report draws
+them). Figures are built as ``matplotlib.figure.Figure`` objects and saved with the Agg canvas, without pyplot, so
 they work on servers without a display and leave a notebook's backend alone.
 """
 
@@ -9,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
 
 SPECIAL_X = ("none", "full")  # OE-size labels placed left (no OE) and right (the whole pool) of the powers of 2
@@ -84,14 +84,14 @@ def per_class_figure(per_class: pd.DataFrame, x: list[str], path: Path, title: s
 
 
 def image_grid(
-    images: torch.Tensor | np.ndarray,
+    images: np.ndarray,
     labels: list[str],
     path: Path,
     ncols: int = 16,
     row_names: list[str] | None = None,
 ) -> Path:
-    """uint8 images (NCHW tensor or NHWC array) in a grid, each titled with its label (e.g. its AUC)."""
-    arr = images.permute(0, 2, 3, 1).cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    """uint8 images (NHWC array) in a grid, each titled with its label (e.g. its AUC)."""
+    arr = np.asarray(images)
     n = len(arr)
     ncols = max(1, min(ncols, n))
     nrows = max(1, math.ceil(n / ncols))
