@@ -10,6 +10,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from .data.datamodule import Clock, OEDataModule
+from .data.fingerprint import identify
 from .data.sources import LabelledSource, LoadedSource, NormalSource, OEPool
 from .errors import OEADError
 from .schema import validate_config
@@ -26,9 +27,11 @@ def build(spec: dict | DictConfig, **kwargs: Any) -> Any:
 
 
 def _instance_spec(node: DictConfig) -> dict:
-    """The resolved node minus its ``name`` (a label for records and logs, not a constructor argument)."""
+    """The resolved node minus ``name`` (a label for records and logs) and ``fingerprint`` (the data's identity,
+    data/fingerprint.py): neither is a constructor argument."""
     spec = OmegaConf.to_container(node, resolve=True)
     spec.pop("name", None)
+    spec.pop("fingerprint", None)
     return spec
 
 
@@ -45,8 +48,11 @@ def uses_oe(cfg: DictConfig) -> bool:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Reject bad or contradictory options before any data is read (the one schema of ``oe_ad.schema``)."""
+    """Reject bad or contradictory options before any data is read (the one schema of ``oe_ad.schema``), then
+    identify the data by their content (``data.fingerprint``, ``oe.fingerprint``): every config hash is taken
+    after this."""
     validate_config(cfg)
+    identify(cfg)  # [identity] data by content, not path: before any config_hash
 
 
 class SourceCache:

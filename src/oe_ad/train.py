@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from .callbacks import EpochSummary, LastCheckpoint
 from .checkpointing import MODEL_FILE, SAFE_GLOBALS, drop_last_checkpoint, resume_path, save_model
 from .data.datamodule import Clock, OEDataModule, TrainerClock
+from .data.fingerprint import inputs
 from .data.sources import OEPool
 from .factory import SourceCache, build_datamodule, build_method, uses_oe, validate
 from .locks import JobLock
@@ -133,6 +134,7 @@ def build_record(job: Job, outcome: Outcome) -> dict[str, Any]:
         "device": outcome.device,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "inputs": inputs(cfg),  # [identity] per source: its fingerprint and the real paths read
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
 

@@ -24,11 +24,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import OEADError
-from ..factory import SourceCache, resolve_device
+from ..factory import SourceCache, resolve_device, validate
 from ..locks import HeldLocks
 from ..progress import Progress
 from ..results import ERROR_FILE, write_json_atomic
-from ..schema import validate_config
 from ..train import claim, finish, reuse
 from .trainer import plan, prepare_member, train_stack
 
@@ -70,7 +69,7 @@ def _train_locked(
     members, where = [], []
     for i, (cfg, job_dir) in enumerate(zip(cfgs, job_dirs)):
         try:
-            validate_config(cfg)  # the one schema, before the lock and the record look-up hash the config
+            validate(cfg)  # schema and data fingerprints [identity], before the lock and the look-up hash the config
             if not locks.take(job_dir):
                 results[i] = BUSY
                 log.info("job %d is running elsewhere: %s", i, job_dir)
