@@ -53,6 +53,9 @@ def test_a_moved_or_symlinked_folder_keeps_its_fingerprint_and_every_change_chan
     assert folder_fp(moved) == folder_fp(tmp_path / "link") == first
     (moved / "train" / "README.txt").write_text("not an image: not read, not identity")
     assert folder_fp(moved) == first
+    (moved / "train" / "class00").mkdir()  # an empty class: the labels of classes 1 and 2 shift
+    assert folder_fp(moved) != first
+    (moved / "train" / "class00").rmdir()
     img = moved / "train" / "class0" / "000.png"
     original = img.read_bytes()
     changes = {

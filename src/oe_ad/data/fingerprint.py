@@ -30,7 +30,7 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,9 @@ class Listed:
 
 
 # -- listing what a source reads ---------------------------------------------------------------------------
-def walk(root: Path, suffixes: set[str] | None = IMAGE_EXTENSIONS, prefix: str = "", skip=frozenset()) -> list[Listed]:
+def walk(
+    root: Path, suffixes: set[str] | None = IMAGE_EXTENSIONS, prefix: str = "", skip: frozenset[str] = frozenset()
+) -> list[Listed]:
     """The files under ``root`` as ``images.list_images`` finds them (recursively, not into symlinked folders;
     ``suffixes`` None: every file), each stat'ed once; folders whose real path is in ``skip`` are left out."""
     out: list[Listed] = []
@@ -100,17 +102,22 @@ def named_files(base: Path, names: list[str]) -> list[Listed] | None:
         found = one_file(base / name)
         if found is None:
             return None
-        out.append(Listed(name, *[getattr(found[0], k) for k in ("path", "size", "mtime_ns")]))
+        out.append(replace(found[0], rel=name))
     return out
 
 
-def image_folder_files(root: Path, classes: list[str] | None = None) -> list[Listed] | None:
+def folder_classes(root: Path) -> list[str] | None:
+    """The classes ``ImageFolder`` finds: the folders in ``train/``, by name (an empty one is a class too)."""
+    train = root / "train"
+    return sorted(p.name for p in train.iterdir() if p.is_dir()) if train.is_dir() else None
+
+
+def image_folder_files(root: Path, classes: list[str] | None) -> list[Listed] | None:
     """What ``ImageFolder``/``ImageNet30`` read: ``train/<class>/`` and ``test/<class>/`` (else ``val/``)."""
     train = root / "train"
     test = next((root / n for n in ("test", "val") if (root / n).is_dir()), None)
-    if not train.is_dir() or test is None:
+    if not train.is_dir() or test is None or classes is None:
         return None
-    classes = classes if classes is not None else sorted(p.name for p in train.iterdir() if p.is_dir())
     files: list[Listed] = []
     for split in (train, test):
         for cls in classes:
@@ -330,8 +337,10 @@ def source_fingerprint(node: DictConfig, name: str, cache_dir: str | None) -> st
         digest = _cifar(spec, cache, cls)
     elif cls in (ImageFolder, ImageNet30):
         root = Path(spec["root"])
-        classes = None if cls is ImageFolder else IMAGENET30_CLASSES
+        classes = folder_classes(root) if cls is ImageFolder else IMAGENET30_CLASSES
         digest = files_digest(f"folder-{cls.__name__}", root, image_folder_files(root, classes), cache)
+        if digest is not None:  # the class list too: an empty class folder shifts the labels of the others
+            digest = hashlib.sha256(f"{digest}\nclasses {json.dumps(classes)}".encode()).hexdigest()
     elif cls is FolderPool:
         digest = files_digest("images", spec["root"], walk(Path(spec["root"])) or None, cache)
     elif cls is MVTecAD:
