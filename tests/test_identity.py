@@ -279,3 +279,25 @@ def test_the_report_pools_seeds_read_from_two_places_and_splits_on_other_data(tm
     assert report.main([str(tmp_path)]) == 0
     md = (tmp_path / "report.md").read_text()
     assert "data.fingerprint=aaaa" in md and "data.fingerprint=bbbb" in md and "50.0 ± 0.0 (n=1)" in md
+
+
+def test_absent_data_the_config_downloads_are_fetched_before_the_fingerprint(cifar_root, oe_npy, tmp_path, monkeypatch):
+    import torchvision.datasets.utils as tv_utils
+
+    from oe_ad.data import sources
+
+    fetched = []
+
+    def fake_archive(url, root, filename, md5):  # stands in for the md5-checked download of the archive
+        fetched.append(filename)
+        shutil.copytree(cifar_root / "cifar-10-batches-py", Path(root) / "cifar-10-batches-py")
+
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive", fake_archive)
+    monkeypatch.setattr(sources, "download_url", lambda url, root, name: shutil.copy(oe_npy, Path(root) / name))
+    target = "oe_ad.data.sources.CIFAR10"
+    expected = fp.source_fingerprint(node(target, root=str(cifar_root), download=False), "data", None)
+    assert fp.source_fingerprint(node(target, root=str(tmp_path / "a"), download=False), "data", None) is None
+    assert fp.source_fingerprint(node(target, root=str(tmp_path / "b"), download=True), "data", None) == expected
+    assert fetched == ["cifar-10-python.tar.gz"]
+    pool = node(NPY, path=str(tmp_path / "300K.npy"), url="https://example.org/300K.npy")
+    assert fp.source_fingerprint(pool, "oe", None) == fp.source_fingerprint(node(NPY, path=str(oe_npy)), "oe", None)

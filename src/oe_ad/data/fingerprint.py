@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -232,78 +233,112 @@ def files_digest(kind: str, where: str | os.PathLike, files: list[Listed] | None
     return digest
 
 
-# -- per source --------------------------------------------------------------------------------------------
-def _cifar(spec: dict, cache: Cache, cls: type) -> str | None:
-    """CIFAR-10 (every batch file) or CIFAR-100 as OE (``train``), downloaded first if absent and allowed."""
+# -- per source: the package's own classes, by name (wherever in oe_ad.data they live) --------------------------
+def _cifar(spec: dict, cache: Cache, tv: type, read: list[str] | None) -> str | None:
+    """A torchvision CIFAR folder (``read``: the files the source reads, None: all batch files), downloaded first
+    (torchvision checks the archive's md5) when a batch file is missing and ``download`` is on."""
     from torchvision.datasets.utils import download_and_extract_archive
 
-    from .sources import CIFAR10, _PresentCIFAR10, _PresentCIFAR100, download
+    from .sources import download
 
-    tv = _PresentCIFAR10 if cls is CIFAR10 else _PresentCIFAR100
     every = [f for f, _ in tv.train_list + tv.test_list]
     root = Path(spec["root"])
     base = root / tv.base_folder
-    if named_files(base, every) is None and spec.get("download", True):  # as read_cifar: all present, or fetch
-        what = "CIFAR-10" if cls is CIFAR10 else "CIFAR-100"
-        download(what, download_and_extract_archive, tv.url, str(root), filename=tv.filename, md5=tv.tgz_md5)
-    return files_digest(tv.base_folder, base, named_files(base, every if cls is CIFAR10 else ["train"]), cache)
+    if named_files(base, every) is None and spec.get("download", True):  # as the source: all present, or fetch
+        download(tv.__name__.replace("CIFAR", "CIFAR-"), download_and_extract_archive, tv.url, str(root),
+                 filename=tv.filename, md5=tv.tgz_md5)  # fmt: skip
+    return files_digest(tv.base_folder, base, named_files(base, read or every), cache)
 
 
-def _imagenet22k(spec: dict, cache: Cache) -> str | None:
-    from .imagenet import load_index, read_wnids
+def _cifar10(cls: type, spec: dict, cache: Cache) -> str | None:
+    from torchvision.datasets import CIFAR10
+
+    return _cifar(spec, cache, CIFAR10, None)
+
+
+def _cifar100_pool(cls: type, spec: dict, cache: Cache) -> str | None:
+    from torchvision.datasets import CIFAR100
+
+    return _cifar(spec, cache, CIFAR100, ["train"])  # the pool reads the training images
+
+
+def _image_folder(cls: type, spec: dict, cache: Cache) -> str | None:
+    """``ImageFolder`` (classes: the folders in ``train/``) and ``ImageNet30`` (its 30 classes)."""
+    from .imagenet import IMAGENET30_CLASSES
 
     root = Path(spec["root"])
-    if not root.is_dir():
-        return None
-    index, key = load_index(root, spec.get("cache_dir"))
-    digest = cache.get("imagenet22k", str(root), key)
+    classes = IMAGENET30_CLASSES if cls.__name__ == "ImageNet30" else folder_classes(root)
+    digest = files_digest(f"folder-{cls.__name__}", root, image_folder_files(root, classes), cache)
     if digest is None:
-        synsets, synset_of, names = index["synsets"], index["synset_of"], index["names"]
-        rels = [f"{synsets[s]}/{n.decode()}" for s, n in zip(synset_of, names)]
-        picked = sample(len(rels))  # sizes only of the files the sample reads: a stat of 14M files is slow
-        digest = _names_and_sample(rels, [Listed(rels[i], str(root / rels[i]), 0, 0) for i in picked])
-        cache.put("imagenet22k", str(root), key, digest)
-    excluded = " ".join(sorted(read_wnids(spec.get("exclude", "imagenet1k"))))
-    return hashlib.sha256(f"{digest}\nexclude {hashlib.sha256(excluded.encode()).hexdigest()}".encode()).hexdigest()
+        return None  # the class list counts too: an empty class folder shifts the labels of the others
+    return hashlib.sha256(f"{digest}\nclasses {json.dumps(classes)}".encode()).hexdigest()
 
 
-def _names_and_sample(rels: list[str], picked: list[Listed]) -> str:
-    """Every file's name, and the size and sampled content of the ``picked`` files (ImageNet-22k)."""
-    h = hashlib.sha256(f"oe_ad data fingerprint v{VERSION}\n{len(rels)} files by name\n".encode())
-    for rel in rels:
-        h.update(f"{rel}\n".encode())
-    for f in picked:
-        size = os.stat(f.path).st_size
-        h.update(f"{f.rel}\t{size}\t{file_digest(f.path, size, False)}\n".encode())
-    return h.hexdigest()
+def _folder_pool(cls: type, spec: dict, cache: Cache) -> str | None:
+    return files_digest("images", spec["root"], walk(Path(spec["root"])) or None, cache)
 
 
-def _npy(spec: dict, cache: Cache) -> str | None:
-    from .sources import NpyPool
+def _mvtec(cls: type, spec: dict, cache: Cache) -> str | None:
+    from .mvtec import CATEGORIES
 
+    root = Path(spec["root"])
+    if mvtec_files(root) is None and spec.get("download", True):
+        cls(str(root), download=True)._ensure(CATEGORIES[0])  # downloads (SHA-256 checked) and extracts
+    return files_digest("mvtec", root, mvtec_files(root), cache)
+
+
+def _npy_pool(cls: type, spec: dict, cache: Cache) -> str | None:
     path = Path(spec["path"])
     if not path.exists() and spec.get("url"):
-        NpyPool(str(path), spec.get("url"), spec.get("sha256"))  # downloads (and checks) it, as the job would
+        cls(str(path), spec.get("url"), spec.get("sha256"))  # downloads (and checks) it, as the job would
     return files_digest("file", path, one_file(path), cache)
 
 
-def _tiny_images(spec: dict, cache: Cache) -> str | None:
+def _tiny_images(cls: type, spec: dict, cache: Cache) -> str | None:
     parts = [files_digest("file", spec["path"], one_file(Path(spec["path"])), cache)]
     if spec.get("exclude_file") is not None:
         parts.append(files_digest("file", spec["exclude_file"], one_file(Path(spec["exclude_file"])), cache))
     return None if None in parts else hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def _mvtec(spec: dict, cache: Cache) -> str | None:
-    from .mvtec import CATEGORIES, MVTecAD
+def _imagenet22k(cls: type, spec: dict, cache: Cache) -> str | None:
+    """Every file's name (from the pool's own index), the sampled files' sizes and contents, the excluded set."""
+    from .imagenet import load_index, read_wnids
 
     root = Path(spec["root"])
-    if mvtec_files(root) is None and spec.get("download", True):
-        MVTecAD(str(root), download=True)._ensure(CATEGORIES[0])  # downloads and extracts, as the job would
-    return files_digest("mvtec", root, mvtec_files(root), cache)
+    if not root.is_dir():
+        return None
+    index, key = load_index(root, spec.get("cache_dir"))  # key: the synset folders and their mtimes
+    digest = cache.get("imagenet22k", str(root), key)
+    if digest is None:
+        synsets, synset_of, names = index["synsets"], index["synset_of"], index["names"]
+        rels = [f"{synsets[s]}/{n.decode()}" for s, n in zip(synset_of, names)]
+        h = hashlib.sha256(f"oe_ad data fingerprint v{VERSION}\n{len(rels)} files by name\n".encode())
+        for rel in rels:
+            h.update(f"{rel}\n".encode())
+        for i in sample(len(rels)):  # sizes only of the sampled files: a stat of 14M files is slow
+            size = os.stat(root / rels[i]).st_size
+            h.update(f"{rels[i]}\t{size}\t{file_digest(str(root / rels[i]), size, False)}\n".encode())
+        digest = h.hexdigest()
+        cache.put("imagenet22k", str(root), key, digest)
+    excluded = " ".join(sorted(read_wnids(spec.get("exclude", "imagenet1k"))))
+    return hashlib.sha256(f"{digest}\nexclude {excluded}".encode()).hexdigest()
 
 
-def _generic(spec: dict, leaves: list[str], cache: Cache, skip: frozenset) -> str:
+KNOWN: dict[str, Callable[[type, dict, Cache], str | None]] = {
+    "CIFAR10": _cifar10,
+    "CIFAR100Pool": _cifar100_pool,
+    "ImageFolder": _image_folder,
+    "ImageNet30": _image_folder,
+    "FolderPool": _folder_pool,
+    "MVTecAD": _mvtec,
+    "NpyPool": _npy_pool,
+    "TinyImagesPool": _tiny_images,
+    "ImageNet22kPool": _imagenet22k,
+}
+
+
+def _generic(spec: dict, leaves: list[str], cache: Cache, skip: frozenset[str]) -> str:
     """A source class the package does not know: every file under each folder, or each file, that its path keys
     name; a value that names nothing (or a URL) counts as itself."""
     parts = []
@@ -324,33 +359,13 @@ def source_fingerprint(node: DictConfig, name: str, cache_dir: str | None) -> st
     """The fingerprint of the source a config node (``data`` or ``oe``) builds (None: its data is absent)."""
     from hydra.utils import get_class
 
-    from .imagenet import IMAGENET30_CLASSES, ImageNet22kPool, ImageNet30
-    from .mvtec import MVTecAD
-    from .sources import CIFAR10, CIFAR100Pool, FolderPool, ImageFolder, NpyPool
-    from .tiny_images import TinyImagesPool
-
     spec = OmegaConf.to_container(node, resolve=True)
     spec.pop("fingerprint", None)
     cls = get_class(spec["_target_"])
     cache = Cache(cache_dir)
-    if cls in (CIFAR10, CIFAR100Pool):
-        digest = _cifar(spec, cache, cls)
-    elif cls in (ImageFolder, ImageNet30):
-        root = Path(spec["root"])
-        classes = folder_classes(root) if cls is ImageFolder else IMAGENET30_CLASSES
-        digest = files_digest(f"folder-{cls.__name__}", root, image_folder_files(root, classes), cache)
-        if digest is not None:  # the class list too: an empty class folder shifts the labels of the others
-            digest = hashlib.sha256(f"{digest}\nclasses {json.dumps(classes)}".encode()).hexdigest()
-    elif cls is FolderPool:
-        digest = files_digest("images", spec["root"], walk(Path(spec["root"])) or None, cache)
-    elif cls is MVTecAD:
-        digest = _mvtec(spec, cache)
-    elif cls is NpyPool:
-        digest = _npy(spec, cache)
-    elif cls is TinyImagesPool:
-        digest = _tiny_images(spec, cache)
-    elif cls is ImageNet22kPool:
-        digest = _imagenet22k(spec, cache)
+    known = KNOWN.get(cls.__name__) if cls.__module__.startswith("oe_ad.data.") else None
+    if known is not None:
+        digest = known(cls, spec, cache)
     else:
         leaves = [k.partition(".")[2] for k in PATH_KEYS if k.startswith(f"{name}.") and k.partition(".")[2] in spec]
         skip = frozenset(os.path.realpath(d) for d in (cache_dir, spec.get("cache_dir")) if d)
