@@ -12,6 +12,7 @@ import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
+import conftest
 from conftest import merged, tiny_overrides
 from oe_ad import report, run, train
 from oe_ad.data import fingerprint as fp
@@ -20,12 +21,17 @@ from oe_ad.results import PATH_KEYS, RECORD_NAME, config_hash, write_record
 from test_bad_inputs import call_main
 
 
-def node(target: str, **keys) -> OmegaConf:
-    return OmegaConf.create({"name": "x", "_target_": target, **keys})
+def node(class_path: str, **keys) -> OmegaConf:
+    return OmegaConf.create({"name": "x", "_target_": class_path, **keys})
 
 
-FOLDER = "oe_ad.data.sources.ImageFolder"
-NPY = "oe_ad.data.sources.NpyPool"
+def target(group: str, option: str) -> str:
+    """The ``_target_`` of a packaged config (``conf/oe/npy.yaml``): the class, wherever in the package it lives."""
+    conf = OmegaConf.load(conftest.CONF_DIR / group / f"{option}.yaml")
+    return (conf.data if group == "data" else conf)._target_
+
+
+FOLDER, NPY, CIFAR = target("data", "folder"), target("oe", "npy"), target("data", "cifar10")
 
 
 def folder_fp(root: Path, cache: Path | None = None) -> str | None:
@@ -131,19 +137,19 @@ def test_tiny_images_count_the_excluded_indices_and_cifar_its_batch_files(cifar_
     tiny, exclude = tmp_path / "t.bin", tmp_path / "idx.txt"
     tiny.write_bytes(bytes(range(256)) * 12 * 4)
     exclude.write_text("1\n2\n")
-    spec = node("oe_ad.data.tiny_images.TinyImagesPool", path=str(tiny), exclude_file=str(exclude))
+    spec = node(target("oe", "tiny_images"), path=str(tiny), exclude_file=str(exclude))
     first = fp.source_fingerprint(spec, "oe", None)
     exclude.write_text("1\n3\n")
     assert fp.source_fingerprint(spec, "oe", None) != first
-    cifar = node("oe_ad.data.sources.CIFAR10", root=str(cifar_root), download=False)
+    cifar = node(CIFAR, root=str(cifar_root), download=False)
     copy = tmp_path / "cifar-copy"
     shutil.copytree(cifar_root, copy)
     (copy / "cifar-10-batches-py" / "readme.html").write_text("not read")
-    assert fp.source_fingerprint(node("oe_ad.data.sources.CIFAR10", root=str(copy), download=False), "data", None) == (
+    assert fp.source_fingerprint(node(CIFAR, root=str(copy), download=False), "data", None) == (
         fp.source_fingerprint(cifar, "data", None)
     )
     (copy / "cifar-10-batches-py" / "test_batch").unlink()
-    absent = node("oe_ad.data.sources.CIFAR10", root=str(copy), download=False)
+    absent = node(CIFAR, root=str(copy), download=False)
     assert fp.source_fingerprint(absent, "data", None) is None  # the source names what is missing when built
 
 
@@ -153,14 +159,14 @@ def test_imagenet22k_is_listed_by_name_and_its_exclusions_count(tmp_path):
     root = tmp_path / "in22k"
     for value, wnid in enumerate((IN30, IN1K_NOT_30)):
         save_images(root / wnid, 3, 50 * (value + 1), size=(40, 40), suffix=".JPEG")
-    target = "oe_ad.data.imagenet.ImageNet22kPool"
-    first = fp.source_fingerprint(node(target, root=str(root), exclude="imagenet1k"), "oe", str(tmp_path / "c"))
+    in22k = target("oe", "imagenet22k")
+    first = fp.source_fingerprint(node(in22k, root=str(root), exclude="imagenet1k"), "oe", str(tmp_path / "c"))
     moved = tmp_path / "moved"
     root.rename(moved)
-    assert fp.source_fingerprint(node(target, root=str(moved), exclude="imagenet1k"), "oe", None) == first
-    assert fp.source_fingerprint(node(target, root=str(moved), exclude="imagenet30"), "oe", None) != first
+    assert fp.source_fingerprint(node(in22k, root=str(moved), exclude="imagenet1k"), "oe", None) == first
+    assert fp.source_fingerprint(node(in22k, root=str(moved), exclude="imagenet30"), "oe", None) != first
     save_images(moved / IN30, 4, 50, size=(40, 40), suffix=".JPEG")  # one more file: the folder's mtime changes
-    assert fp.source_fingerprint(node(target, root=str(moved), exclude="imagenet1k"), "oe", str(tmp_path / "c")) != (
+    assert fp.source_fingerprint(node(in22k, root=str(moved), exclude="imagenet1k"), "oe", str(tmp_path / "c")) != (
         first
     )
 
@@ -282,9 +288,10 @@ def test_the_report_pools_seeds_read_from_two_places_and_splits_on_other_data(tm
 
 
 def test_absent_data_the_config_downloads_are_fetched_before_the_fingerprint(cifar_root, oe_npy, tmp_path, monkeypatch):
-    import torchvision.datasets.utils as tv_utils
+    import sys
 
-    from oe_ad.data import sources
+    import torchvision.datasets.utils as tv_utils
+    from hydra.utils import get_class
 
     fetched = []
 
@@ -293,11 +300,11 @@ def test_absent_data_the_config_downloads_are_fetched_before_the_fingerprint(cif
         shutil.copytree(cifar_root / "cifar-10-batches-py", Path(root) / "cifar-10-batches-py")
 
     monkeypatch.setattr(tv_utils, "download_and_extract_archive", fake_archive)
-    monkeypatch.setattr(sources, "download_url", lambda url, root, name: shutil.copy(oe_npy, Path(root) / name))
-    target = "oe_ad.data.sources.CIFAR10"
-    expected = fp.source_fingerprint(node(target, root=str(cifar_root), download=False), "data", None)
-    assert fp.source_fingerprint(node(target, root=str(tmp_path / "a"), download=False), "data", None) is None
-    assert fp.source_fingerprint(node(target, root=str(tmp_path / "b"), download=True), "data", None) == expected
+    pools = sys.modules[get_class(NPY).__module__]  # NpyPool's module downloads with its download_url
+    monkeypatch.setattr(pools, "download_url", lambda url, root, name: shutil.copy(oe_npy, Path(root) / name))
+    expected = fp.source_fingerprint(node(CIFAR, root=str(cifar_root), download=False), "data", None)
+    assert fp.source_fingerprint(node(CIFAR, root=str(tmp_path / "a"), download=False), "data", None) is None
+    assert fp.source_fingerprint(node(CIFAR, root=str(tmp_path / "b"), download=True), "data", None) == expected
     assert fetched == ["cifar-10-python.tar.gz"]
     pool = node(NPY, path=str(tmp_path / "300K.npy"), url="https://example.org/300K.npy")
     assert fp.source_fingerprint(pool, "oe", None) == fp.source_fingerprint(node(NPY, path=str(oe_npy)), "oe", None)
