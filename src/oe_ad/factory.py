@@ -10,6 +10,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from .data.datamodule import Clock, OEDataModule
+from .data.fingerprint import identify
 from .data.pools import OEPool
 from .data.sources import LabelledSource, LoadedSource, NormalSource
 from .errors import OEADError
@@ -27,9 +28,11 @@ def build(spec: dict | DictConfig, **kwargs: Any) -> Any:
 
 
 def _instance_spec(node: DictConfig) -> dict:
-    """The resolved node minus its ``name`` (a label for records and logs, not a constructor argument)."""
+    """The resolved node minus ``name`` (a label for records and logs) and ``fingerprint`` (the data's identity,
+    data/fingerprint.py): neither is a constructor argument."""
     spec = OmegaConf.to_container(node, resolve=True)
     spec.pop("name", None)
+    spec.pop("fingerprint", None)
     return spec
 
 
@@ -45,9 +48,14 @@ def uses_oe(cfg: DictConfig) -> bool:
     return bool(cfg.oe) and get_class(cfg.method._target_).uses_oe
 
 
-def validate(cfg: DictConfig) -> None:
-    """Reject bad or contradictory options before any data is read (the one schema of ``oe_ad.schema``)."""
+def validate(cfg: DictConfig, identify_data: bool = True) -> None:
+    """Reject bad or contradictory options before any data is read (the one schema of ``oe_ad.schema``), then
+    identify the data by their content (``data.fingerprint``, ``oe.fingerprint``) so that every config hash taken
+    after this names the data by what it is (``identify_data=False``: jobs that write nothing, e.g. a search's
+    fitness, whose search was identified already)."""
     validate_config(cfg)
+    if identify_data:
+        identify(cfg, uses_oe(cfg))
 
 
 class SourceCache:

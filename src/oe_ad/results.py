@@ -18,15 +18,19 @@ ERROR_FILE = "error.json"  # a failed job's one-line error, for the end-of-sweep
 log = logging.getLogger(__name__)
 _warned: set[str] = set()  # files already named in a warning (a report reads the records more than once)
 INDEX_DIR = ".index"  # in the experiment folder: one small file per finished config hash -> its record
+# Where a job's data lie (every path-valued key of conf/data/*.yaml and conf/oe/*.yaml). They leave the config hash
+# and the job folder name; ``data.fingerprint`` / ``oe.fingerprint`` (data/fingerprint.py) say what the data are.
+PATH_KEYS = ("data.root", "oe.root", "oe.path", "oe.url", "oe.exclude_file")
 # Keys that change where, how or how fast a job runs, or how it is reported, not what it computes.
 NON_EFFECTIVE_KEYS = (
     *("paths", "data.cache_dir", "oe.cache_dir", "logger", "force", "trainer.enable_progress_bar", "name"),
-    *("checkpoint", "threads", "report"),
+    *("checkpoint", "threads", "report", *PATH_KEYS),
 )
 
 
 def config_hash(config: dict[str, Any]) -> str:
-    """Stable hash of a resolved config, ignoring paths and logging (two runs of one job share it)."""
+    """Stable hash of a resolved config, ignoring paths and logging (two runs of one job share it). The data
+    count through their fingerprints (``data.fingerprint``, written by ``data.fingerprint.identify``)."""
     cfg = json.loads(json.dumps(config, default=str))
     for key in NON_EFFECTIVE_KEYS:
         *parents, leaf = key.split(".")
@@ -81,9 +85,17 @@ def index_record(exp_dir: Path, record_path: Path, chash: str) -> None:
     write_text_atomic(Path(exp_dir) / INDEX_DIR / chash, rel)
 
 
+def without_fingerprints(path: Path) -> bool:
+    """Whether a record predates data fingerprints (its hash included the data's paths, not their content)."""
+    rec = read_record(path)
+    data = (rec or {}).get("config", {}).get("data")
+    return isinstance(data, dict) and "fingerprint" not in data
+
+
 def claim_job_dir(job_dir: Path, chash: str, force: bool) -> None:
     """A job folder holds the record of one config. If it holds another config's record, refuse (nothing
-    is trained or overwritten); with ``force`` move that record aside to ``result.<its hash>.json``."""
+    is trained or overwritten); with ``force`` move that record aside to ``result.<its hash>.json``. A record
+    written before data fingerprints is moved aside with a warning (its data cannot be told from its paths)."""
     own = Path(job_dir) / RECORD_NAME
     other = (read_hash(own) or "unreadable") if own.exists() else chash
     if other == chash:
@@ -92,6 +104,15 @@ def claim_job_dir(job_dir: Path, chash: str, force: bool) -> None:
         aside = own.with_name(f"result.unreadable-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.json")
         os.replace(own, aside)
         log.warning("%s is unreadable (truncated?): moved aside to %s; training the job again", own, aside.name)
+        return
+    if without_fingerprints(own):
+        os.replace(own, own.with_name(f"result.{other}.json"))
+        log.warning(
+            "%s predates data fingerprints (its config hash held the data's paths): moved aside to result.%s.json; "
+            "training the job again",
+            own,
+            other,
+        )
         return
     if not force:
         raise OEADError(

@@ -24,6 +24,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from .checkpointing import MODEL_FILE, drop_last_checkpoint, save_model
 from .data.datamodule import Clock, OEDataModule
+from .data.fingerprint import inputs, once_per_source
 from .data.pools import OEPool
 from .errors import OEADError
 from .factory import SourceCache, build_datamodule, build_method, uses_oe, validate
@@ -160,6 +161,7 @@ def build_record(job: Job, outcome: Outcome) -> dict[str, Any]:
         "device": outcome.device,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "inputs": inputs(cfg, uses_oe(cfg)),  # per source: its fingerprint and the real paths read
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
 
@@ -232,31 +234,39 @@ def _failure(e: BaseException) -> Failure:
     return Failure(f"{e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}", e)
 
 
+def _claim_all(specs: Sequence[JobSpec], record: bool, locks: HeldLocks, results: list) -> list[JobSpec]:
+    """Validate and hash each job once; with ``record``, lock it, reuse its record or claim its folder. Returns
+    the jobs to train; the others' results (a record, BUSY or a Failure) go into ``results``."""
+    todo = []
+    for i, spec in enumerate(specs):
+        try:
+            validate(spec.cfg, identify_data=record)  # once per job, before anything hashes or reads it
+            spec.hash = config_hash(OmegaConf.to_container(spec.cfg, resolve=True))
+            if record:
+                # DDP's extra ranks run under rank 0's lock; the record look-up after the lock sees one
+                # written meanwhile
+                if is_rank_zero() and not locks.take(spec.dir):
+                    log.info("skip: %s is running elsewhere", spec.dir)
+                    results[i] = BUSY
+                    continue
+                results[i] = reuse(spec)
+                if results[i] is not None:
+                    continue
+                claim_job_dir(Path(spec.dir), spec.hash, force=bool(spec.cfg.get("force")))
+            todo.append(spec)
+        except (OEADError, OmegaConfBaseException) as e:
+            results[i] = _failure(e)
+    return todo
+
+
 def run_jobs(specs: Sequence[JobSpec], fitter: Fitter, record: bool = True) -> list[Result]:
     """Run the jobs with ``fitter``; per job, in input order: its record (new or reused), :data:`BUSY`, or a
     :class:`Failure`. ``record=False`` (the search's fitness): no lock, record or files; outcomes instead."""
     results: list[Result | None] = [None] * len(specs)
     locks = HeldLocks()  # held until every record of this call is written
-    todo: list[JobSpec] = []
     try:
-        for i, spec in enumerate(specs):
-            try:
-                validate(spec.cfg)  # once per job, before anything hashes or reads it
-                spec.hash = config_hash(OmegaConf.to_container(spec.cfg, resolve=True))
-                if record:
-                    # DDP's extra ranks run under rank 0's lock; the record look-up after the lock sees one
-                    # written meanwhile
-                    if is_rank_zero() and not locks.take(spec.dir):
-                        log.info("skip: %s is running elsewhere", spec.dir)
-                        results[i] = BUSY
-                        continue
-                    results[i] = reuse(spec)
-                    if results[i] is not None:
-                        continue
-                    claim_job_dir(Path(spec.dir), spec.hash, force=bool(spec.cfg.get("force")))
-                todo.append(spec)
-            except (OEADError, OmegaConfBaseException) as e:
-                results[i] = _failure(e)
+        with once_per_source():  # the jobs' shared data is fingerprinted once
+            todo = _claim_all(specs, record, locks, results)
         where = {id(spec): i for i, spec in enumerate(specs)}
         for spec, job, outcome in fitter.fit_and_test(todo):
             i = where[id(spec)]

@@ -18,8 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from ..data.pools import OEPool, load_in_order
 from ..errors import OEADError
 from ..factory import SourceCache
+from ..factory import validate as validate_job
 from ..results import SEARCH_RECORD_NAME, config_hash, write_json_atomic
-from ..schema import validate_config
 from .evolution import evolve
 from .fitness import Fitness, make_fitness
 from .random_search import random_search
@@ -30,7 +30,7 @@ ALGORITHMS = {"evolution": evolve, "random": random_search}
 
 
 def validate(cfg: DictConfig) -> None:
-    validate_config(cfg)  # the schema every job passes, then what a search needs besides
+    validate_job(cfg)  # the schema and the data fingerprints every job passes, then what a search needs
     s = cfg.search
     if s.algorithm not in ALGORITHMS:
         raise OEADError(f"search.algorithm={s.algorithm}: choose from {', '.join(ALGORITHMS)}")
