@@ -167,7 +167,7 @@ def nan_model(tmp_path_factory, folder_root, oe_npy) -> Path:
             p.fill_(float("nan"))
     prep = {"mean": [0.5] * 3, "std": [0.25] * 3, "image_size": 32, "input_size": 32}
     path = out / "model.pt"
-    save_model(path, method, run.OmegaConf.to_container(cfg, resolve=True), prep)
+    save_model(path, method, run.OmegaConf.to_container(cfg, resolve=True), prep, {"normal_names": ["class0"]})
     return path
 
 

@@ -25,6 +25,8 @@ from oe_ad.lightning_fitter import run_job
 from oe_ad.methods.clip_bce import CLIPBCE
 from oe_ad.nets import clip as clipnet
 from oe_ad.nets.clip import CLIPNet, anomaly_log_odds, prompt_logits, prompts
+from oe_ad.predict import predict
+from oe_ad.scores import read_scores
 from oe_ad.sweep import expand
 
 TINY = "oe-ad-tiny-clip"
@@ -168,6 +170,21 @@ def test_bce_cl_trains_with_oe_and_writes_a_record(make_cfg, tmp_path):
     record = run_job(make_cfg("method=clip_bce", "epochs=1", "milestones=[]", *TINY_OVERRIDES), tmp_path / "bcecl")
     assert (tmp_path / "bcecl" / "result.json").exists() and record["oe_count"] == 64
     assert record["train_auroc"] is not None and 0 <= record["test_auroc"] <= 1
+
+
+@pytest.mark.parametrize("method", ["clip_zero_shot", "clip_bce"])
+def test_predict_on_a_clip_model_pt_gives_the_test_runs_scores(method, make_cfg, folder_root, tmp_path):
+    """model.pt keeps the facts the method was prepared with (the prompts' class names): predict rebuilds the
+    prompts before loading the weights, so a zero-shot and a fine-tuned CLIP score the test set as their job did.
+    The weights come from a local file, so the frozen towers predict rebuilds are the trained job's."""
+    torch.manual_seed(0)
+    weights = tmp_path / "weights.pt"
+    torch.save(tiny_net().clip.state_dict(), weights)
+    overrides = [*TINY_OVERRIDES[:-1], f"net.pretrained={weights}", "epochs=1", "milestones=[]"]
+    run_job(make_cfg(f"method={method}", *overrides), tmp_path / "job")
+    rows = predict(tmp_path / "job" / "model.pt", folder_root / "test")
+    expected, _ = read_scores(tmp_path / "job" / "scores.csv")
+    np.testing.assert_allclose([s for _, s in rows], expected.numpy(), rtol=1e-4, atol=1e-4)
 
 
 # -- configuration ---------------------------------------------------------------------------------------------
