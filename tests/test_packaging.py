@@ -53,7 +53,14 @@ def test_wheel_holds_every_config_list_and_the_launcher_plugin(wheel_names):
 def test_wheel_declares_the_console_commands_and_dependencies(wheel_names, tmp_path):
     meta = {n.split("/")[-1]: n for n in wheel_names if ".dist-info/" in n}
     assert {"entry_points.txt", "METADATA"} <= set(meta)
-    assert set(console_scripts()) == {"oe-ad-run", "oe-ad-sweep", "oe-ad-search", "oe-ad-report", "oe-ad-predict"}
+    assert set(console_scripts()) == {
+        "oe-ad-run",
+        "oe-ad-sweep",
+        "oe-ad-search",
+        "oe-ad-report",
+        "oe-ad-predict",
+        "oe-ad-wandb-sync",
+    }
 
 
 @pytest.mark.parametrize("command", sorted(console_scripts()))
