@@ -1,5 +1,5 @@
 """benchmarks/gpu_check.py --smoke on the CPU: every section runs and lands in the JSON and the table, so the
-script is known to work when a GPU is finally lent (docs/gpu.md)."""
+script is known to work before it first runs on a GPU (docs/gpu.md)."""
 
 import json
 import math
@@ -86,3 +86,37 @@ def test_without_a_gpu_the_full_check_refuses_in_one_line(tmp_path, capsys):
         pytest.skip("a GPU is present")
     assert gpu_check.main([str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: no CUDA device")
+
+
+@pytest.mark.parametrize(
+    ("pool", "indices", "auc", "checks"),
+    [
+        ("reference", "same", 0.904, ["info", "pass", "pass"]),  # 0.9 points from the stored 0.895
+        ("reference", "same", 0.910, ["info", "pass", "fail"]),
+        ("reference", "other", 0.895, ["info", "fail", "pass"]),
+        ("own", "other", 0.700, ["info", "info"]),  # a user's own data: shown, not judged
+    ],
+)
+def test_section_2_judges_only_the_reference_data(tmp_path, monkeypatch, pool, indices, auc, checks):
+    import types
+
+    import gpu_check
+    import gpu_sections
+    import numpy as np
+    from gpu_sections import Context, Section
+
+    reference = tmp_path / "reference.npy"
+    np.save(reference, np.zeros((4, 32, 32, 3), np.uint8))
+    own = tmp_path / "own.npy"
+    np.save(own, np.ones((4, 32, 32, 3), np.uint8))
+    ref = {"oe_shape": [4, 32, 32, 3], "oe_sha256": gpu_sections.sha256(reference)}
+    ref |= {"oe_indices_sha256": "abc", "test_auroc": 0.895}
+    monkeypatch.setattr(gpu_sections, "reference", lambda: ref)
+    first = Section(1, "job")
+    first.data = {"test_auroc": auc, "record_device": "cuda", "oe_indices_sha256": "abc" if indices == "same" else "x"}
+    s = types.SimpleNamespace(smoke=False)
+    ctx = Context(s, tmp_path, tmp_path, reference if pool == "reference" else own, gpu_check.verdict, {1: first})
+    sec = Section(2, "agreement")
+    gpu_sections.agreement(sec, ctx)
+    assert [r.check for r in sec.rows] == checks
+    assert sec.data["reference_pool"] is (pool == "reference")
