@@ -120,3 +120,43 @@ def test_section_2_judges_only_the_reference_data(tmp_path, monkeypatch, pool, i
     gpu_sections.agreement(sec, ctx)
     assert [r.check for r in sec.rows] == checks
     assert sec.data["reference_pool"] is (pool == "reference")
+
+
+def test_gpu_check_data_writes_the_cifar10_folder_and_the_cifar100_pool(cifar_root, tmp_path):
+    """`make gpu-check` without GPU_DATA/GPU_OE prepares its data with benchmarks/gpu_check_data.py: every CIFAR-10
+    image losslessly as train|test/<class>/<index>.png, CIFAR-100's training images as (N, 32, 32, 3) uint8."""
+    import pickle
+    import shutil
+
+    import gpu_check_data
+    import numpy as np
+    from PIL import Image
+
+    from oe_ad.data.sources import CIFAR10
+
+    cifar_root = Path(shutil.copytree(cifar_root, tmp_path / "cifar"))  # conftest's fake CIFAR-10, + a CIFAR-100
+    base = cifar_root / "cifar-100-python"
+    base.mkdir()
+    rng = np.random.default_rng(5)
+    for name, n in (("train", 12), ("test", 4)):
+        data = rng.integers(0, 256, (n, 3 * 32 * 32), dtype=np.uint8)
+        with open(base / name, "wb") as fh:
+            pickle.dump({"data": data, "fine_labels": [k % 100 for k in range(n)]}, fh)
+    out = tmp_path / "gpu-check"
+    assert gpu_check_data.main([str(out), "--cifar-root", str(cifar_root)]) == 0
+    train, test = CIFAR10(str(cifar_root), download=False).load()
+    for split, part in (("train", train), ("test", test)):
+        files = sorted((out / "cifar10" / split).glob("*/*.png"))
+        assert len(files) == len(part.labels)
+        for f in files[:5] + files[-5:]:
+            i = int(f.stem)
+            assert f.parent.name == CIFAR10.classes[int(part.labels[i])]
+            assert np.array_equal(np.asarray(Image.open(f)), part.images[i].permute(1, 2, 0).numpy())
+    with open(base / "train", "rb") as fh:
+        raw = pickle.load(fh)["data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    oe = np.load(out / "cifar100-oe.npy")
+    assert oe.dtype == np.uint8 and np.array_equal(oe, raw)
+    assert not list(out.glob("*partial*"))
+    stamp = (out / "cifar100-oe.npy").stat().st_mtime_ns
+    assert gpu_check_data.main([str(out), "--cifar-root", str(cifar_root)]) == 0  # already there: kept
+    assert (out / "cifar100-oe.npy").stat().st_mtime_ns == stamp
