@@ -72,3 +72,30 @@ def test_every_console_command_answers_help(command):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "usage" in done.stdout.lower() and command in done.stdout
     assert "Traceback" not in done.stderr and "powered by Hydra" not in done.stdout
+
+
+def test_license_citation_and_changelog_agree_with_setup_cfg():
+    """One version and one license everywhere a user or a citation tool looks."""
+    from omegaconf import OmegaConf
+
+    import oe_ad
+
+    meta = configparser.ConfigParser()
+    meta.read(ROOT / "setup.cfg")
+    version, license_name = meta["metadata"]["version"], meta["metadata"]["license"]
+    cff = OmegaConf.to_container(OmegaConf.load(ROOT / "CITATION.cff"))
+    assert cff["cff-version"] == "1.2.0" and cff["version"] == version == oe_ad.__version__
+    assert cff["license"] == license_name == "MIT"
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License\n\nCopyright (c) 2026 the oe_ad authors\n")
+    paper = cff["preferred-citation"]
+    assert paper["journal"] == "Transactions on Machine Learning Research" and paper["year"] == 2022
+    assert [a["family-names"] for a in paper["authors"]] == [
+        "Liznerski",
+        "Ruff",
+        "Vandermeulen",
+        "Franks",
+        "Müller",
+        "Kloft",
+    ]
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert "## [Unreleased]" in changelog and f"## [{version}] - " in changelog
