@@ -356,24 +356,24 @@ def vectorised(sec: Section, ctx: Context) -> None:
     s, device = ctx.s, ctx.device
     fit = models_per_step(step_bytes(256), device)
     epochs: dict[int, float] = {}
-    peaks: dict[int, float | None] = {}
     for m in s.vec_models:
         size = min(m, fit)  # a stack larger than memory runs in chunks, one after the other
-        reset_peak(device)
+        reset_peak(device)  # the peak is set beside the planner's estimate (step_bytes per model, docs/gpu.md)
         step = vectorised_step_time(size, s.vec_steps, device, "auto", s.half) * math.ceil(m / size)
-        peaks[m] = peak_gib(device)  # against the planner's estimate: step_bytes per model (docs/gpu.md)
         epochs[m] = step * STEPS_PER_EPOCH
         images = m * STEPS_PER_EPOCH * 2 * s.half
         value = f"{epochs[m]:.2f} s, {images / epochs[m]:,.0f} img/s, {epochs[m] / epochs[1]:.2f}x M=1"
-        sec.add(f"M={m}: one epoch (40 steps of {s.half} + {s.half} per model)", f"{value}, peak {gib(peaks[m])}")
+        sec.add(
+            f"M={m}: one epoch (40 steps of {s.half} + {s.half} per model)", f"{value}, peak {gib(peak_gib(device))}"
+        )
     big = max(s.vec_models)
     ratio = epochs[big] / epochs[1]
     goal_check = ctx.verdict(ratio <= 3, s) if big == 64 else "n/a on CPU"
     sec.add(f"epoch M={big} / epoch M=1", f"{ratio:.2f}x", "<= 3x (M=64)", goal_check)
-    estimate = step_bytes(2 * s.half) / 2**30
-    sec.add("planner's estimate per model (step_bytes), models that fit", f"{estimate:.2f} GiB, {fit}")
-    sec.data = {"epoch_s": epochs, "peak_gib": peaks, "estimate_gib": estimate, "models_fit": fit}
-    sec.data["steps_timed"] = s.vec_steps
+    sec.add(
+        "planner's estimate per model (step_bytes), models that fit", f"{step_bytes(2 * s.half) / 2**30:.2f} GiB, {fit}"
+    )
+    sec.data = {"epoch_s": epochs, "models_fit": fit, "steps_timed": s.vec_steps}
     with fp32_matmuls():
         conv = compare_convs(s.conv_models, s.conv_steps, device, s.half)
     sec.data["grouped_vs_split"] = conv
