@@ -99,3 +99,19 @@ def test_license_citation_and_changelog_agree_with_setup_cfg():
     ]
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert "## [Unreleased]" in changelog and f"## [{version}] - " in changelog
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make")
+def test_make_install_refuses_another_python_in_one_line(tmp_path):
+    """`make install PYTHON=...` with a Python other than 3.11: one error line naming its version, exit 2, and
+    no .venv made."""
+    fake = tmp_path / "python3.12"
+    fake.write_text('#!/bin/sh\n[ "$1" = "--version" ] && { echo "Python 3.12.1"; exit 0; }\nexit 1\n')
+    fake.chmod(0o755)
+    had_venv = (ROOT / ".venv").exists()
+    done = subprocess.run(["make", "-s", "-C", str(ROOT), "install", f"PYTHON={fake}"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stdout.strip().splitlines() == [
+        f"error: {fake} is not Python 3.11 (Python 3.12.1); oe_ad needs 3.11: make install PYTHON=python3.11"
+    ]
+    assert (ROOT / ".venv").exists() == had_venv
