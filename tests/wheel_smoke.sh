@@ -31,7 +31,7 @@ BASE_SITE="$("$BASE_PY" -c 'import sysconfig; print(sysconfig.get_paths()["purel
 
 cd "$TMP" && mkdir work && cd work  # outside the checkout: nothing can come from $REPO
 "$PY" -c "import oe_ad, sys; p = oe_ad.__file__; sys.exit(0 if p.startswith('$TMP/venv') else f'oe_ad from {p}')"
-for cmd in oe-ad-run oe-ad-sweep oe-ad-search oe-ad-report oe-ad-predict; do
+for cmd in oe-ad-run oe-ad-sweep oe-ad-search oe-ad-report oe-ad-predict oe-ad-wandb-sync; do
   "$TMP/venv/bin/$cmd" --help > help.txt || { echo "error: $cmd --help failed"; exit 1; }
   grep -qi "usage" help.txt || { echo "error: $cmd --help prints no usage"; exit 1; }
 done
