@@ -1,12 +1,32 @@
-"""The argument style of the non-Hydra commands (report, predict, sweep): argparse, errors in one line."""
+"""The argument style of the non-Hydra commands (report, predict, eval, sweep): argparse, errors in one line,
+``--version`` on every command. Nothing heavy is imported here: ``--help`` must answer at once."""
 
 import argparse
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
+
+from .version import version_text
+
+
+class _Version(argparse.Action):
+    """``--version``: the package and its stack (computed only when asked)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        kwargs.setdefault("help", "print the versions of oe_ad, torch, Lightning and Hydra, then exit")
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> NoReturn:
+        print(version_text())
+        parser.exit()
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse whose usage errors are one ``error: ...`` line (exit 2), like every other oe_ad error."""
+    """argparse whose usage errors are one ``error: ...`` line (exit 2), like every other oe_ad error, and which
+    answers ``--version``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument("--version", action=_Version)
 
     def error(self, message: str) -> NoReturn:
         print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)

@@ -21,6 +21,7 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from .errors import OEADError
 from .results import ERROR_FILE, NON_EFFECTIVE_KEYS, write_json_atomic
 from .schema import check_command_line
+from .version import version_text
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 GROUPS = ("method", "data", "oe", "net", "trainer", "logger", "experiment", "launcher", "filter")
@@ -135,8 +136,11 @@ def _task(cfg: DictConfig) -> float | None:
 
 
 def cli(task: Callable[[], object], config_name: str = "config") -> None:
-    """Reject unknown config-group options, unknown or repeated keys in one line, then hand the command line
-    to a Hydra task."""
+    """Answer ``--version`` (oe_ad's, not Hydra's); reject unknown config-group options, unknown or repeated keys
+    in one line; then hand the command line to a Hydra task."""
+    if "--version" in sys.argv[1:]:
+        print(version_text())
+        sys.exit(0)
     try:
         check_group_choices(sys.argv[1:])
         check_command_line(sys.argv[1:], CONF_DIR, config_name, GROUPS)
