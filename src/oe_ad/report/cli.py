@@ -7,26 +7,35 @@ records or ``--experiment``), it also writes the paper's table with the paper's 
 (``paper.md``, ``paper.csv``, on top of ``report.md``) and its figures (``*.png``); ``--wandb`` logs that summary
 as one W&B run (docs/wandb.md); ``--roc`` draws the jobs' ROC curves into ``roc.png``. Records are the
 source of truth; nothing here reads W&B.
+
+Only argparse is imported at the top (pandas, matplotlib and torch when a report is written): ``--help`` answers at
+once.
 """
 
+import argparse
 import logging
 import sys
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..cliargs import ArgumentParser
 from ..errors import OEADError
-from ..results import write_text_atomic
-from .figures import experiment_figures
-from .layout import paper_layouts
-from .paper import paper_markdown, paper_table
-from .records import SETTING, experiment_names, load_records, load_search_records
-from .tables import build_report
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DESCRIPTION = (
+    "Tables and figures from the result records (result.json) under DIR: report.md and report.csv (per normal "
+    "class, mean and std of the AUC over seeds, per method and OE size); for a paper experiment also the paper's "
+    "table with its values and our difference (paper.md, paper.csv) and its figures (PNG)."
+)
 
 
 def detect_experiment(root: Path) -> str | None:
     """The paper experiment a folder holds: the records' ``name`` if known, else the folder's name."""
+    from .layout import paper_layouts
+    from .records import experiment_names
+
     layouts = paper_layouts()
     for name, _ in experiment_names(root).most_common():
         if name in layouts:
@@ -34,8 +43,15 @@ def detect_experiment(root: Path) -> str | None:
     return root.resolve().name if root.resolve().name in layouts else None
 
 
-def experiment_report(root: Path, name: str) -> tuple[pd.DataFrame, str, list[Path]]:
+def experiment_report(root: Path, name: str) -> "tuple[pd.DataFrame, str, list[Path]]":
     """The paper table (long), its markdown and its figures for experiment ``name`` from the records in root."""
+    import pandas as pd
+
+    from .figures import experiment_figures
+    from .layout import paper_layouts
+    from .paper import paper_markdown, paper_table
+    from .records import SETTING, load_records, load_search_records
+
     layout = paper_layouts()[name]
     if layout.source == "search":
         df = load_search_records(root)
@@ -52,6 +68,8 @@ def experiment_report(root: Path, name: str) -> tuple[pd.DataFrame, str, list[Pa
 
 def detect_name(root: Path) -> str:
     """The experiment name the records carry (``name=``), else the folder's name."""
+    from .records import experiment_names
+
     return next((n for n, _ in experiment_names(root).most_common() if n), root.resolve().name)
 
 
@@ -74,6 +92,10 @@ def write_reports(root: Path, experiment: str | None, wandb: bool, roc: bool = F
 
     ``wandb``: also log the summary as one W&B run per experiment (imported only then: no W&B for a plain report).
     """
+    from ..results import write_text_atomic
+    from .layout import paper_layouts
+    from .tables import build_report
+
     long, md = build_report(root)
     name = experiment or detect_experiment(root)
     if name:
@@ -99,19 +121,36 @@ def write_reports(root: Path, experiment: str | None, wandb: bool, roc: bool = F
     return md
 
 
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = ArgumentParser(prog="oe-ad-report", description=DESCRIPTION)
+    ap.add_argument("dir", type=Path, metavar="DIR", help="folder holding result.json records (searched recursively)")
+    ap.add_argument(
+        "--experiment",
+        metavar="EXPERIMENT",
+        help="the paper experiment whose layout to use, e.g. fig2-cifar10 (default: detected from the records or the "
+        "folder's name; `python -m oe_ad.experiments list` lists them)",
+    )
+    ap.add_argument(
+        "--wandb", action="store_true", help="also log the summary as one W&B run per experiment (docs/wandb.md)"
+    )
+    ap.add_argument("--roc", action="store_true", help="also draw the jobs' ROC curves (scores.csv) into roc.png")
+    return ap.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        ap = ArgumentParser(prog="oe-ad-report", description=__doc__.splitlines()[0])
-        ap.add_argument("dir", type=Path, help="folder holding result.json records (searched recursively)")
-        ap.add_argument("--experiment", choices=sorted(paper_layouts()), help="paper layout to use (default: detected)")
-        ap.add_argument(
-            "--wandb", action="store_true", help="also log the summary as one W&B run per experiment (docs/wandb.md)"
-        )
-        ap.add_argument("--roc", action="store_true", help="also draw the jobs' ROC curves (scores.csv) into roc.png")
-        args = ap.parse_args(argv)
+        args = parse_args(argv)
         logging.basicConfig(level=logging.WARNING, format="%(message)s")  # unreadable or duplicate records
         if not args.dir.is_dir():
             raise OEADError(f"{args.dir}: no such directory")
+        if args.experiment is not None:
+            from .layout import paper_layouts
+
+            if args.experiment not in paper_layouts():
+                raise OEADError(
+                    f"--experiment {args.experiment}: not a paper experiment (choose from: "
+                    f"{', '.join(sorted(paper_layouts()))})"
+                )
         print(write_reports(args.dir, args.experiment, args.wandb, args.roc))
     except OEADError as e:
         print(f"error: {e}", file=sys.stderr)
