@@ -29,7 +29,7 @@ from .loggers import build_logger, finish_wandb, job_run, log_config, log_job_re
 from .methods.base import AnomalyDetector
 from .metrics import aupr
 from .results import claim_job_dir, config_hash, find_record, index_record, write_record
-from .scores import collected_scores, write_scores
+from .scores import collected_scores, normal_scores, write_scores
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,9 @@ def finish(job: Job, outcome: Outcome, job_dir: Path, logger: Any = None) -> dic
     if ckpt.get("save_model", True):
         dm = job.datamodule
         preprocessing = {**dm.normalisation, "input_size": int(dm.train_normal.shape[-1])}
-        save_model(job_dir / MODEL_FILE, job.method, record["config"], preprocessing)
+        names = {"classes": list(dm.classes), "normal_classes": list(dm.normal_names)}  # thresholds: normal_scores
+        extra = {**names, "normal_scores": normal_scores(job.method, dm)}
+        save_model(job_dir / MODEL_FILE, job.method, record["config"], preprocessing, extra)
     if outcome.scores is not None:
         write_scores(job_dir, outcome.scores, job.datamodule.test_labels)
     path = write_record(job_dir, record)
