@@ -24,14 +24,23 @@ def interval() -> float:
 
 
 class Progress:
-    """``with Progress(total, "decoding images", "images") as bar: ... bar.update(k)``."""
+    """``with Progress(total, "decoding images", "images") as bar: ... bar.update(k)``.
 
-    def __init__(self, total: int | None, desc: str, unit: str = "it", terminal: bool | None = None) -> None:
+    ``leave=False``: the terminal bar disappears when done (for steps another line sums up, e.g. an epoch).
+    """
+
+    def __init__(
+        self, total: int | None, desc: str, unit: str = "it", terminal: bool | None = None, leave: bool = True
+    ) -> None:
         self.total, self.desc, self.unit, self.n = total, desc, unit, 0
         self.terminal = sys.stderr.isatty() if terminal is None else terminal
         self.t0 = self.last = time.monotonic()
         self.lines, self.shown = 0, 0
-        self.bar = tqdm(total=total, desc=desc, unit=unit, delay=1.0, dynamic_ncols=True) if self.terminal else None
+        self.bar = (
+            tqdm(total=total, desc=desc, unit=unit, delay=1.0, dynamic_ncols=True, leave=leave)
+            if self.terminal
+            else None
+        )
 
     def update(self, n: int = 1) -> None:
         self.n += n

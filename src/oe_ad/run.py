@@ -116,6 +116,8 @@ def _task(cfg: DictConfig) -> float | None:
     job_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
     (job_dir / ERROR_FILE).unlink(missing_ok=True)
+    loading = "" if "pytorch_lightning" in sys.modules else " (loading torch and Lightning)"
+    log.info("job %s%s", job_dir, loading)  # the first word, before seconds of imports
     try:
         from .train import run_or_skip  # heavy imports after Hydra has parsed the command line
 

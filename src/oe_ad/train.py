@@ -19,7 +19,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from .callbacks import EpochSummary, LastCheckpoint
+from .callbacks import EpochSummary, LastCheckpoint, StepProgress
 from .checkpointing import MODEL_FILE, SAFE_GLOBALS, drop_last_checkpoint, resume_path, save_model
 from .data.datamodule import Clock, OEDataModule, TrainerClock
 from .data.sources import OEPool
@@ -222,7 +222,7 @@ def run_job(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     # W&B/CSV: the run (id from the config hash, resumed with the job) starts here; the learning rate to its history
     logger = build_logger(cfg.logger, output_dir, job_run(cfg, job.hash, known_class_name(job)))
     ckpt = cfg.get("checkpoint") or {}
-    callbacks: list[pl.Callback] = [EpochSummary(), *logger_callbacks(logger)]
+    callbacks: list[pl.Callback] = [EpochSummary(), StepProgress(), *logger_callbacks(logger)]
     if ckpt.get("every_n_epochs"):
         callbacks.append(LastCheckpoint(output_dir, ckpt.every_n_epochs, job.hash))
     try:
