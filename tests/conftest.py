@@ -134,7 +134,7 @@ def trained_job(tmp_path_factory, folder_root, oe_npy) -> TrainedJob:
     logger.setLevel(logging.INFO)
     os.environ["OE_AD_PROGRESS_SECONDS"] = "0"
     try:
-        with mock.patch("oe_ad.progress.sys.stderr.isatty", return_value=False):  # log lines even under `pytest -s`
+        with mock.patch("oe_ad.progress.is_terminal", return_value=False):  # log lines even under `pytest -s`
             record = run_job(cfg, out / "job")
     finally:
         logger.removeHandler(handler)

@@ -15,6 +15,15 @@ log = logging.getLogger("oe_ad.progress")
 LINE = "{desc}: {n_fmt}/{total_fmt} {unit} ({percentage:.0f}%) [{elapsed}<{remaining}, {rate_fmt}]"
 
 
+def is_terminal() -> bool:
+    """stderr is a terminal a bar can be drawn on (a pseudo-terminal without a size, e.g. some CI runners, gets
+    log lines: tqdm would draw a bar of width 0)."""
+    try:
+        return sys.stderr.isatty() and os.get_terminal_size(sys.stderr.fileno()).columns > 0
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def interval() -> float:
     """Seconds between two progress lines when the output is not a terminal."""
     try:
@@ -33,7 +42,7 @@ class Progress:
         self, total: int | None, desc: str, unit: str = "it", terminal: bool | None = None, leave: bool = True
     ) -> None:
         self.total, self.desc, self.unit, self.n = total, desc, unit, 0
-        self.terminal = sys.stderr.isatty() if terminal is None else terminal
+        self.terminal = is_terminal() if terminal is None else terminal
         self.t0 = self.last = time.monotonic()
         self.lines, self.shown = 0, 0
         self.bar = (
