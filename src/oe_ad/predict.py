@@ -105,5 +105,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(rows)} images scored -> {args.output}")
 
 
+def __getattr__(name: str) -> Any:
+    """``from oe_ad.predict import predict`` still works (the function lives in ``oe_ad.inference``, imported here
+    only when asked for, so that ``--help`` stays instant)."""
+    if name == "predict":
+        from .inference import predict
+
+        return predict
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 if __name__ == "__main__":
     main()
