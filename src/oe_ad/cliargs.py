@@ -2,6 +2,7 @@
 ``--version`` on every command. Nothing heavy is imported here: ``--help`` must answer at once."""
 
 import argparse
+import logging
 import sys
 from typing import Any, NoReturn
 
@@ -31,3 +32,10 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
         sys.exit(2)
+
+
+def show_progress_and_warnings() -> None:
+    """Log setup of a non-Hydra command: warnings, and the progress lines of long steps (``oe_ad.progress``) when
+    stderr is not a terminal (on one, tqdm draws the bar)."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("oe_ad.progress").setLevel(logging.INFO)

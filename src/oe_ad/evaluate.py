@@ -17,7 +17,7 @@ from argparse import Namespace, RawDescriptionHelpFormatter
 from pathlib import Path
 from typing import Any
 
-from .cliargs import ArgumentParser
+from .cliargs import ArgumentParser, show_progress_and_warnings
 from .errors import OEADError
 
 EXAMPLES = """examples:
@@ -110,7 +110,7 @@ def write_outputs(out: Path, evaluation: Any, model: Any) -> list[Path]:
     """metrics.json, scores.csv, roc.png and pr.png in ``out`` (each written atomically)."""
     import json
 
-    from .figures import pr_figure, roc_figure
+    from .figures import evaluation_figure
     from .metrics import pr_points, roc_points
     from .results import write_text_atomic
 
@@ -120,17 +120,33 @@ def write_outputs(out: Path, evaluation: Any, model: Any) -> list[Path]:
     labels, scores = evaluation.data.labels, evaluation.scores
     name = f"{model.config['method']['name']} on {evaluation.data.source}"
     fpr, tpr = roc_points(scores, labels)
-    curve = {"method": model.config["method"]["name"], "label": name, "auc": 100 * evaluation.auroc}
-    roc = roc_figure([{**curve, "fpr": fpr.numpy(), "tpr": tpr.numpy()}], out / "roc.png", f"ROC: {name}")
+    roc = evaluation_figure(
+        fpr.numpy(),
+        tpr.numpy(),
+        f"AUROC {100 * evaluation.auroc:.1f}",
+        ([0, 1], [0, 1], "random 50.0"),
+        ("false positive rate (normal flagged)", "true positive rate (anomalies found)"),
+        f"ROC: {name}",
+        out / "roc.png",
+    )
     recall, precision = pr_points(scores, labels)
-    base_rate = labels.float().mean().item()
-    pr = pr_figure(recall.numpy(), precision.numpy(), evaluation.aupr, base_rate, out / "pr.png", name)
+    rate = labels.float().mean().item()  # the precision of a random scorer: the share of anomalies
+    pr = evaluation_figure(
+        recall.numpy(),
+        precision.numpy(),
+        f"AUPR {100 * evaluation.aupr:.1f}",
+        ([0, 1], [rate, rate], f"random {100 * rate:.1f}"),
+        ("recall (anomalies found)", "precision"),
+        f"PR: {name}",
+        out / "pr.png",
+    )
     return [out / "metrics.json", out / "scores.csv", roc, pr]
 
 
 def main(argv: list[str] | None = None) -> None:
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
+        show_progress_and_warnings()
         from .inference import dataset_test_split, evaluate, labelled_folder, load_model  # torch: after parsing
 
         model = load_model(args.model, args.device)

@@ -14,7 +14,7 @@ from argparse import Namespace
 from pathlib import Path
 from typing import Any
 
-from .cliargs import ArgumentParser
+from .cliargs import ArgumentParser, show_progress_and_warnings
 from .errors import OEADError
 
 SCALE_HELP = (
@@ -86,6 +86,7 @@ def describe_scale(model: Any) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
+        show_progress_and_warnings()
         from .inference import load_model, predict  # torch: after parsing
 
         model = load_model(args.checkpoint, args.device)
