@@ -17,8 +17,9 @@ from torch import Tensor
 
 from .checkpointing import MODEL_FILE, load_weights, read_model_file
 from .data.augment import Augmenter
+from .data.benchmarks import normal_class_names
 from .data.images import decode, list_images
-from .data.sources import read_npy_images
+from .data.sources import LabelledSource, read_npy_images
 from .data.stream import fit_size
 from .errors import OEADError
 from .progress import Progress
@@ -243,16 +244,17 @@ def dataset_test_split(model: Model, data: str, root: str | None = None) -> Labe
         raise OEADError(f"data={data} needs a root folder: --data-root PATH")
     spec.pop("name", None)
     source = build(spec)
-    _, images, labels = source.benchmark_split(cfg["normal_class"], cfg.get("benchmark", "ovr"))
-    from .data.benchmarks import normal_class_names
-
-    normal = normal_class_names(list(source.classes), cfg["normal_class"], cfg.get("benchmark", "ovr"))
+    benchmark = cfg.get("benchmark", "ovr")
+    _, images, labels = source.benchmark_split(cfg["normal_class"], benchmark)
+    normal = normal_class_names(list(source.classes), cfg["normal_class"], benchmark)
+    # the other classes are the anomalies of a labelled dataset (MVTec-AD's are its category's defects)
+    others = [c for c in source.classes if c not in normal] if isinstance(source, LabelledSource) else []
     labelled = Labelled(
         labels.long().cpu(),
         [f"{data}:test[{i}]" for i in range(len(labels))],
         normal,
-        [c for c in source.classes if c not in normal],
-        f"data={data}" + (f" data.root={root}" if root else ""),
+        others,
+        f"data={data} (data.root={spec.get('root')})",
         images=images.cpu(),
     )
     return check_labelled(labelled)
