@@ -1,9 +1,12 @@
 """The wheel holds what an install outside the checkout needs, and every console command answers --help."""
 
 import configparser
+import json
+import resource
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -60,6 +63,7 @@ def test_wheel_declares_the_console_commands_and_dependencies(wheel_names, tmp_p
         "oe-ad-report",
         "oe-ad-predict",
         "oe-ad-wandb-sync",
+        "oe-ad-eval",
     }
 
 
@@ -115,3 +119,48 @@ def test_make_install_refuses_another_python_in_one_line(tmp_path):
         f"error: {fake} is not Python 3.11 (Python 3.12.1); oe_ad needs 3.11: make install PYTHON=python3.11"
     ]
     assert (ROOT / ".venv").exists() == had_venv
+
+
+HEAVY = ("torch", "torchvision", "pytorch_lightning", "lightning_fabric", "matplotlib", "pandas", "wandb", "open_clip")
+
+
+def run_entry_point(command: str, *args: str) -> tuple[subprocess.CompletedProcess, float, float, dict]:
+    """The console command's entry point in a fresh interpreter: (process, wall s, CPU s, what it imported)."""
+    module, function = console_scripts()[command].split(":")
+    code = (
+        f"import sys, json; sys.argv = [{command!r}, *{list(args)!r}]\n"
+        f"try:\n    from {module} import {function}; code = {function}()\n"
+        "except SystemExit as e:\n    code = e.code\n"
+        f"print(json.dumps({{'heavy': [m for m in {HEAVY!r} if m in sys.modules], 'code': code}}), file=sys.stderr)"
+    )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT / "src")
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return done, wall, cpu, json.loads(done.stderr.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("command", sorted(console_scripts()))
+def test_help_is_instant_and_imports_nothing_heavy(command):
+    """--help parses before torch, Lightning, pandas or matplotlib are imported. The bound is on the command's CPU
+    time (a wall-clock bound would measure the machine's other load): 2 s is generous, the Hydra commands take
+    ~0.7 s (Hydra composes the config to print its groups), the others ~0.1 s."""
+    done, wall, cpu, seen = run_entry_point(command, "--help")
+    assert seen == {"heavy": [], "code": 0}, done.stderr[-2000:]
+    assert cpu < 2.0, f"{command} --help took {cpu:.2f} s of CPU ({wall:.2f} s wall)"
+
+
+@pytest.mark.parametrize("command", sorted(console_scripts()))
+def test_every_command_prints_the_versions(command):
+    """oe_ad's version (setup.cfg in a checkout) and the stack's, from metadata: nothing heavy is imported."""
+    from oe_ad import __version__
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    done, _, _, seen = run_entry_point(command, "--version")
+    assert seen == {"heavy": [], "code": 0}, done.stderr[-2000:]
+    (line,) = done.stdout.splitlines()
+    assert __version__ == cfg["metadata"]["version"] and line.startswith(f"oe_ad {__version__} (torch ")
+    assert all(f"{name} " in line for name in ("torchvision", "pytorch-lightning", "hydra-core", "Python"))
