@@ -28,7 +28,7 @@ def test_model_file_keeps_the_percentiles_of_the_normal_training_images_scores(t
     """The stored percentiles are those of the 24 un-augmented class0 training images as predict scores them."""
     payload = read_model_file(trained_job.dir)
     stats = payload["normal_scores"]
-    assert payload["normal_classes"] == ["class0"] and payload["classes"] == ["class0", "class1", "class2"]
+    assert payload["facts"] == {"normal_names": ["class0"]} and payload["classes"] == ["class0", "class1", "class2"]
     assert stats["n"] == 24 and list(stats["percentiles"]) == ["50", "90", "95", "99", "99.9"]
     assert "radial function pseudo_huber" in stats["scale"]
     train = np.array([score for _, score in predict(trained_job.dir, folder_root / "train" / "class0")])
@@ -90,7 +90,7 @@ def test_a_model_file_without_the_new_fields_still_loads(trained_job, folder_roo
     old = tmp_path / "old"
     old.mkdir()
     payload = torch.load(trained_job.dir / MODEL_FILE, weights_only=True)
-    for key in ("normal_scores", "classes", "normal_classes"):
+    for key in ("normal_scores", "classes", "facts"):
         del payload[key]
     torch.save(payload, old / MODEL_FILE)
     model = load_model(old)

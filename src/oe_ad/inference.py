@@ -246,7 +246,8 @@ def dataset_test_split(model: Model, data: str, root: str | None = None) -> Labe
         spec["root"] = str(root)
     if spec.get("root") == "???":
         raise OEADError(f"data={data} needs a root folder: --data-root PATH")
-    spec.pop("name", None)
+    for label in ("name", "fingerprint"):  # what the record knows of the node, not constructor arguments
+        spec.pop(label, None)
     source = build(spec)
     benchmark = cfg.get("benchmark", "ovr")
     _, images, labels = source.benchmark_split(cfg["normal_class"], benchmark)
