@@ -184,7 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("data", "oe"):
             path = getattr(args, key)
             if path is None or not path.exists():
-                print(f"error: --{key} {path}: not found (make gpu-check passes the bundle's)", file=sys.stderr)
+                print(
+                    f"error: --{key} {path}: not found (make gpu-check GPU_DATA=DIR GPU_OE=FILE.npy, docs/gpu.md)",
+                    file=sys.stderr,
+                )
                 return 2
     only = {int(v) for v in args.only.split(",")}
     s = settings(args.smoke, args.budget)

@@ -1,9 +1,13 @@
 """Synthetic data the tests make themselves (no downloads): a fake image-folder tree, a fake
-cifar-10-batches-py, a small OE .npy, and a helper that composes the package's Hydra config."""
+cifar-10-batches-py, a small OE .npy, a helper that composes the package's Hydra config, and one tiny trained job
+(its model.pt) shared by the inference tests."""
 
+import logging
 import os
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -103,3 +107,40 @@ def make_cfg(folder_root, oe_npy, tmp_path):
             return compose("config", overrides=[*tiny_overrides(folder_root, oe_npy, tmp_path), *overrides])
 
     return _make
+
+
+@dataclass
+class TrainedJob:
+    dir: Path
+    record: dict
+    log: list[str]  # the progress lines (oe_ad.progress) the job logged, one every update
+
+
+@pytest.fixture(scope="session")
+def trained_job(tmp_path_factory, folder_root, oe_npy) -> TrainedJob:
+    """HSC trained for 2 epochs on class0 of ``folder_root`` (its job folder holds model.pt and scores.csv), with
+    every progress update logged (OE_AD_PROGRESS_SECONDS=0)."""
+    from oe_ad.lightning_fitter import run_job
+
+    out = tmp_path_factory.mktemp("trained")
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=[*tiny_overrides(folder_root, oe_npy, out), "method=hsc", "epochs=2"])
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda r: lines.append(r.getMessage())
+    logger = logging.getLogger("oe_ad.progress")
+    old_level, old_seconds = logger.level, os.environ.get("OE_AD_PROGRESS_SECONDS")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    os.environ["OE_AD_PROGRESS_SECONDS"] = "0"
+    try:
+        with mock.patch("oe_ad.progress.is_terminal", return_value=False):  # log lines even under `pytest -s`
+            record = run_job(cfg, out / "job")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        if old_seconds is None:
+            del os.environ["OE_AD_PROGRESS_SECONDS"]
+        else:
+            os.environ["OE_AD_PROGRESS_SECONDS"] = old_seconds
+    return TrainedJob(out / "job", record, lines)

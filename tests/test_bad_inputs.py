@@ -156,7 +156,7 @@ def test_search_rejects(args, expected, folder_root, oe_npy, tmp_path, monkeypat
 @pytest.fixture(scope="module")
 def nan_model(tmp_path_factory, folder_root, oe_npy) -> Path:
     """A model.pt whose weights are NaN (what a diverged run would leave)."""
-    from oe_ad.train import build_method
+    from oe_ad.factory import build_method
 
     out = tmp_path_factory.mktemp("nan")
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):

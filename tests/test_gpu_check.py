@@ -1,5 +1,5 @@
 """benchmarks/gpu_check.py --smoke on the CPU: every section runs and lands in the JSON and the table, so the
-script is known to work when a GPU is finally lent (docs/gpu.md)."""
+script is known to work before it first runs on a GPU (docs/gpu.md)."""
 
 import json
 import math
@@ -86,3 +86,77 @@ def test_without_a_gpu_the_full_check_refuses_in_one_line(tmp_path, capsys):
         pytest.skip("a GPU is present")
     assert gpu_check.main([str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: no CUDA device")
+
+
+@pytest.mark.parametrize(
+    ("pool", "indices", "auc", "checks"),
+    [
+        ("reference", "same", 0.904, ["info", "pass", "pass"]),  # 0.9 points from the stored 0.895
+        ("reference", "same", 0.910, ["info", "pass", "fail"]),
+        ("reference", "other", 0.895, ["info", "fail", "pass"]),
+        ("own", "other", 0.700, ["info", "info"]),  # a user's own data: shown, not judged
+    ],
+)
+def test_section_2_judges_only_the_reference_data(tmp_path, monkeypatch, pool, indices, auc, checks):
+    import types
+
+    import gpu_check
+    import gpu_sections
+    import numpy as np
+    from gpu_sections import Context, Section
+
+    reference = tmp_path / "reference.npy"
+    np.save(reference, np.zeros((4, 32, 32, 3), np.uint8))
+    own = tmp_path / "own.npy"
+    np.save(own, np.ones((4, 32, 32, 3), np.uint8))
+    ref = {"oe_shape": [4, 32, 32, 3], "oe_sha256": gpu_sections.sha256(reference)}
+    ref |= {"oe_indices_sha256": "abc", "test_auroc": 0.895}
+    monkeypatch.setattr(gpu_sections, "reference", lambda: ref)
+    first = Section(1, "job")
+    first.data = {"test_auroc": auc, "record_device": "cuda", "oe_indices_sha256": "abc" if indices == "same" else "x"}
+    s = types.SimpleNamespace(smoke=False)
+    ctx = Context(s, tmp_path, tmp_path, reference if pool == "reference" else own, gpu_check.verdict, {1: first})
+    sec = Section(2, "agreement")
+    gpu_sections.agreement(sec, ctx)
+    assert [r.check for r in sec.rows] == checks
+    assert sec.data["reference_pool"] is (pool == "reference")
+
+
+def test_gpu_check_data_writes_the_cifar10_folder_and_the_cifar100_pool(cifar_root, tmp_path):
+    """`make gpu-check` without GPU_DATA/GPU_OE prepares its data with benchmarks/gpu_check_data.py: every CIFAR-10
+    image losslessly as train|test/<class>/<index>.png, CIFAR-100's training images as (N, 32, 32, 3) uint8."""
+    import pickle
+    import shutil
+
+    import gpu_check_data
+    import numpy as np
+    from PIL import Image
+
+    from oe_ad.data.sources import CIFAR10
+
+    cifar_root = Path(shutil.copytree(cifar_root, tmp_path / "cifar"))  # conftest's fake CIFAR-10, + a CIFAR-100
+    base = cifar_root / "cifar-100-python"
+    base.mkdir()
+    rng = np.random.default_rng(5)
+    for name, n in (("train", 12), ("test", 4)):
+        data = rng.integers(0, 256, (n, 3 * 32 * 32), dtype=np.uint8)
+        with open(base / name, "wb") as fh:
+            pickle.dump({"data": data, "fine_labels": [k % 100 for k in range(n)]}, fh)
+    out = tmp_path / "gpu-check"
+    assert gpu_check_data.main([str(out), "--cifar-root", str(cifar_root)]) == 0
+    train, test = CIFAR10(str(cifar_root), download=False).load()
+    for split, part in (("train", train), ("test", test)):
+        files = sorted((out / "cifar10" / split).glob("*/*.png"))
+        assert len(files) == len(part.labels)
+        for f in files[:5] + files[-5:]:
+            i = int(f.stem)
+            assert f.parent.name == CIFAR10.classes[int(part.labels[i])]
+            assert np.array_equal(np.asarray(Image.open(f)), part.images[i].permute(1, 2, 0).numpy())
+    with open(base / "train", "rb") as fh:
+        raw = pickle.load(fh)["data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    oe = np.load(out / "cifar100-oe.npy")
+    assert oe.dtype == np.uint8 and np.array_equal(oe, raw)
+    assert not list(out.glob("*partial*"))
+    stamp = (out / "cifar100-oe.npy").stat().st_mtime_ns
+    assert gpu_check_data.main([str(out), "--cifar-root", str(cifar_root)]) == 0  # already there: kept
+    assert (out / "cifar100-oe.npy").stat().st_mtime_ns == stamp

@@ -8,9 +8,9 @@ from hydra.utils import instantiate
 from torch import nn
 
 from conftest import tiny_overrides
+from oe_ad.factory import build_method
 from oe_ad.nets.cnn32 import CNN32, default_weight_std
 from oe_ad.nets.resnet_cbam import ResNet18CBAM, SpatialAttention
-from oe_ad.train import build_method
 from test_cli import run_cli
 
 WEIGHTS = {

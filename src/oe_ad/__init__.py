@@ -1,3 +1,5 @@
 """oe_ad: image anomaly detection with Outlier Exposure (Liznerski et al., TMLR 2022)."""
 
-__version__ = "0.1.0"
+from .version import package_version
+
+__version__ = package_version()

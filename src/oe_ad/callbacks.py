@@ -1,24 +1,17 @@
-"""Every callback of a run: Lightning's per job (epoch log line, ``last.ckpt``) and Hydra's per sweep (a line
-per finished job: job i of N, finished / skipped / failed, rate, ETA; at the end, the failures)."""
+"""Lightning's callbacks of a job: the epoch log line, progress within epochs and the test pass, ``last.ckpt``.
+(Hydra's per-sweep callback is ``oe_ad.sweep_summary``: it must not import Lightning.)"""
 
-import json
 import logging
-import math
 import os
-import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from hydra.core.utils import JobReturn, JobStatus
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
-from tqdm import tqdm
 
 from .checkpointing import HASH_KEY, KIND_KEY, LAST_CKPT, file_sha256, write_checksum
-from .results import ERROR_FILE, RECORD_NAME
+from .progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +40,46 @@ class EpochSummary(pl.Callback):
         log.info("epoch %d/%d %s (%.1f s)", epoch, trainer.max_epochs, parts, getattr(self, "elapsed", 0.0))
 
 
+class StepProgress(pl.Callback):
+    """Progress within each training epoch (steps) and through the test pass (images), with rate and ETA
+    (``oe_ad.progress``: a bar on a terminal, a line every ``OE_AD_PROGRESS_SECONDS`` in logs; silent when short).
+    Off when Lightning's own progress bar is on (``trainer.enable_progress_bar=true``)."""
+
+    def __init__(self) -> None:
+        self.bar: Progress | None = None
+
+    def _start(self, trainer: pl.Trainer, total: int | None, desc: str, unit: str) -> None:
+        self._stop()
+        if trainer.progress_bar_callback is None and trainer.is_global_zero:
+            self.bar = Progress(total, desc, unit, leave=False)
+
+    def _advance(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def _stop(self, *_: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        steps = trainer.num_training_batches
+        total = steps if isinstance(steps, int) else None  # inf for an iterable without a length
+        self._start(trainer, total, f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}", "steps")
+
+    def on_train_batch_end(self, *_: Any) -> None:
+        self._advance(1)
+
+    def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        images = getattr(trainer.datamodule, "test_images", None)
+        self._start(trainer, None if images is None else len(images), "testing", "images")
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._advance(len(batch[0]))
+
+    on_train_epoch_end = on_test_epoch_end = on_exception = _stop
+
+
 class LastCheckpoint(pl.Callback):
     """Write ``dirpath/last.ckpt`` every ``every_n_epochs`` epochs, and its checksum beside it (temp files with
     unique names + rename: a kill mid-write leaves the previous checkpoint intact, or one that fails its
@@ -71,69 +104,3 @@ class LastCheckpoint(pl.Callback):
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
         checkpoint[HASH_KEY] = self.config_hash
         checkpoint[KIND_KEY] = "lightning"
-
-
-def sweep_size(config: DictConfig) -> int | None:
-    """How many jobs the basic sweeper will launch: the product of the swept values per key (the command line
-    overriding ``hydra.sweeper.params``); None for other sweepers."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    if not str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
-        return None
-    params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
-    try:
-        overrides = OverridesParser.create().parse_overrides([*params, *config.hydra.overrides.task])
-    except Exception:
-        return None
-    counts = {
-        o.get_key_element(): len(list(o.sweep_string_iterator())) if o.is_sweep_override() else 1 for o in overrides
-    }
-    return math.prod(counts.values())
-
-
-class SweepSummary(Callback):
-    """With a parallel launcher (joblib) each worker process counts its own jobs; the final line counts all."""
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self.start = time.time() - 1
-        self.total = sweep_size(config)
-        self.counts = {"finished": 0, "skipped": 0, "failed": 0}
-
-    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        if not hasattr(self, "counts"):  # a single run (no multirun): nothing to count
-            return
-        status = self._status(Path(config.hydra.runtime.output_dir), job_return)
-        self.counts[status] += 1
-        done = sum(self.counts.values())
-        meter = tqdm.format_meter(
-            done, self.total, time.time() - self.start, unit="jobs", bar_format="[{elapsed}<{remaining}, {rate_fmt}]"
-        )
-        counts = ", ".join(f"{v} {k}" for k, v in self.counts.items())
-        print(f"sweep: job {done}/{self.total or '?'} {status} · {counts} {meter}", file=sys.stderr, flush=True)
-
-    def _status(self, job_dir: Path, job_return: JobReturn) -> str:
-        if job_return.status == JobStatus.FAILED or self._new(job_dir / ERROR_FILE):
-            return "failed"
-        return "finished" if self._new(job_dir / RECORD_NAME) else "skipped"
-
-    def _new(self, path: Path) -> bool:
-        return path.is_file() and path.stat().st_mtime >= getattr(self, "start", 0)
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        failed = []
-        for path in sorted(sweep_dir.rglob(ERROR_FILE)):
-            if self._new(path):
-                failed.append((path.parent, json.loads(path.read_text())["error"]))
-        finished = sum(self._new(p) for p in sweep_dir.rglob(RECORD_NAME))
-        if getattr(self, "total", None):
-            skipped = max(0, self.total - finished - len(failed))
-            print(
-                f"sweep: {self.total} jobs: {finished} finished, {skipped} skipped, {len(failed)} failed",
-                file=sys.stderr,
-            )
-        if failed:
-            print(f"{len(failed)} job(s) failed:", file=sys.stderr)
-            for job_dir, err in failed:
-                print(f"  {job_dir}: {err}", file=sys.stderr)
-            sys.exit(1)

@@ -4,7 +4,8 @@
 atomically every N epochs (``callbacks.LastCheckpoint``) and tagged with the config hash, so a restarted job only
 resumes from its own config. ``model.pt`` is what ``python -m oe_ad.predict`` needs and nothing more: the resolved
 config (method, net, image size), the normalisation and the weights (frozen pretrained ones are rebuilt from the
-config rather than copied into every job folder).
+config rather than copied into every job folder); and the class names and the distribution of the normal
+training images' scores (``normal_scores``: thresholds), optional fields that older files lack.
 """
 
 import collections
@@ -101,18 +102,23 @@ def drop_last_checkpoint(job_dir: Path) -> None:
 
 
 def save_model(
-    path: Path, module: torch.nn.Module, config: dict[str, Any], preprocessing: dict[str, Any], facts: dict[str, Any]
+    path: Path,
+    module: torch.nn.Module,
+    config: dict[str, Any],
+    preprocessing: dict[str, Any],
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    """Write what inference needs, atomically: config, preprocessing, the facts the method was prepared with
-    (``methods.base.Facts.saved``: e.g. CLIP's normal class names) and the trainable weights + buffers."""
+    """Write what inference needs, atomically: config, preprocessing and the trainable weights + buffers;
+    ``extra``: plain-data fields: ``facts`` (what the method was prepared with, ``methods.base.Facts.saved``: e.g.
+    CLIP's normal class names), ``classes``, ``normal_scores`` (thresholds)."""
     frozen = sorted(n for n, p in module.named_parameters() if not p.requires_grad)
     skip = set(frozen)
     state = {k: v.detach().cpu() for k, v in module.state_dict().items() if k not in skip}
     payload = {
+        **(extra or {}),
         "format": MODEL_FORMAT,
         "config": config,
         "preprocessing": preprocessing,
-        "facts": facts,
         "state_dict": state,
         "frozen": frozen,
     }

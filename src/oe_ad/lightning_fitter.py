@@ -17,7 +17,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from .callbacks import EpochSummary, LastCheckpoint
+from .callbacks import EpochSummary, LastCheckpoint, StepProgress
 from .checkpointing import SAFE_GLOBALS, resume_path
 from .data.datamodule import TrainerClock
 from .factory import SourceCache
@@ -68,7 +68,7 @@ class LightningFitter:
             run = job_run(cfg, job.hash, job.datamodule.oe_pool is not None, known_class_name(job))
             job.logger = build_logger(cfg.logger, job.spec.dir, run)
             every = (cfg.get("checkpoint") or {}).get("every_n_epochs")
-            callbacks = [EpochSummary(), *logger_callbacks(job.logger)]
+            callbacks = [EpochSummary(), StepProgress(), *logger_callbacks(job.logger)]
             if every:
                 callbacks.append(LastCheckpoint(job.spec.dir, every, job.hash))
         root = {"default_root_dir": str(job.spec.dir)} if job.spec.dir is not None else {}

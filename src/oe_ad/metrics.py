@@ -8,7 +8,12 @@ thousands that saturates to 1.0 and silently ties everything. We map scores to t
 import torch
 from torch import Tensor
 from torchmetrics import Metric
-from torchmetrics.functional.classification import binary_auroc, binary_average_precision, binary_roc
+from torchmetrics.functional.classification import (
+    binary_auroc,
+    binary_average_precision,
+    binary_precision_recall_curve,
+    binary_roc,
+)
 from torchmetrics.utilities import dim_zero_cat
 
 
@@ -56,3 +61,14 @@ def roc_points(scores: Tensor, is_anomalous: Tensor, max_points: int = 1000) -> 
         keep = torch.linspace(0, len(fpr) - 1, max_points).round().long().unique()
         fpr, tpr = fpr[keep], tpr[keep]
     return fpr.double(), tpr.double()
+
+
+def pr_points(scores: Tensor, is_anomalous: Tensor, max_points: int = 1000) -> tuple[Tensor, Tensor]:
+    """(recall, precision) of the precision-recall curve with the anomalies as positives, thinned as
+    :func:`roc_points`."""
+    ranks, labels = rank_normalise(scores.flatten()), is_anomalous.flatten().long()
+    precision, recall, _ = binary_precision_recall_curve(ranks, labels)
+    if len(recall) > max_points:
+        keep = torch.linspace(0, len(recall) - 1, max_points).round().long().unique()
+        precision, recall = precision[keep], recall[keep]
+    return recall.double(), precision.double()

@@ -2,43 +2,53 @@
 
 ``CHECKPOINT`` is a job's ``model.pt`` (or its job folder); ``INPUT`` a folder of images (searched
 recursively) or an ``(N, H, W, 3)`` uint8 ``.npy``. The CSV has one row per image: ``file``, ``score``
-(larger = more anomalous) and, with ``--threshold T``, ``label`` (``anomalous`` if score > T, else ``normal``).
-Images are decoded, resized and normalised exactly as the job's training data were.
+(larger = more anomalous) and, with a threshold, ``label`` (``anomalous`` if score > threshold, else ``normal``).
+Images are decoded, resized and normalised exactly as the job's test images were (``oe_ad.inference``).
+
+Only argparse is imported before the command line is parsed: ``--help`` answers at once.
 """
 
 import csv
 import sys
 from argparse import Namespace
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-from omegaconf import OmegaConf
-from torch import Tensor
-
-from .atomic import atomic_open
-from .checkpointing import load_weights, read_model_file
-from .cliargs import ArgumentParser
-from .data.augment import Augmenter
-from .data.images import decode, list_images
-from .data.npy import read_npy_images
-from .data.stream import fit_size
+from .cliargs import ArgumentParser, show_progress_and_warnings
 from .errors import OEADError
+
+SCALE_HELP = (
+    "Scores are the method's raw anomaly scores, larger = more anomalous; their scale depends on the method "
+    "(BCE/focal: the anomaly logit; HSC: the hypersphere distance h(phi(x)) >= 0; Deep SAD/SVDD: the squared "
+    "distance to the centre; CLIP: the anomaly prompt's log-odds). The output names it, with percentiles of the "
+    "scores of the job's normal training images, and --threshold-percentile uses those."
+)
 
 
 def parse_args(argv: list[str]) -> Namespace:
     """The command line (argparse, as ``oe-ad-report``); a bad or missing option exits 2 with its usage."""
     ap = ArgumentParser(
         prog="oe-ad-predict",
-        description="Score new images with a trained job's model.pt; one CSV row per image (larger = more anomalous).",
+        description="Score new images with a trained job's model.pt; one CSV row per image.",
+        epilog=SCALE_HELP,
     )
     ap.add_argument("checkpoint", type=Path, help="a job's model.pt, or its job folder")
     ap.add_argument("input", type=Path, help="a folder of images (searched recursively) or an (N, H, W, 3) uint8 .npy")
-    ap.add_argument("-o", "--output", type=Path, required=True, help="the CSV to write (file, score[, label])")
-    ap.add_argument("--threshold", type=float, help="add a label column: anomalous if score > THRESHOLD")
-    ap.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default: 256)")
+    ap.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="CSV", help="the CSV to write (file, score[, label])"
+    )
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument(
+        "--threshold", type=float, metavar="VALUE", help="add a label column: anomalous if score > VALUE (raw score)"
+    )
+    which.add_argument(
+        "--threshold-percentile",
+        type=float,
+        metavar="P",
+        help="add a label column with the P-th percentile of the normal training images' scores as threshold "
+        "(stored in model.pt: 50, 90, 95, 99, 99.9); e.g. 99 labels about 1%% of normal images anomalous",
+    )
+    ap.add_argument("--batch-size", type=int, default=256, metavar="N", help="images per forward pass (default: 256)")
     ap.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda or cuda:N")
     args = ap.parse_args(argv)
     if args.batch_size < 1:
@@ -48,60 +58,9 @@ def parse_args(argv: list[str]) -> Namespace:
     return args
 
 
-def load_detector(checkpoint: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The trained method in eval mode and its preprocessing (normalisation, sizes)."""
-    from .factory import build_method  # the same construction as training, from the job's own config
-    from .methods.base import Facts
-
-    payload = read_model_file(checkpoint)
-    method = build_method(OmegaConf.create(payload["config"]))
-    # prepared as training prepared it (e.g. CLIP's prompts); data-derived state comes with the weights
-    method.prepare(Facts(**payload.get("facts", {"normal_names": []})))
-    load_weights(method, payload, checkpoint)
-    return method.to(device).eval(), payload["preprocessing"]
-
-
-def iter_inputs(path: Path, size: int, batch_size: int) -> Iterator[tuple[list[str], Tensor]]:
-    """(names, uint8 NCHW batch at the training input size) from a folder of images or a .npy."""
-    if path.is_dir():
-        files = list_images(path)
-        if not files:
-            raise OEADError(f"input={path}: no image files found")
-        for i in range(0, len(files), batch_size):
-            chunk = files[i : i + batch_size]
-            arrays = np.stack([decode(f, size) for f in chunk])
-            yield [str(f.relative_to(path)) for f in chunk], torch.from_numpy(arrays).permute(0, 3, 1, 2)
-    elif path.suffix == ".npy" and path.is_file():
-        array = read_npy_images(path, "input")
-        for i in range(0, len(array), batch_size):
-            x = torch.from_numpy(np.array(array[i : i + batch_size])).permute(0, 3, 1, 2)  # a copy: mmap is read-only
-            yield [f"{path.name}[{j}]" for j in range(i, i + len(x))], fit_size(x, (size, size))
-    else:
-        raise OEADError(f"input={path}: not a folder of images or a .npy file")
-
-
-@torch.no_grad()
-def predict(checkpoint: str | Path, input_path: str | Path, batch_size: int = 256, device: str = "auto"):
-    """Anomaly scores of every input image: a list of (name, score)."""
-    from .factory import resolve_device
-
-    dev = resolve_device(device)
-    method, prep = load_detector(checkpoint, dev)
-    augmenter = Augmenter(mean=torch.tensor(prep["mean"]), std=torch.tensor(prep["std"]), crop=prep["image_size"])
-    augmenter.to(dev)
-    rows = []
-    for names, x in iter_inputs(Path(input_path), prep["input_size"], batch_size):
-        scores = method.score(method(augmenter.test(x.to(dev)))).float().cpu()
-        if not torch.isfinite(scores).all():
-            bad = names[int((~torch.isfinite(scores)).nonzero()[0])]
-            raise OEADError(
-                f"checkpoint={checkpoint}: the model scores {bad} as NaN/inf (broken weights?); nothing written"
-            )
-        rows += zip(names, scores.tolist())
-    return rows
-
-
 def write_csv(rows: list[tuple[str, float]], output: str | Path, threshold: float | None) -> None:
+    from .atomic import atomic_open
+
     parent = Path(output).parent
     if not parent.exists():
         parent.mkdir(parents=True)
@@ -114,15 +73,47 @@ def write_csv(rows: list[tuple[str, float]], output: str | Path, threshold: floa
             w.writerow([name, repr(score), *label])
 
 
+def describe_scale(model: Any) -> list[str]:
+    """Lines saying what the scores measure and how the job's normal training images scored."""
+    lines = [f"scores: {model.config['method']['name']}, {model.score_scale}; larger = more anomalous"]
+    stats = model.normal_scores
+    if stats is not None:
+        pct = ", ".join(f"{k}th {v:.4g}" for k, v in stats["percentiles"].items())
+        lines.append(f"normal training images ({stats['n']}): mean {stats['mean']:.4g}, percentiles {pct}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
-        rows = predict(args.checkpoint, args.input, args.batch_size, args.device)
-        write_csv(rows, args.output, args.threshold)
+        show_progress_and_warnings()
+        from .inference import load_model, predict  # torch: after parsing
+
+        model = load_model(args.checkpoint, args.device)
+        threshold, why = args.threshold, "given"
+        if args.threshold_percentile is not None:
+            threshold = model.threshold(args.threshold_percentile)
+            why = f"the {args.threshold_percentile:g}th percentile of the normal training images' scores"
+        rows = predict(model, args.input, args.batch_size)
+        write_csv(rows, args.output, threshold)
     except OEADError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    print("\n".join(describe_scale(model)))
+    if threshold is not None:
+        flagged = sum(score > threshold for _, score in rows)
+        print(f"label: anomalous if score > {threshold:.6g} ({why}): {flagged} of {len(rows)} images")
     print(f"{len(rows)} images scored -> {args.output}")
+
+
+def __getattr__(name: str) -> Any:
+    """``from oe_ad.predict import predict`` still works (the function lives in ``oe_ad.inference``, imported here
+    only when asked for, so that ``--help`` stays instant)."""
+    if name == "predict":
+        from .inference import predict
+
+        return predict
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":

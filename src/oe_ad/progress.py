@@ -15,6 +15,15 @@ log = logging.getLogger("oe_ad.progress")
 LINE = "{desc}: {n_fmt}/{total_fmt} {unit} ({percentage:.0f}%) [{elapsed}<{remaining}, {rate_fmt}]"
 
 
+def is_terminal() -> bool:
+    """stderr is a terminal a bar can be drawn on (a pseudo-terminal without a size, e.g. some CI runners, gets
+    log lines: tqdm would draw a bar of width 0)."""
+    try:
+        return sys.stderr.isatty() and os.get_terminal_size(sys.stderr.fileno()).columns > 0
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def interval() -> float:
     """Seconds between two progress lines when the output is not a terminal."""
     try:
@@ -24,14 +33,23 @@ def interval() -> float:
 
 
 class Progress:
-    """``with Progress(total, "decoding images", "images") as bar: ... bar.update(k)``."""
+    """``with Progress(total, "decoding images", "images") as bar: ... bar.update(k)``.
 
-    def __init__(self, total: int | None, desc: str, unit: str = "it", terminal: bool | None = None) -> None:
+    ``leave=False``: the terminal bar disappears when done (for steps another line sums up, e.g. an epoch).
+    """
+
+    def __init__(
+        self, total: int | None, desc: str, unit: str = "it", terminal: bool | None = None, leave: bool = True
+    ) -> None:
         self.total, self.desc, self.unit, self.n = total, desc, unit, 0
-        self.terminal = sys.stderr.isatty() if terminal is None else terminal
+        self.terminal = is_terminal() if terminal is None else terminal
         self.t0 = self.last = time.monotonic()
         self.lines, self.shown = 0, 0
-        self.bar = tqdm(total=total, desc=desc, unit=unit, delay=1.0, dynamic_ncols=True) if self.terminal else None
+        self.bar = (
+            tqdm(total=total, desc=desc, unit=unit, delay=1.0, dynamic_ncols=True, leave=leave)
+            if self.terminal
+            else None
+        )
 
     def update(self, n: int = 1) -> None:
         self.n += n

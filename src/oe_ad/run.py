@@ -22,6 +22,7 @@ from .config import CONF_DIR, GROUPS
 from .errors import OEADError
 from .results import ERROR_FILE, NON_EFFECTIVE_KEYS, write_json_atomic
 from .schema import check_command_line
+from .version import version_text
 
 log = logging.getLogger("oe_ad")
 
@@ -114,6 +115,8 @@ def _task(cfg: DictConfig) -> float | None:
     job_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
     (job_dir / ERROR_FILE).unlink(missing_ok=True)
+    loading = "" if "pytorch_lightning" in sys.modules else " (loading torch and Lightning)"
+    log.info("job %s%s", job_dir, loading)  # the first word, before seconds of imports
     try:
         from .lightning_fitter import run_job  # heavy imports after Hydra has parsed the command line
 
@@ -134,8 +137,11 @@ def _task(cfg: DictConfig) -> float | None:
 
 
 def cli(task: Callable[[], object], config_name: str = "config") -> None:
-    """Reject unknown config-group options, unknown or repeated keys in one line, then hand the command line
-    to a Hydra task."""
+    """Answer ``--version`` (oe_ad's, not Hydra's); reject unknown config-group options, unknown or repeated keys
+    in one line; then hand the command line to a Hydra task."""
+    if "--version" in sys.argv[1:]:
+        print(version_text())
+        sys.exit(0)
     try:
         check_group_choices(sys.argv[1:])
         check_command_line(sys.argv[1:], CONF_DIR, config_name, GROUPS)

@@ -33,7 +33,7 @@ from .loggers import log_job_result, log_member_run
 from .methods.base import AnomalyDetector, Facts
 from .metrics import aupr
 from .results import claim_job_dir, config_hash, find_record, index_record, write_record
-from .scores import write_scores
+from .scores import normal_scores, write_scores
 
 log = logging.getLogger(__name__)
 BUSY = "<running elsewhere>"  # the result of a job whose lock another process holds (it writes the record)
@@ -192,7 +192,12 @@ def finish(job: Job, outcome: Outcome) -> dict[str, Any]:
     if ckpt.get("save_model", True):
         dm = job.datamodule
         preprocessing = {**dm.normalisation, "input_size": int(dm.train_normal.shape[-1])}
-        save_model(job_dir / MODEL_FILE, job.method, record["config"], preprocessing, job.facts().saved())
+        extra = {
+            "facts": job.facts().saved(),
+            "classes": list(dm.classes),
+            "normal_scores": normal_scores(job.method, dm),
+        }
+        save_model(job_dir / MODEL_FILE, job.method, record["config"], preprocessing, extra)
     if outcome.scores is not None:
         write_scores(job_dir, outcome.scores, job.datamodule.test_labels)
     path = write_record(job_dir, record)

@@ -243,13 +243,18 @@ class OEDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> "EvalBatches":
         return EvalBatches(self.test_images, self.test_labels, self.test_batch_size, self.augmenter.test)
 
-    def normal_batches(self) -> "EvalBatches":
+    def normal_batches(self, max_images: int | None = None) -> "EvalBatches":
         """The normal training images, normalised without augmentation, in near-equal chunks of about
-        ``batch_size`` (none of one image: BatchNorm in train mode needs two), e.g. for the Deep SVDD centre."""
-        n = len(self.train_normal)
+        ``batch_size`` (none of one image: BatchNorm in train mode needs two), e.g. for the Deep SVDD centre;
+        ``max_images``: at most that many, evenly spaced over the set (all when it holds no more)."""
+        images = self.train_normal
+        if max_images is not None and len(images) > max_images:
+            keep = torch.linspace(0, len(images) - 1, max_images, device=images.device).round().long()
+            images = images[keep]
+        n = len(images)
         chunk = math.ceil(n / max(1, math.ceil(n / self.batch_size)))
-        labels = torch.zeros(n, dtype=torch.long, device=self.train_normal.device)
-        return EvalBatches(self.train_normal, labels, chunk, self.augmenter.test)
+        labels = torch.zeros(n, dtype=torch.long, device=images.device)
+        return EvalBatches(images, labels, chunk, self.augmenter.test)
 
 
 class EvalBatches:

@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from ..progress import Progress
+
 
 class _PoolItems(Dataset):
     def __init__(self, pool, indices: np.ndarray) -> None:
@@ -28,10 +30,12 @@ def gather(pool, indices: np.ndarray, workers: int = 0, batch_size: int = 64) ->
     """``pool.read`` of every index, in order, into one (N, 3, H, W) uint8 array (decoded by loader workers)."""
     loader = DataLoader(_PoolItems(pool, indices), batch_size=batch_size, num_workers=workers)
     out = None
-    for i, batch in enumerate(loader):
-        if out is None:
-            out = np.empty((len(indices), *batch.shape[1:]), np.uint8)
-        out[i * batch_size : i * batch_size + len(batch)] = batch.numpy()
+    with Progress(len(indices), "decoding the OE subset", "images") as bar:
+        for i, batch in enumerate(loader):
+            if out is None:
+                out = np.empty((len(indices), *batch.shape[1:]), np.uint8)
+            out[i * batch_size : i * batch_size + len(batch)] = batch.numpy()
+            bar.update(len(batch))
     return out
 
 

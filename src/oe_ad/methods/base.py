@@ -38,11 +38,13 @@ class AnomalyDetector(pl.LightningModule):
     ``uses_oe``: False for one-class methods (batches are then normal only).
     ``needs_training``: False for zero-shot methods (``fit`` is skipped).
     ``normalises_input``: True when the net does its own input normalisation (CLIP): batches then arrive in [0, 1].
+    ``score_scale``: what the raw score measures, in words (``model.pt`` stores it; ``oe-ad-predict`` prints it).
     """
 
     uses_oe: bool = True
     needs_training: bool = True
     normalises_input: bool = False
+    score_scale: str = "the method's anomaly score"
 
     def __init__(
         self,

@@ -7,6 +7,8 @@ from .base import AnomalyDetector
 
 
 class BCE(AnomalyDetector):
+    score_scale = "the anomaly logit: log-odds that the image is anomalous (0 = even odds)"
+
     def __init__(self, net: nn.Module, **kwargs) -> None:
         super().__init__(net, **kwargs)
         self.head = nn.Linear(net.out_dim, 1)

@@ -13,6 +13,7 @@ class CLIPZeroShot(AnomalyDetector):
     uses_oe = False
     needs_training = False
     normalises_input = True  # CLIPNet applies CLIP's own resize and mean/std
+    score_scale = "the log-odds of the anomaly prompt's softmax probability (0 = probability 1/2)"
 
     def __init__(self, net: CLIPNet, **kwargs) -> None:
         kwargs.setdefault("optimizer", None)  # nothing to optimise

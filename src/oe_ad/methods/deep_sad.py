@@ -7,6 +7,8 @@ from .base import AnomalyDetector
 
 
 class DeepSAD(AnomalyDetector):
+    score_scale = "the squared distance ||phi(x)||^2 of the feature to the centre 0 (>= 0)"
+
     def loss(self, out: Tensor, is_normal: Tensor) -> Tensor:
         return deep_sad_loss(out, is_normal)
 

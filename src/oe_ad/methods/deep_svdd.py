@@ -9,6 +9,7 @@ from .base import AnomalyDetector, Facts
 
 class DeepSVDD(AnomalyDetector):
     uses_oe = False
+    score_scale = "the squared distance ||phi(x) - c||^2 of the feature to the centre c (>= 0)"
 
     def __init__(self, net: nn.Module, net_bias: bool = False, **kwargs) -> None:
         """``net_bias``: read by the net config (net/cnn32.yaml), not here: False asks for the bias-free CNN32."""

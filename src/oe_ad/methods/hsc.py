@@ -14,6 +14,10 @@ class HSC(AnomalyDetector):
         super().__init__(net, **kwargs)
         self.radial = radial
 
+    @property
+    def score_scale(self) -> str:
+        return f"h(phi(x)), the hypersphere classifier's distance with radial function {self.radial} (>= 0)"
+
     def loss(self, out: Tensor, is_normal: Tensor) -> Tensor:
         return hsc_loss(out, is_normal, self.radial)
 

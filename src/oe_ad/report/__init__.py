@@ -7,12 +7,27 @@ experiment's ``report:`` node, ``expected`` what its sweep asks for and the sett
 ``plots`` draws PNGs and ``figures`` the experiment's (and each search's), and ``cli`` is ``python -m
 oe_ad.report`` (its ``--wandb`` summary run: ``oe_ad.loggers.summary``). The report reads records only: it
 imports neither the data nor the training code (tests/test_layering.py).
+
+The names below are imported on first use (pandas, matplotlib): ``oe-ad-report --help`` answers at once.
 """
 
-from .cli import main
-from .layout import Layout, paper_layouts
-from .paper import paper_table
-from .records import load_records
-from .tables import build_report, per_class
+import importlib
+from typing import Any
 
+from .cli import main
+
+_LAZY = {
+    "Layout": "layout",
+    "paper_layouts": "layout",
+    "paper_table": "paper",
+    "load_records": "records",
+    "build_report": "tables",
+    "per_class": "tables",
+}
 __all__ = ["Layout", "build_report", "load_records", "main", "paper_layouts", "paper_table", "per_class"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,28 +9,37 @@ records match the paper's setting (``paper.md``, ``paper.csv``, on top of ``repo
 its ``crossover`` columns (``comparison.csv``) and its figures (``*.png``, and each search's
 ``final_generation.png``); ``--wandb`` logs that summary as one W&B run (docs/wandb.md); ``--roc`` draws the
 jobs' ROC curves into ``roc.png``. Records are the source of truth; nothing here reads W&B.
+
+Only argparse is imported at the top (pandas, matplotlib and torch when a report is written): ``--help`` answers at
+once.
 """
 
+import argparse
 import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from ..cliargs import ArgumentParser
 from ..errors import OEADError
-from ..results import write_text_atomic
-from .compare import COMPARISON_COLUMNS, Comparison, compare, comparison_markdown
-from .figures import experiment_figures, search_generation_figures
-from .layout import paper_layouts
-from .paper import labelled, paper_markdown, paper_table
-from .records import SETTING, experiment_names, load_records, load_search_records
-from .tables import build_report
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DESCRIPTION = (
+    "Tables and figures from the result records (result.json) under DIR: report.md and report.csv (per normal "
+    "class, the AUC over seeds with n, sd and 95 % interval, per method and OE size); for a paper experiment also "
+    "the paper's table next to ours where the setting matches (paper.md, paper.csv), the paired comparison of its "
+    "methods (comparison.csv) and its figures (PNG)."
+)
 
 
 def detect_experiment(root: Path) -> str | None:
     """The paper experiment a folder holds: the records' ``name`` if known, else the folder's name."""
+    from .layout import paper_layouts
+    from .records import experiment_names
+
     layouts = paper_layouts()
     for name, _ in experiment_names(root).most_common():
         if name in layouts:
@@ -42,14 +51,22 @@ def detect_experiment(root: Path) -> str | None:
 class ExperimentReport:
     """What the report of one paper experiment computed and wrote."""
 
-    table: pd.DataFrame  # one row per cell (paper.csv)
+    table: "pd.DataFrame"  # one row per cell (paper.csv)
     markdown: str  # paper.md
     figures: list[Path]
-    comparison: Comparison | None  # the paired comparison of the layout's crossover columns
+    comparison: Any  # compare.Comparison | None: the paired comparison of the layout's crossover columns
 
 
 def experiment_report(root: Path, name: str) -> ExperimentReport:
     """The paper table (long), its comparison, markdown and figures for experiment ``name`` from root's records."""
+    import pandas as pd
+
+    from .compare import compare, comparison_markdown
+    from .figures import experiment_figures
+    from .layout import paper_layouts
+    from .paper import labelled, paper_markdown, paper_table
+    from .records import SETTING, load_records, load_search_records
+
     layout = paper_layouts()[name]
     if layout.source == "search":
         df = load_search_records(root)
@@ -71,6 +88,8 @@ def experiment_report(root: Path, name: str) -> ExperimentReport:
 
 def detect_name(root: Path) -> str:
     """The experiment name the records carry (``name=``), else the folder's name."""
+    from .records import experiment_names
+
     return next((n for n, _ in experiment_names(root).most_common() if n), root.resolve().name)
 
 
@@ -93,6 +112,12 @@ def write_reports(root: Path, experiment: str | None, wandb: bool, roc: bool = F
 
     ``wandb``: also log the summary as one W&B run per experiment (imported only then: no W&B for a plain report).
     """
+    from ..results import write_text_atomic
+    from .compare import COMPARISON_COLUMNS
+    from .figures import search_generation_figures
+    from .layout import paper_layouts
+    from .tables import build_report
+
     long, md = build_report(root)
     name = experiment or detect_experiment(root)
     for path in search_generation_figures(root):
@@ -124,16 +149,33 @@ def write_reports(root: Path, experiment: str | None, wandb: bool, roc: bool = F
     return md
 
 
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = ArgumentParser(prog="oe-ad-report", description=DESCRIPTION)
+    ap.add_argument("dir", type=Path, metavar="DIR", help="folder holding result.json records (searched recursively)")
+    ap.add_argument(
+        "--experiment",
+        metavar="EXPERIMENT",
+        help="the paper experiment whose layout to use, e.g. fig2-cifar10 (default: detected from the records or the "
+        "folder's name; `python -m oe_ad.experiments list` lists them)",
+    )
+    ap.add_argument(
+        "--wandb", action="store_true", help="also log the summary as one W&B run per experiment (docs/wandb.md)"
+    )
+    ap.add_argument("--roc", action="store_true", help="also draw the jobs' ROC curves (scores.csv) into roc.png")
+    return ap.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        ap = ArgumentParser(prog="oe-ad-report", description=__doc__.splitlines()[0])
-        ap.add_argument("dir", type=Path, help="folder holding result.json records (searched recursively)")
-        ap.add_argument("--experiment", choices=sorted(paper_layouts()), help="paper layout to use (default: detected)")
-        ap.add_argument(
-            "--wandb", action="store_true", help="also log the summary as one W&B run per experiment (docs/wandb.md)"
-        )
-        ap.add_argument("--roc", action="store_true", help="also draw the jobs' ROC curves (scores.csv) into roc.png")
-        args = ap.parse_args(argv)
+        args = parse_args(argv)
+        if args.experiment is not None:
+            from .layout import paper_layouts
+
+            if args.experiment not in paper_layouts():
+                raise OEADError(
+                    f"--experiment {args.experiment}: not a paper experiment (choose from: "
+                    f"{', '.join(sorted(paper_layouts()))})"
+                )
         logging.basicConfig(level=logging.WARNING, format="%(message)s")  # unreadable or duplicate records
         if not args.dir.is_dir():
             raise OEADError(f"{args.dir}: no such directory")

@@ -141,3 +141,26 @@ def roc_figure(curves: list[dict], path: Path, title: str, legend_max: int = 12)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path
+
+
+def evaluation_figure(
+    x: np.ndarray,
+    y: np.ndarray,
+    label: str,
+    chance: tuple[list[float], list[float], str],
+    axes: tuple[str, str],
+    title: str,
+    path: Path,
+) -> Path:
+    """One curve of one evaluation (``oe-ad-eval``'s ROC or precision-recall curve) with its area in ``label``
+    and what a random scorer would draw (``chance``: x, y, label) as a dotted line."""
+    fig = Figure(figsize=(4.6, 4.2))
+    ax = fig.subplots()
+    ax.plot(x, y, lw=1.2, label=label)
+    ax.plot(chance[0], chance[1], ls=":", lw=0.8, color="grey", label=chance[2])
+    ax.set(xlabel=axes[0], ylabel=axes[1], xlim=(0, 1), ylim=(0, 1.02))
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="lower right" if axes[0].startswith("false") else "lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
