@@ -318,3 +318,20 @@ def test_queue_skips_finished_jobs_and_retries_failed_ones_next_time(tmp_path):
     ran.clear()
     runqueue.run_queue(all_jobs, ctx, parallel=2, runner=fake_runner)
     assert ran == ["c1-bce-full/run0"]
+
+
+def test_queue_survives_a_runner_that_raises(tmp_path):
+    all_jobs = jobs.protocol_jobs([jobs.Cell("hsc", "full", 2)])
+    lines = []
+
+    def flaky_runner(job, ctx):
+        if job.run == 0:
+            raise OSError("disk full")
+        runqueue.write_json_atomic(runqueue.record_path(ctx.work, job), {"auc": 88.0})
+        return {"auc": 88.0, "ap": 90.0, "wall_s": 60.0}
+
+    ctx = runqueue.Context(Path("/eoe"), tmp_path, "py", COMMIT, {}, {}, log=lines.append)
+    runqueue.run_queue(all_jobs, ctx, parallel=1, runner=flaky_runner)
+    assert ctx.counts == {"done": 1, "failed": 1}
+    assert "FAILED c1-hsc-full/run0: OSError: disk full" in lines
+    assert runqueue.pending(all_jobs, tmp_path) == all_jobs[:1]

@@ -124,11 +124,11 @@ def run_job(job: Job, ctx: Context) -> dict | None:
         cmd = ctx.command(job, out)
         started, t0 = now_iso(), time.monotonic()
         with open(out / "output.log", "w") as log:
-            rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env())
+            proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env())
         wall = time.monotonic() - t0
         try:
-            if rc.returncode != 0:
-                raise RunError(f"exit code {rc.returncode}")
+            if proc.returncode != 0:
+                raise RunError(f"exit code {proc.returncode}")
             result = read_result(out, job.cell.normal_class)
         except (RunError, OSError, KeyError, ValueError) as e:
             tail = (out / "output.log").read_text(errors="replace").replace("\r", "\n").strip().splitlines()[-3:]
@@ -175,7 +175,11 @@ def run_queue(jobs: list[Job], ctx: Context, parallel: int, runner: Callable[[Jo
 
     def one(job: Job) -> None:
         ctx.log(f"start {job.id}")
-        record = runner(job, ctx)
+        try:
+            record = runner(job, ctx)
+        except Exception as e:  # one job's surprise must not stop the others
+            ctx.log(f"FAILED {job.id}: {e.__class__.__name__}: {e}")
+            record = None
         with lock:
             ctx.counts["done" if record else "failed"] += 1
             done_now = total - len(pending(jobs, ctx.work))
