@@ -19,7 +19,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # a checkout without `make install`
 
-from oe_ad.data.sources import CIFAR10, CIFAR100Pool  # noqa: E402
+from oe_ad.data.pools import CIFAR100Pool  # noqa: E402
+from oe_ad.data.sources import CIFAR10  # noqa: E402
 from oe_ad.errors import OEADError  # noqa: E402
 
 
