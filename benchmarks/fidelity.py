@@ -331,13 +331,19 @@ class Row:
         return None if self.a.mean is None or self.b.mean is None else self.a.mean - self.b.mean
 
 
+def fail(message: str) -> None:
+    """A user error: one ``error:`` line, exit status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def load_references(path: Path) -> dict[str, dict]:
     if not path.is_file():
-        sys.exit(f"error: --references {path}: no such file (benchmarks/official/run_official.py --collect writes it)")
+        fail(f"--references {path}: no such file (benchmarks/official/run_official.py --collect writes it)")
     try:
         return json.loads(path.read_text())["cells"]
     except (json.JSONDecodeError, KeyError) as e:
-        sys.exit(f"error: --references {path}: not a reference file ({e})")
+        fail(f"--references {path}: not a reference file ({e})")
 
 
 def build_rows(
@@ -539,7 +545,7 @@ def main() -> None:
     if not args.no_run:
         for path, what in ((args.data, "--data"), (args.oe, "--oe")):
             if not Path(path).exists():
-                sys.exit(f"error: {what} {path}: not found")
+                fail(f"{what} {path}: not found")
         chosen = [v for v in vs if not args.only or any(w in v.key for w in args.only)]
         done = {v.key: find_records(runs, v, schedule_of(args)) for v in chosen}
         todo = [j for j in jobs_in_order(chosen) if j.seed not in done[j.variant.key]]

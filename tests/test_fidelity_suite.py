@@ -107,3 +107,22 @@ def test_quick_suite_runs_resumes_and_prints_the_table(folder_root, oe_npy, tmp_
     assert "0 of 3 jobs to run" in again.stdout and again.returncode == 1
     times = json.loads((tmp_path / "runs" / "fidelity-times.json").read_text())
     assert sorted(times) == [f"hsc-full/seed{s}" for s in range(3)]
+
+
+def test_missing_reference_file_is_one_error_line(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "fidelity.py"), "--no-run", "--references", str(tmp_path / "none.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and proc.stderr.startswith("error: --references") and proc.stderr.count("\n") == 1
+
+
+def test_no_run_prints_pending_cells_from_an_empty_folder(tmp_path):
+    refs = tmp_path / "refs.json"
+    refs.write_text(json.dumps({"cells": {"c1-hsc-full": {"runs": [88.0, 89.0]}, "c1-hsc-img2789": {"runs": [70.0]}}}))
+    args = ["--suite", "full", "--no-run", "--references", str(refs), "--runs", str(tmp_path / "runs")]
+    proc = subprocess.run([sys.executable, str(BENCH / "fidelity.py"), *args], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "| c1-hsc-full | - | 0 | pending | 2 | 88.50 ± 0.71 |" in proc.stdout
+    assert "| hsc (oe_ad / paper's code) | - / 70.00 |" in proc.stdout and "## Deep SVDD" in proc.stdout
