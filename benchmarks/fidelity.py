@@ -467,7 +467,8 @@ def report(vs: list[Variant], rows: dict[str, Row], times: Times, threshold: flo
     out += matrix_table(matrix)
     out += [
         "",
-        f"Flag: |difference| > {threshold} points and Welch's p < 0.05; n/a: a side with fewer than 2 runs, or no spread on both. "
+        f"Flag: |difference| > {threshold} points and Welch's p < 0.05; "
+        "n/a: a side with fewer than 2 runs, or no spread on both. "
         "Few-shot cells (n1, n16): oe_ad draws the OE subset from its seed, the paper's code draws it unseeded, "
         "so the images differ: the means over seeds are compared.",
     ]
