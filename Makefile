@@ -61,8 +61,9 @@ bench: ## throughput: raw model step vs full training pipeline (prints the ratio
 bench-vectorised: ## M models in one fused step vs M single runs, M = 1, 4, 16, 64 (prints the time ratio)
 	$(PY) benchmarks/vectorised.py $(ARGS)
 
-fidelity: $(DATA) ## BCE and HSC, class 1, 12 epochs, seeds 0-2 vs the paper's code (fails if a mean is > 1 point off)
-	$(PY) benchmarks/fidelity.py --data $(DATA) --oe $(SHARED)/tin32-oe-30k.npy $(ARGS)
+SUITE ?= quick
+fidelity: $(DATA) ## oe_ad vs the paper's code, class 1, 12 epochs (SUITE=quick: BCE, HSC; SUITE=full: docs/fidelity.md)
+	$(PY) benchmarks/fidelity.py --suite $(SUITE) --data $(DATA) --oe $(SHARED)/tin32-oe-30k.npy $(ARGS)
 
 REAL_DATA_JOBS := method=bce,hsc normal_class=1,3 seed=0 $(LOCAL) epochs=10 milestones=[8] logger=csv name=real-data
 real-data: $(DATA) ## BCE and HSC on the CIFAR-10 copy, classes 1 and 3, 10 epochs, then the report

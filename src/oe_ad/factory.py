@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .data.datamodule import Clock, OEDataModule
 from .data.fingerprint import identify
+from .data.oe import BatchOptions
 from .data.pools import OEPool
 from .data.sources import LabelledSource, LoadedSource, NormalSource
 from .errors import OEADError
@@ -44,8 +45,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def uses_oe(cfg: DictConfig) -> bool:
-    """Whether this job trains with OE: the method wants it and a pool is configured."""
-    return bool(cfg.oe) and get_class(cfg.method._target_).uses_oe
+    """Whether this job trains with OE: the method, as configured, wants it and a pool is configured."""
+    return bool(cfg.oe) and get_class(cfg.method._target_).trains_with_oe(cfg.method)
 
 
 def validate(cfg: DictConfig, identify_data: bool = True) -> None:
@@ -111,5 +112,6 @@ def build_datamodule(
         normalise=not get_class(cfg.method._target_).normalises_input,
         filter=build_filter(cfg),
         clock=clock,
+        batches=BatchOptions(**cfg.batches) if cfg.get("batches") else None,
         **cfg.augmentation,
     )

@@ -13,13 +13,14 @@ import difflib
 import inspect
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
-from .data.npy import npy_header
+from .data.npy import checked_indices, npy_header
 from .errors import OEADError
 
 TRUE = {"yes", "on", "true", "1"}
@@ -33,7 +34,7 @@ TOP_LEVEL = frozenset(
     {
         *("name", "normal_class", "seed", "oe_size", "benchmark", "batch_size", "augment", "force", "threads"),
         *("checkpoint", "paths", "data", "oe", "net", "method", "trainer", "logger", "filter", "augmentation"),
-        *("epochs", "milestones", "lr", "search", "report"),
+        *("epochs", "milestones", "lr", "search", "report", "batches"),
     }
 )
 CHECKPOINT = {"every_n_epochs": "int>=0", "keep": "bool", "save_model": "bool"}
@@ -139,8 +140,13 @@ def _check_oe(cfg: DictConfig, trains_with_oe: bool) -> None:
             raise OEADError(f"oe.path={path}: expected an (N, H, W, 3) uint8 array, got {shape} {dtype}")
         if shape[0] == 0:
             raise OEADError(f"oe.path={path}: the OE pool is empty (0 images)")
-        if cfg.oe_size is not None and cfg.oe_size > shape[0]:
-            raise OEADError(f"oe_size={cfg.oe_size}: larger than the OE pool oe.path={path} ({shape[0]} images)")
+        size = shape[0]
+        if oe.get("indices") is not None:
+            if not isinstance(oe.indices, ListConfig):
+                _fail("oe.indices", oe.indices, "must be a list of image indices, e.g. [2789]")
+            size = len(checked_indices(list(oe.indices), shape[0], "oe.indices"))
+        if cfg.oe_size is not None and cfg.oe_size > size:
+            raise OEADError(f"oe_size={cfg.oe_size}: larger than the OE pool oe.path={path} ({size} images)")
 
 
 def _method_class(cfg: DictConfig) -> type | None:
@@ -156,7 +162,7 @@ def _check_augmentation(cfg: DictConfig) -> None:
     aug = cfg.get("augmentation")
     if aug is None:
         return
-    taken = {"normal", "oe", "normal_class", "oe_size", "seed", "batch_size", "augment", "benchmark"}
+    taken = {"normal", "oe", "normal_class", "oe_size", "seed", "batch_size", "augment", "benchmark", "batches"}
     params = set(inspect.signature(OEDataModule.__init__).parameters) - taken - {"self"}
     _strict(aug, "augmentation.", params)
     rules: dict[str, Callable[[str, Any], Any]] = {
@@ -168,6 +174,17 @@ def _check_augmentation(cfg: DictConfig) -> None:
     for key, rule in rules.items():
         if key in aug:
             aug[key] = rule(f"augmentation.{key}", aug[key])
+
+
+def _check_batches(cfg: DictConfig) -> None:
+    """The ``batches`` node (data/oe.py, ``BatchOptions``): its keys and their choices."""
+    from .data.oe import BatchOptions
+
+    node = cfg.get("batches")
+    if node is None:
+        return
+    _strict(node, "batches.", [f.name for f in fields(BatchOptions)])
+    BatchOptions(**node)  # an unknown choice is a one-line error naming the key
 
 
 def _check_search(s: DictConfig) -> None:
@@ -201,12 +218,15 @@ def _validate(cfg: DictConfig) -> None:
     _strict(cfg, "", TOP_LEVEL)
     method_cls = _method_class(cfg)
     trains = getattr(method_cls, "needs_training", True)
-    with_oe = bool(cfg.get("oe")) and getattr(method_cls, "uses_oe", True)
+    if isinstance(cfg.get("method"), DictConfig) and "with_oe" in cfg.method:
+        cfg.method.with_oe = as_bool("method.with_oe", cfg.method.with_oe)
+    method_oe = method_cls.trains_with_oe(cfg.method) if hasattr(method_cls, "trains_with_oe") else True
+    with_oe = bool(cfg.get("oe")) and method_oe
     cfg.seed = as_int("seed", cfg.get("seed"), low=0)
     n = num_classes(cfg)
     cfg.normal_class = as_int("normal_class", cfg.get("normal_class"), low=0, high=None if n is None else n - 1)
     cfg.oe_size = as_int("oe_size", cfg.get("oe_size"), low=1, null=True)
-    if not getattr(method_cls, "uses_oe", True) and cfg.oe_size is not None:
+    if not method_oe and cfg.oe_size is not None:
         raise OEADError(f"method={cfg.method.name} trains without OE: oe_size={cfg.oe_size} must be null")
     cfg.batch_size = as_int("batch_size", cfg.get("batch_size"), low=1)
     for key in ("augment", "force"):
@@ -236,6 +256,7 @@ def _validate(cfg: DictConfig) -> None:
                     as_bool(f"checkpoint.{key}", value) if rule == "bool" else as_int(f"checkpoint.{key}", value, low=0)
                 )
     _check_augmentation(cfg)
+    _check_batches(cfg)
     if cfg.get("search") is not None:
         _check_search(cfg.search)
     _check_oe(cfg, with_oe)

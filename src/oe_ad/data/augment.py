@@ -81,6 +81,7 @@ class Augmenter:
     jitter: float = 0.01
     noise: float = 0.001
     enabled: bool = True
+    per_sample: bool = False  # the paper's torchvision pipeline, image by image (batches.augment=per_sample)
 
     def to(self, device: torch.device) -> "Augmenter":
         self.mean, self.std = self.mean.to(device), self.std.to(device)
@@ -90,6 +91,8 @@ class Augmenter:
         return (x - self.mean[None, :, None, None]) / self.std[None, :, None, None]
 
     def train(self, x: Tensor, gen: torch.Generator) -> Tensor:
+        if self.enabled and self.per_sample:
+            return self.normalise(self.paper_pipeline(x, gen))
         x = x.float() / 255
         if not self.enabled:
             return self.normalise(center_crop(x, self.crop))
@@ -99,6 +102,28 @@ class Augmenter:
         if self.noise:
             x = x + self.noise * torch.randn(x.shape, generator=gen, device=x.device)
         return self.normalise(x)
+
+    def paper_pipeline(self, x: Tensor, gen: torch.Generator) -> Tensor:
+        """uint8 batch -> the paper's training transforms applied per image, before normalisation: torchvision's
+        ColorJitter(j, j, j, j), RandomHorizontalFlip, RandomCrop(crop, padding) on the PIL image, ToTensor, then
+        + noise * N(0, 1) (liznerski/eoe, main/train_cifar.py). Slow (Python per image): for diagnostics.
+
+        torchvision draws from the global torch generator; it runs in a fork of it seeded from ``gen``, so the
+        result is a function of ``gen`` alone and the global stream is left as it was.
+        """
+        from PIL import Image
+        from torchvision import transforms as T
+
+        steps = [T.ColorJitter(self.jitter, self.jitter, self.jitter, self.jitter)] if self.jitter else []
+        pipeline = T.Compose([*steps, T.RandomHorizontalFlip(), T.RandomCrop(self.crop, self.padding), T.ToTensor()])
+        images = x.permute(0, 2, 3, 1).cpu().numpy()
+        seed = int(torch.randint(0, 2**62, (1,), generator=gen, device=gen.device))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            out = torch.stack([pipeline(Image.fromarray(img)) for img in images])
+            if self.noise:
+                out = out + self.noise * torch.randn_like(out)
+        return out.to(x.device)
 
     def test(self, x: Tensor) -> Tensor:
         return self.normalise(center_crop(x.float() / 255, self.crop))

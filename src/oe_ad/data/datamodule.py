@@ -18,7 +18,7 @@ from ..errors import OEADError
 from .augment import Augmenter, channel_stats
 from .benchmarks import Benchmark, normal_class_names
 from .filters import FrequencyFilter
-from .oe import cycle_indices, draw_subset
+from .oe import BatchOptions, cycle_indices, draw_subset, oe_indices, oe_order, repeats
 from .pools import OEPool
 from .sources import NormalSource
 from .stream import OEStream, fit_size
@@ -77,9 +77,11 @@ class TrainerClock:
 class BalancedBatches:
     """One epoch of (images, is_normal) batches: ``batch_size`` normal + ``batch_size`` OE, one tensor.
 
-    An epoch is one pass over the normal data (the last batch is completed from the next permutation);
-    the OE subset is cycled in random order to fill every batch. The order and the augmentation come
-    from a generator seeded with (seed, epoch), so a resumed run replays exactly the same batches.
+    An epoch is one pass over the normal data; the OE subset fills every batch, drawn as ``options.oe`` says
+    (data/oe.py, :func:`~oe_ad.data.oe.oe_indices`). The last batch is completed from the next permutation of the
+    normal data, or (``options.last="remainder"``, the paper's) holds the normal images left and as many OE. The
+    order and the augmentation come from a generator seeded with (seed, epoch), so a resumed run replays exactly
+    the same batches.
 
     Data-parallel (``world_size`` > 1): every rank draws the same epoch order and takes every
     ``world_size``-th batch from ``rank`` on, each still ``batch_size`` normal + ``batch_size`` OE; all ranks
@@ -96,38 +98,53 @@ class BalancedBatches:
         epoch: Callable[[], int],
         rank: int = 0,
         world_size: int = 1,
+        options: BatchOptions | None = None,
     ) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world size {world_size}")
+        options = options if options is not None else BatchOptions()
+        if options.last == "remainder" and world_size > 1:
+            raise OEADError("batches.last=remainder: ranks would take unequal steps; use batches.last=complete")
         self.normal, self.oe, self.batch_size, self.seed = normal, oe, batch_size, seed
         self.augment, self.epoch = augment, epoch
-        self.rank, self.world_size = rank, world_size
+        self.rank, self.world_size, self.options = rank, world_size, options
 
     def __len__(self) -> int:
         """Steps per epoch on this rank."""
         return math.ceil(len(self.normal) / (self.batch_size * self.world_size))
 
+    def sizes(self) -> list[int]:
+        """Normal images in each batch of the whole epoch (all ranks): ``batch_size``, but for a short last one
+        under ``last="remainder"``."""
+        b, steps = self.batch_size, len(self) * self.world_size
+        if self.options.last == "remainder":
+            return [b] * (steps - 1) + [len(self.normal) - (steps - 1) * b]
+        return [b] * steps
+
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         epoch_seed = self.seed * 1_000_003 + self.epoch()
         gen = torch.Generator(device=self.normal.device).manual_seed(epoch_seed)
-        b, steps = self.batch_size, len(self) * self.world_size  # batches of the whole epoch, all ranks
-        normal_idx = cycle_indices(len(self.normal), steps * b, gen)
-        oe_idx = cycle_indices(len(self.oe), steps * b, gen) if isinstance(self.oe, Tensor) else None
+        b, steps, n = self.batch_size, len(self) * self.world_size, len(self.normal)  # batches of all ranks
+        normal_idx = cycle_indices(n, steps * b, gen)
+        oe_idx = None
+        if isinstance(self.oe, Tensor):
+            oe_idx = oe_indices(len(self.oe), n, steps * b, self.options.oe, gen)
         if isinstance(self.oe, OEStream):  # a pool too big to hold: its half of each batch is read on the fly
-            oe_stream = self.oe.batches(steps, b, epoch_seed, self.normal.device)
+            draw, reps = oe_order(len(self.oe), self.options.oe), repeats(len(self.oe), n)
+            oe_stream = self.oe.batches(steps, b, epoch_seed, self.normal.device, draw, reps)
         if self.world_size > 1:  # each rank augments its own batches: its own stream
             gen.manual_seed(epoch_seed * 1_009 + self.rank + 1)
-        is_normal = torch.ones(b * (1 if self.oe is None else 2), dtype=torch.bool, device=self.normal.device)
-        is_normal[b:] = False
-        for s in range(steps):
+        for s, k in enumerate(self.sizes()):
             streamed = next(oe_stream) if isinstance(self.oe, OEStream) else None  # the stream is shared by all ranks
             if s % self.world_size != self.rank:
                 continue
-            x = self.normal[normal_idx[s * b : (s + 1) * b]]
+            x = self.normal[normal_idx[s * b : s * b + k]]
             if oe_idx is not None:
-                x = torch.cat([x, self.oe[oe_idx[s * b : (s + 1) * b]]])
+                x = torch.cat([x, self.oe[oe_idx[s * b : s * b + k]]])
             elif streamed is not None:
-                x = torch.cat([x, streamed])
+                x = torch.cat([x, streamed[:k]])
+            is_normal = torch.zeros(len(x), dtype=torch.bool, device=x.device)
+            is_normal[:k] = True
             yield self.augment(x, gen), is_normal
 
 
@@ -152,6 +169,7 @@ class OEDataModule(pl.LightningDataModule):
         normalise: bool = True,
         filter: FrequencyFilter | None = None,
         clock: Clock | None = None,
+        batches: BatchOptions | None = None,
     ) -> None:
         super().__init__()
         if batch_size <= 0:
@@ -159,7 +177,15 @@ class OEDataModule(pl.LightningDataModule):
         self.normal_source, self.oe_pool = normal, oe
         self.normal_class, self.oe_size, self.seed = normal_class, oe_size, seed
         self.batch_size, self.benchmark, self.test_batch_size = batch_size, benchmark, test_batch_size
-        self.aug_options = dict(crop=crop, padding=padding, jitter=jitter, noise=noise, enabled=augment)
+        self.batches = batches if batches is not None else BatchOptions()
+        self.aug_options = dict(
+            crop=crop,
+            padding=padding,
+            jitter=jitter,
+            noise=noise,
+            enabled=augment,
+            per_sample=self.batches.augment == "per_sample",
+        )
         self.normalise = normalise
         self.oe_indices: np.ndarray | None = None
         self.filter = filter
@@ -238,6 +264,7 @@ class OEDataModule(pl.LightningDataModule):
             lambda: clock.epoch,
             clock.rank,
             clock.world_size,
+            self.batches,
         )
 
     def test_dataloader(self) -> "EvalBatches":

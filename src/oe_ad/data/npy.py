@@ -31,3 +31,17 @@ def read_npy_images(path: Path, key: str) -> np.ndarray:
     if array.dtype != np.uint8 or array.ndim != 4 or array.shape[-1] != 3:
         raise OEADError(f"{key}={path}: expected an (N, H, W, 3) uint8 array, got {array.shape} {array.dtype}")
     return array
+
+
+def checked_indices(indices: list, size: int, key: str) -> np.ndarray:
+    """``indices`` as an int64 array if they are distinct integers within 0..size-1; else a one-line error."""
+    if not indices:
+        raise OEADError(f"{key}=[]: give at least one image index (or null for the whole file)")
+    if any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) for i in indices):
+        raise OEADError(f"{key}={indices}: must be a list of integer image indices")
+    bad = [i for i in indices if not 0 <= i < size]
+    if bad:
+        raise OEADError(f"{key}: index {bad[0]} is outside the file's images 0..{size - 1}")
+    if len(set(indices)) != len(indices):
+        raise OEADError(f"{key}={indices}: an index is listed twice")
+    return np.asarray(indices, dtype=np.int64)

@@ -1,10 +1,50 @@
-"""The OE subset of size n (a deterministic function of the seed) and index streams that fill batches."""
+"""The OE subset of size n (a deterministic function of the seed) and the index streams that fill batches.
+
+How an epoch draws its images is set by the ``batches`` config node (docs/fidelity.md, "OE sampling" and
+"epoch length / last batch"); :class:`BatchOptions` holds it.
+"""
+
+import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from ..errors import OEADError
+
+# The paper's code (datasets/bases.py, CombinedDataset.loaders) samples an OE subset of this many images or more
+# with replacement; a smaller one it repeats ceil(N / n) times (N normal images) and shuffles once per epoch.
+REPLACEMENT_FROM = 10_000
+OE_ORDERS = ("auto", "paper", "permutations")
+LAST_BATCHES = ("complete", "remainder")
+PIPELINES = ("batched", "per_sample")
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How an epoch's batches are drawn (the ``batches`` config node).
+
+    ``oe``: ``auto`` (default) draws an OE subset under :data:`REPLACEMENT_FROM` images as the paper's code does
+    (the subset repeated ceil(N / n) times, one shuffled pass of that multiset per epoch) and a larger one in
+    consecutive random permutations; ``paper`` also draws a larger one as the paper's code does, uniformly with
+    replacement; ``permutations`` draws every subset in consecutive random permutations.
+    ``last``: ``complete`` (default) fills the last batch to batch_size normal + batch_size OE from the next
+    pass over the normal data; ``remainder`` keeps the paper's last batch (the normal images left, as many OE).
+    ``augment``: ``batched`` (default) augments each batch in one fused pass on its device; ``per_sample`` runs the
+    paper's torchvision pipeline image by image on PIL images (slow: for diagnostics).
+    """
+
+    oe: str = "auto"
+    last: str = "complete"
+    augment: str = "batched"
+
+    def __post_init__(self) -> None:
+        for key, value, allowed in (("oe", self.oe, OE_ORDERS), ("last", self.last, LAST_BATCHES)):
+            if value not in allowed:
+                raise OEADError(f"batches.{key}={value}: choose from {', '.join(allowed)}")
+        if self.augment not in PIPELINES:
+            raise OEADError(f"batches.augment={self.augment}: choose from {', '.join(PIPELINES)}")
 
 
 def draw_subset(pool_size: int, oe_size: int | None, seed: int) -> np.ndarray:
@@ -25,3 +65,34 @@ def cycle_indices(n: int, total: int, gen: torch.Generator) -> Tensor:
     reps = -(-total // n)
     device = gen.device
     return torch.cat([torch.randperm(n, generator=gen, device=device) for _ in range(reps)])[:total]
+
+
+def oe_order(n: int, mode: str) -> str:
+    """How an OE subset of ``n`` images is drawn under ``batches.oe=mode``: ``repeat`` (the paper's multiset
+    pass), ``permutations`` or ``replacement``."""
+    if mode == "permutations":
+        return "permutations"
+    if n >= REPLACEMENT_FROM:
+        return "replacement" if mode == "paper" else "permutations"
+    return "repeat"
+
+
+def repeats(n: int, n_normal: int) -> int:
+    """How often the paper's code repeats an OE subset of ``n`` images next to ``n_normal`` normal ones
+    (BalancedConcatLoader): ceil(n_normal / n) when the subset is the smaller, else once."""
+    return math.ceil(n_normal / n) if n < n_normal else 1
+
+
+def oe_indices(n: int, n_normal: int, total: int, mode: str, gen: torch.Generator) -> Tensor:
+    """``total`` indices into an OE subset of ``n`` images for one epoch, drawn as ``batches.oe=mode`` says.
+
+    ``repeat``: shuffled passes over the multiset of the subset repeated :func:`repeats` times (the paper's
+    ``RandomSampler`` without replacement over the repeated indices; one pass covers an epoch unless the last
+    batch is completed); ``replacement``: uniform with replacement (the paper's ``RandomSampler(replacement=True)``).
+    """
+    order = oe_order(n, mode)
+    if order == "replacement":
+        return torch.randint(0, n, (total,), generator=gen, device=gen.device)
+    if order == "permutations":
+        return cycle_indices(n, total, gen)
+    return cycle_indices(n * repeats(n, n_normal), total, gen) % n

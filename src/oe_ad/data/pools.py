@@ -19,7 +19,7 @@ from ..atomic import atomic_open, file_sha256
 from ..errors import OEADError
 from .imagenet import load_index, read_wnids
 from .images import decode, decode_all, list_images
-from .npy import read_npy_images
+from .npy import checked_indices, read_npy_images
 from .sources import PresentCIFAR100, download, read_cifar, require_dir
 from .stream import gather
 
@@ -50,10 +50,14 @@ class OEPool(ABC):
 class NpyPool(OEPool):
     """An (N, H, W, 3) uint8 ``.npy`` (the 300K-random-images format), memory-mapped.
 
-    With ``url`` set and the file missing, it is downloaded and, if ``sha256`` is given, verified.
+    With ``url`` set and the file missing, it is downloaded and, if ``sha256`` is given, verified. With
+    ``indices``, the pool is only those images of the file, in that order (e.g. ``[2789]``: one single OE image,
+    as in the paper's Table 3).
     """
 
-    def __init__(self, path: str, url: str | None = None, sha256: str | None = None) -> None:
+    def __init__(
+        self, path: str, url: str | None = None, sha256: str | None = None, indices: list[int] | None = None
+    ) -> None:
         self.path = Path(path)
         if not self.path.exists() and url:
             download(self.path.name, download_url, url, str(self.path.parent), self.path.name)
@@ -65,12 +69,14 @@ class NpyPool(OEPool):
         self.array = read_npy_images(self.path, "oe.path")
         if len(self.array) == 0:
             raise OEADError(f"oe.path={self.path}: the OE pool is empty (0 images)")
+        self.keep = None if indices is None else checked_indices(list(indices), len(self.array), "oe.indices")
 
     def __len__(self) -> int:
-        return len(self.array)
+        return len(self.array) if self.keep is None else len(self.keep)
 
     def load(self, indices: np.ndarray) -> Tensor:
-        return torch.from_numpy(np.ascontiguousarray(self.array[np.sort(indices)])).permute(0, 3, 1, 2).contiguous()
+        rows = np.sort(indices) if self.keep is None else self.keep[np.sort(indices)]
+        return torch.from_numpy(np.ascontiguousarray(self.array[rows])).permute(0, 3, 1, 2).contiguous()
 
 
 class HeldPool(OEPool):

@@ -39,15 +39,20 @@ def gather(pool, indices: np.ndarray, workers: int = 0, batch_size: int = 64) ->
     return out
 
 
-def stream_order(n: int, total: int, seed: int) -> np.ndarray:
-    """``total`` positions in range(n) from ``seed``: distinct while total <= n, else cycled permutations.
+def stream_order(n: int, total: int, seed: int, order: str = "permutations", reps: int = 1) -> np.ndarray:
+    """``total`` positions in range(n) from ``seed``, drawn as ``order`` (data/oe.py, ``oe_order``) says:
+    ``permutations``: distinct while total <= n, else cycled permutations; ``repeat``: cycled shuffles of range(n)
+    repeated ``reps`` times; ``replacement``: uniform with replacement.
 
     Drawing without a full permutation keeps this cheap for a pool of 79M images and a short epoch.
     """
     rng = np.random.default_rng(seed)
-    if total <= n:
+    if order == "replacement":
+        return rng.integers(0, n, size=total)
+    m = n * reps if order == "repeat" else n
+    if total <= m and m == n:
         return rng.choice(n, size=total, replace=False)
-    return np.concatenate([rng.permutation(n) for _ in range(-(-total // n))])[:total]
+    return np.concatenate([rng.permutation(m) % n for _ in range(-(-total // m))])[:total]
 
 
 def fit_size(images: Tensor, size: tuple[int, int]) -> Tensor:
@@ -67,9 +72,12 @@ class OEStream:
     def __len__(self) -> int:
         return len(self.indices)
 
-    def batches(self, steps: int, batch_size: int, seed: int, device: torch.device) -> Iterator[Tensor]:
-        """``steps`` uint8 batches of ``batch_size`` images on ``device``; the order is fixed by ``seed``."""
-        order = self.indices[stream_order(len(self.indices), steps * batch_size, seed)]
+    def batches(
+        self, steps: int, batch_size: int, seed: int, device: torch.device, draw: str = "permutations", reps: int = 1
+    ) -> Iterator[Tensor]:
+        """``steps`` uint8 batches of ``batch_size`` images on ``device``; the order is fixed by ``seed`` and drawn
+        as ``draw`` and ``reps`` say (:func:`stream_order`)."""
+        order = self.indices[stream_order(len(self.indices), steps * batch_size, seed, draw, reps)]
         loader = DataLoader(
             _PoolItems(self.pool, order),
             batch_size=batch_size,

@@ -5,7 +5,7 @@ it before fitting, ``predict`` before loading weights): no method reads ``traine
 measures (divergence, training AUROC, test scores) is :class:`oe_ad.meter.Meter`, shared with the vectorised path.
 """
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pytorch_lightning as pl
@@ -35,7 +35,8 @@ class Facts:
 class AnomalyDetector(pl.LightningModule):
     """Subclasses implement :meth:`loss` and :meth:`score` (and may override :meth:`forward` and :meth:`prepare`).
 
-    ``uses_oe``: False for one-class methods (batches are then normal only).
+    ``uses_oe``: False for one-class methods (batches are then normal only). A method whose config decides it
+    overrides :meth:`trains_with_oe` (and sets ``uses_oe`` on its instances).
     ``needs_training``: False for zero-shot methods (``fit`` is skipped).
     ``normalises_input``: True when the net does its own input normalisation (CLIP): batches then arrive in [0, 1].
     ``score_scale``: what the raw score measures, in words (``model.pt`` stores it; ``oe-ad-predict`` prints it).
@@ -60,6 +61,12 @@ class AnomalyDetector(pl.LightningModule):
         self.lr = lr
         self.milestones = list(milestones)
         self.meter = Meter()
+
+    @classmethod
+    def trains_with_oe(cls, options: Mapping) -> bool:
+        """Whether the method configured with ``options`` (its ``method`` config node) trains with OE; what the
+        job builds its batches from, before any instance exists. Default: the class's ``uses_oe``."""
+        return cls.uses_oe
 
     def prepare(self, facts: Facts) -> None:
         """Set up data-derived state before the first step (default: none)."""

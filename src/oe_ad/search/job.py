@@ -38,7 +38,7 @@ def validate(cfg: DictConfig) -> None:
         raise OEADError(f"search.direction={s.direction}: must be 'max' or 'min'")
     if not cfg.oe:
         raise OEADError("oe=none: a search for OE images needs an OE pool (e.g. oe=npy oe.path=...)")
-    if not get_class(cfg.method._target_).uses_oe:
+    if not get_class(cfg.method._target_).trains_with_oe(cfg.method):
         raise OEADError(f"method={cfg.method.name} trains without OE: nothing to search for")
     for key in ("generation_size", "tournament", "candidates", "nearest"):
         if s[key] < 1:
