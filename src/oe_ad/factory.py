@@ -41,7 +41,7 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def uses_oe(cfg: DictConfig) -> bool:
     """Whether this job trains with OE: the method wants it and a pool is configured."""
-    return bool(cfg.oe) and get_class(cfg.method._target_).uses_oe
+    return bool(cfg.oe) and get_class(cfg.method._target_).oe_use != "none"
 
 
 def validate(cfg: DictConfig) -> None:

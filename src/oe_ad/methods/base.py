@@ -20,12 +20,15 @@ def check_finite(what: str, value: Tensor) -> None:
 class AnomalyDetector(pl.LightningModule):
     """Subclasses implement :meth:`loss` and :meth:`score` (and may override :meth:`forward`).
 
-    ``uses_oe``: False for one-class methods (batches are then normal only).
+    ``oe_use``: ``"required"`` for OE methods (a config without an OE pool is refused), ``"none"`` for one-class
+    methods (batches are normal only; a configured pool is ignored), ``"optional"`` for a method that trains
+    with a pool when one is configured and without one otherwise.
     ``needs_training``: False for zero-shot methods (``fit`` is skipped).
     ``normalises_input``: True when the net does its own input normalisation (CLIP): batches then arrive in [0, 1].
+    The constructor takes no other keys: a misspelt option is a ``TypeError`` (the schema names it first).
     """
 
-    uses_oe: bool = True
+    oe_use: str = "required"
     needs_training: bool = True
     normalises_input: bool = False
 
@@ -35,7 +38,6 @@ class AnomalyDetector(pl.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer],
         lr: float = 1e-3,
         milestones: Sequence[int] = (),
-        **_: object,
     ) -> None:
         super().__init__()
         self.net = net

@@ -10,7 +10,7 @@ from .base import AnomalyDetector
 
 
 class DeepSVDD(AnomalyDetector):
-    uses_oe = False
+    oe_use = "none"  # normal images only; a configured OE pool is ignored
 
     def __init__(self, net: nn.Module, net_bias: bool = False, **kwargs) -> None:
         """``net_bias``: read by the net config (net/cnn32.yaml), not here: False asks for the bias-free CNN32."""

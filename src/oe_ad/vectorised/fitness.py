@@ -14,7 +14,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ..data.sources import OEPool, SubsetPool
 from ..errors import OEADError
-from ..factory import SourceCache, resolve_device, uses_oe
+from ..factory import SourceCache, resolve_device
+from ..schema import check_searchable
 from .trainer import prepare_member, train_all
 
 
@@ -31,8 +32,7 @@ class VectorisedFitness:
         memory_fraction: float = 0.8,
         pool: OEPool | None = None,
     ) -> None:
-        if not uses_oe(cfg):
-            raise OEADError(f"method={cfg.method.name} trains without OE: a single-OE search needs an OE method")
+        check_searchable(cfg)
         if not seeds:
             raise OEADError("the fitness needs at least one seed")
         self.cfg, self.seeds = cfg, list(seeds)

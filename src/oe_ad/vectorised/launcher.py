@@ -41,6 +41,10 @@ def _error(e: Exception) -> str:
     return str(e).splitlines()[0]
 
 
+class Refused(str):
+    """The one-line error of a job the schema refused (nothing of it ran; the sweep summary removes its folder)."""
+
+
 def train_jobs(
     cfgs: Sequence[DictConfig],
     job_dirs: Sequence[Path],
@@ -71,6 +75,10 @@ def _train_locked(
     for i, (cfg, job_dir) in enumerate(zip(cfgs, job_dirs)):
         try:
             validate_config(cfg)  # the one schema, before the lock and the record look-up hash the config
+        except (OEADError, OmegaConfBaseException) as e:
+            results[i] = Refused(_error(e))
+            continue
+        try:
             if not locks.take(job_dir):
                 results[i] = BUSY
                 log.info("job %d is running elsewhere: %s", i, job_dir)
@@ -114,7 +122,8 @@ def _report_result(result: Result, cfg: DictConfig) -> float | None:
     (job_dir / ERROR_FILE).unlink(missing_ok=True)
     if isinstance(result, str):
         print(f"error: {result}", file=sys.stderr, flush=True)
-        write_json_atomic(job_dir / ERROR_FILE, {"error": result})
+        kind = "refused" if isinstance(result, Refused) else "error"
+        write_json_atomic(job_dir / ERROR_FILE, {"error": result, "kind": kind})
         return None
     return result["test_auroc"]
 
