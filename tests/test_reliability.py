@@ -281,8 +281,18 @@ def _wait_for_text(path_glob, root: Path, text: str, proc, timeout: float = 300)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("every_n_epochs, rerun", [(1, "resume from last.ckpt"), (0, "start it again")])
-def test_sigterm_mid_epoch_exits_143_with_one_line_and_no_record(every_n_epochs, rerun, folder_root, oe_npy, tmp_path):
+@pytest.mark.parametrize(
+    "sweep, every_n_epochs, rerun",
+    [
+        (False, 1, "resume from last.ckpt"),
+        (False, 0, "start it again"),
+        (True, 1, "resume from last.ckpt (finished jobs are skipped)"),
+    ],
+    ids=["job with last.ckpt", "job without", "sweep"],
+)
+def test_sigterm_mid_epoch_exits_143_with_one_line_and_no_record(
+    sweep, every_n_epochs, rerun, folder_root, oe_npy, tmp_path
+):
     import signal
     import subprocess
     import sys
@@ -292,7 +302,8 @@ def test_sigterm_mid_epoch_exits_143_with_one_line_and_no_record(every_n_epochs,
     out = tmp_path / "runs"
     job = ["method=hsc", "epochs=400", "milestones=[200]", f"checkpoint.every_n_epochs={every_n_epochs}", "name=term"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    cmd = [sys.executable, "-m", "oe_ad.run", *merged([*tiny_overrides(folder_root, oe_npy, out), *job])]
+    sweep_args = ["-m", "seed=0,1"] if sweep else []  # the sweep stops at its first job
+    cmd = [sys.executable, "-m", "oe_ad.run", *merged([*sweep_args, *tiny_overrides(folder_root, oe_npy, out), *job])]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     _wait_for_text("run.log", out, "epoch 2/400", proc)  # two epochs done: inside the third
     proc.send_signal(signal.SIGTERM)
