@@ -295,17 +295,24 @@ optimizer:
 
 
 @pytest.mark.parametrize(
-    "yaml_gamma, extra",
-    [("gama: 5.0", []), ("gamma: 2.0", ["method.gama=2"]), ("gamma: 2.0", ["+method.gama=2"])],
-    ids=["misspelt in the file", "misspelt on the command line", "added on the command line"],
+    "yaml_gamma, extra, folder_flag",
+    [
+        ("gama: 5.0", [], "--config-dir"),
+        ("gama: 5.0", [], "hydra.searchpath"),
+        ("gamma: 2.0", ["method.gama=2"], "--config-dir"),
+        ("gamma: 2.0", ["+method.gama=2"], "--config-dir"),
+    ],
+    ids=["misspelt in the file", "misspelt in the file, searchpath", "misspelt on the command line", "added"],
 )
 def test_unknown_method_keys_are_refused_whatever_route_they_came_by(
-    yaml_gamma, extra, folder_root, oe_npy, tmp_path, monkeypatch, capsys
+    yaml_gamma, extra, folder_flag, folder_root, oe_npy, tmp_path, monkeypatch, capsys
 ):
     conf = tmp_path / "my_conf" / "method"
     conf.mkdir(parents=True)
     (conf / "myfocal.yaml").write_text(FOCAL_YAML.format(name="myfocal", gamma=yaml_gamma))
-    argv = ["--config-dir", str(tmp_path / "my_conf"), *tiny_overrides(folder_root, oe_npy, tmp_path / "runs")]
+    folder = tmp_path / "my_conf"
+    flag = ["--config-dir", str(folder)] if folder_flag == "--config-dir" else [f"hydra.searchpath=[file://{folder}]"]
+    argv = [*flag, *tiny_overrides(folder_root, oe_npy, tmp_path / "runs")]
     monkeypatch.chdir(tmp_path)
     code, errors = call_main(run.main, [*argv, "method=myfocal", *extra], monkeypatch, capsys)
     assert_rejected(code, errors, "unknown key 'method.gama' (did you mean 'method.gamma'?)", tmp_path / "runs")

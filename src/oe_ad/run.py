@@ -71,16 +71,16 @@ def quiet_third_party() -> None:
     )
 
 
-def user_config_dirs(argv: list[str]) -> list[Path]:
-    """The config folders a command line adds to the package's: ``--config-dir``/``-cd`` and file paths
-    in ``hydra.searchpath=[...]`` (``pkg://`` entries name packages, not folders, and are left out)."""
+def user_config_dirs(argv: list[str], searchpath: bool = True) -> list[Path]:
+    """The config folders a command line adds to the package's: ``--config-dir``/``-cd`` and (``searchpath``)
+    file paths in ``hydra.searchpath=[...]`` (``pkg://`` entries name packages, not folders, and are left out)."""
     dirs = []
     for i, arg in enumerate(argv):
         if arg in ("--config-dir", "-cd") and i + 1 < len(argv):
             dirs.append(argv[i + 1])
         elif arg.startswith("--config-dir="):
             dirs.append(arg.partition("=")[2])
-        elif arg.lstrip("+").startswith("hydra.searchpath="):
+        elif searchpath and arg.lstrip("+").startswith("hydra.searchpath="):
             for entry in (e.strip() for e in arg.partition("=")[2].strip("[]").split(",")):
                 if entry.startswith("file://") or (entry and "://" not in entry):
                     dirs.append(entry.removeprefix("file://"))
@@ -221,14 +221,28 @@ def _overrides(argv: list[str]) -> list[str] | None:
     return out
 
 
-def compose_job(overrides: list[str], config_name: str, user_dirs: list[Path]) -> DictConfig:
-    """The job config Hydra will compose from these overrides (resolved, without the ``hydra`` node)."""
+def _with_config_dirs(overrides: list[str], config_dirs: list[Path]) -> list[str]:
+    """The overrides with the ``--config-dir`` folders added to ``hydra.searchpath`` (as Hydra's flag does)."""
+    if not config_dirs:
+        return overrides
+    entries, out = [f"file://{d.resolve()}" for d in config_dirs], []
+    for line in overrides:
+        key, _, value = line.lstrip("+").partition("=")
+        if key == "hydra.searchpath":
+            entries = [e.strip() for e in value.strip("[]").split(",") if e.strip()] + entries
+        else:
+            out.append(line)
+    return [*out, f"hydra.searchpath=[{','.join(entries)}]"]
+
+
+def compose_job(overrides: list[str], config_name: str, config_dirs: list[Path]) -> DictConfig:
+    """The job config Hydra will compose from these overrides and ``--config-dir`` folders (resolved, without
+    the ``hydra`` node)."""
     from hydra import compose, initialize_config_dir
 
-    extra = [f"hydra.searchpath=[{','.join(f'file://{d.resolve()}' for d in user_dirs)}]"] if user_dirs else []
     try:
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            full = compose(config_name, overrides=[*overrides, *extra], return_hydra_config=True)
+            full = compose(config_name, overrides=_with_config_dirs(overrides, config_dirs), return_hydra_config=True)
             HydraConfig.instance().set_config(full)  # for ${hydra:...} in the job's keys (threads)
             cfg = copy.deepcopy(full)
             with read_write(cfg), open_dict(cfg):
@@ -246,19 +260,19 @@ def check_before_hydra(argv: list[str], config_name: str) -> None:
     overrides = _overrides(argv)
     if overrides is None:
         return
-    user_dirs = user_config_dirs(argv)
+    config_dirs = user_config_dirs(argv, searchpath=False)  # a hydra.searchpath override is among the overrides
     if any(flag in argv for flag in MULTIRUN_FLAGS):
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
         parsed = OverridesParser.create().parse_overrides(overrides)
         fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
         try:  # without the swept values a config may not compose (method.gamma=1 with method=bce,focal)
-            cfg = compose_job(fixed, config_name, user_dirs)
+            cfg = compose_job(fixed, config_name, config_dirs)
         except OEADError:
             return
         check_output_dir(cfg)
         return
-    validate_config(compose_job(overrides, config_name, user_dirs))
+    validate_config(compose_job(overrides, config_name, config_dirs))
 
 
 def cli(task: Callable[[], object], config_name: str = "config") -> None:
