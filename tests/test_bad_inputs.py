@@ -4,6 +4,8 @@ The command lines run in this process (the Hydra app's ``main`` with a patched `
 case would cost seconds each. The tiny data of ``conftest.py`` (3 classes, 64 OE images, epochs=3, milestones=[2]).
 """
 
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -80,6 +82,36 @@ RUN_CASES = [
     (["method=nope"], "unknown method 'nope'"),
     (["hydra.run.dir=elsewhere"], "hydra.run.dir"),
     (["hydra.sweep.dir=elsewhere"], "hydra.sweep.dir"),
+    # issue 19: silently wrong before
+    (["method=bce", "oe=none"], "method=bce needs OE but oe=none"),
+    (["method=focal", "oe=none"], "method=focal needs OE but oe=none"),
+    (["method=deep_sad", "oe=none"], "method=deep_sad needs OE but oe=none"),
+    (["method=hsc", "oe=none"], "method=hsc needs OE but oe=none"),
+    (["method=focal", "+method.gama=5.0"], "unknown key 'method.gama' (did you mean 'method.gamma'?)"),
+    (["method=focal", "method.gama=5.0"], "unknown key 'method.gama' (did you mean 'method.gamma'?)"),
+    (["+method.radiall=l1"], "unknown key 'method.radiall' (did you mean 'method.radial'?)"),
+    (["+method.lr=0.1"], "method.lr=0.1: not a key of method: it is set by the top-level lr"),
+    (["+net.out_dims=8"], "unknown key 'net.out_dims' (did you mean 'net.out_dim'?)"),
+    (["+data.image_sise=8"], "unknown key 'data.image_sise' (did you mean 'data.image_size'?)"),
+    (["+oe.paht=x"], "unknown key 'oe.paht' (did you mean 'oe.path'?)"),
+    (
+        ["+method.optimizer.weight_decy=1"],
+        "'method.optimizer.weight_decy' (did you mean 'method.optimizer.weight_decay'?)",
+    ),
+    (["+trainer.max_epoch=3"], "'trainer.max_epoch' (did you mean 'trainer.max_epochs'?)"),
+    # issue 19: a traceback or a misleading message before
+    (["data.image_size=0"], "data.image_size=0: must be >= 1"),
+    (["data.image_size=abc"], "data.image_size=abc"),
+    (["data.root=???"], "data.root is not set: give it on the command line (data.root=PATH)"),
+    (["oe.path=???"], "oe.path is not set: give it on the command line (oe.path=PATH)"),
+    (["data.root=/tmp/dätä"], "a value with non-ASCII characters must be quoted for Hydra: data.root='/tmp/dätä'"),
+    (["data.root='/no/such/dätä'"], "data.root=/no/such/dätä: no such folder"),  # quoted: read as it should be
+    (["paths.output_dir=AFILE"], "is a file, not a folder"),
+    (["name=AFILE_NAME"], "is a file, not a folder"),
+    # the schedule: fractions of epochs or epochs, not both
+    (["milestones=[0.5,2]"], "milestones=[0.5,2]: mixes fractions of epochs with epochs"),
+    (["milestones=[0.75,0.5]"], "milestones=[0.75,0.5]: must be increasing"),
+    (["milestones=[-0.5]"], "milestones=-0.5"),
 ]
 SEARCH_CASES = [
     (["search.direction=up"], "search.direction=up"),
@@ -88,6 +120,12 @@ SEARCH_CASES = [
     (["search.seeds=[]"], "search.seeds"),
     (["search.seeds=[a]"], "search.seeds=a"),
     (["search.generatoins=3"], "'search.generatoins' (did you mean 'search.generations'?)"),
+    (["search.algorithm=genetic"], "search.algorithm=genetic: choose from evolution, random"),
+    (["method=deep_svdd"], "method=deep_svdd trains without OE: a search for single OE images needs an OE method"),
+    (["method=hsc", "oe=none"], "method=hsc needs OE but oe=none"),
+    (["data.root=???"], "data.root is not set: give it on the command line (data.root=PATH)"),
+    (["+method.gama=1"], "unknown key 'method.gama'"),
+    (["+search.generatoins=3"], "'search.generatoins' (did you mean 'search.generations'?)"),
 ]
 
 
@@ -98,13 +136,24 @@ def bad_files(tmp_path_factory) -> dict[str, Path]:
     np.save(files["EMPTY"], np.zeros((0, 32, 32, 3), np.uint8))
     files["TEXT"].write_text("these are not images\n")
     np.save(files["WRONG"], np.zeros((3, 32, 32), np.float32))
+    files["AFILE"] = root / "a-file"  # where an output folder is expected
+    files["AFILE"].write_text("not a folder\n")
     return files
+
+
+def _node_keys(args: list[str]) -> set[str]:
+    """The keys a case sets; a group choice (``oe=none``) also replaces the keys inside its node."""
+    keys = {a.lstrip("+~").partition("=")[0] for a in args}
+    return keys | {f"{k}." for k in keys if k in run.GROUPS}
 
 
 def _substitute(args: list[str], files: dict[str, Path]) -> list[str]:
     out = []
     for a in args:
         key, sep, value = a.partition("=")
+        if value == "AFILE_NAME":  # name=<a file's name>, with paths.output_dir its folder
+            out += [f"{key}={files['AFILE'].name}", f"paths.output_dir={files['AFILE'].parent}"]
+            continue
         out.append(f"{key}={files[value]}" if sep and value in files else a)
     return out
 
@@ -125,19 +174,24 @@ def call_main(main, argv: list[str], monkeypatch, capsys) -> tuple[int, list[str
 
 
 def assert_rejected(code: int, errors: list[str], expected: str, out: Path) -> None:
+    """Exit code 2, one ``error:`` line with ``expected`` in it, and nothing at all written under ``out`` (no
+    record, and no job folder with Hydra's ``.hydra/`` and an empty log either)."""
     assert code == 2, errors
     assert len(errors) == 1 and expected in errors[0], errors
-    written = [p for p in out.rglob("*") if p.name in ("result.json", "model.pt", "last.ckpt")]
-    assert written == []
+    assert sorted(out.rglob("*")) == []
+
+
+def _without(base: list[str], case: list[str]) -> list[str]:
+    keys = _node_keys(case)
+    key = lambda a: a.lstrip("+~").partition("=")[0]  # noqa: E731
+    return [a for a in base if not any(key(a) == k or (k.endswith(".") and key(a).startswith(k)) for k in keys)]
 
 
 @pytest.mark.parametrize("args, expected", RUN_CASES, ids=[" ".join(a) for a, _ in RUN_CASES])
 def test_run_rejects(args, expected, folder_root, oe_npy, bad_files, tmp_path, monkeypatch, capsys):
     out = tmp_path / "runs"
     case = _substitute(args, bad_files)
-    keys = {a.lstrip("+~").partition("=")[0] for a in case}
-    argv = [*merged([*tiny_overrides(folder_root, oe_npy, out), "method=hsc"])]
-    argv = [a for a in argv if a.partition("=")[0] not in keys] + case  # the case's own keys, as given
+    argv = _without(merged([*tiny_overrides(folder_root, oe_npy, out), "method=hsc"]), case) + case
     monkeypatch.chdir(tmp_path)
     code, errors = call_main(run.main, argv, monkeypatch, capsys)
     assert_rejected(code, errors, expected, tmp_path)
@@ -146,7 +200,7 @@ def test_run_rejects(args, expected, folder_root, oe_npy, bad_files, tmp_path, m
 @pytest.mark.parametrize("args, expected", SEARCH_CASES, ids=[" ".join(a) for a, _ in SEARCH_CASES])
 def test_search_rejects(args, expected, folder_root, oe_npy, tmp_path, monkeypatch, capsys):
     out = tmp_path / "runs"
-    argv = [*tiny_overrides(folder_root, oe_npy, out), "method=hsc", *args]
+    argv = _without(merged([*tiny_overrides(folder_root, oe_npy, out), "method=hsc"]), args) + args
     monkeypatch.chdir(tmp_path)
     code, errors = call_main(search_main.main, argv, monkeypatch, capsys)
     assert_rejected(code, errors, expected, tmp_path)
@@ -228,3 +282,146 @@ def test_booleans_are_normalised_before_they_reach_the_record(value, expected, m
 
 def test_the_count_of_bad_inputs_covers_the_issue():
     assert len(RUN_CASES) + len(SEARCH_CASES) + len(PREDICT_CASES) >= 40
+
+
+# -- keys of a method from a config folder of one's own (--config-dir) ----------------------------------------
+FOCAL_YAML = """name: {name}
+_target_: oe_ad.methods.focal.Focal
+{gamma}
+optimizer:
+  _target_: torch.optim.Adam
+  _partial_: true
+"""
+
+
+@pytest.mark.parametrize(
+    "yaml_gamma, extra, folder_flag",
+    [
+        ("gama: 5.0", [], "--config-dir"),
+        ("gama: 5.0", [], "hydra.searchpath"),
+        ("gamma: 2.0", ["method.gama=2"], "--config-dir"),
+        ("gamma: 2.0", ["+method.gama=2"], "--config-dir"),
+    ],
+    ids=["misspelt in the file", "misspelt in the file, searchpath", "misspelt on the command line", "added"],
+)
+def test_unknown_method_keys_are_refused_whatever_route_they_came_by(
+    yaml_gamma, extra, folder_flag, folder_root, oe_npy, tmp_path, monkeypatch, capsys
+):
+    conf = tmp_path / "my_conf" / "method"
+    conf.mkdir(parents=True)
+    (conf / "myfocal.yaml").write_text(FOCAL_YAML.format(name="myfocal", gamma=yaml_gamma))
+    folder = tmp_path / "my_conf"
+    flag = ["--config-dir", str(folder)] if folder_flag == "--config-dir" else [f"hydra.searchpath=[file://{folder}]"]
+    argv = [*flag, *tiny_overrides(folder_root, oe_npy, tmp_path / "runs")]
+    monkeypatch.chdir(tmp_path)
+    code, errors = call_main(run.main, [*argv, "method=myfocal", *extra], monkeypatch, capsys)
+    assert_rejected(code, errors, "unknown key 'method.gama' (did you mean 'method.gamma'?)", tmp_path / "runs")
+
+
+def test_a_python_caller_gets_a_type_error_for_an_unknown_method_key():
+    from oe_ad.methods.focal import Focal
+    from oe_ad.nets.cnn32 import CNN32
+
+    with pytest.raises(TypeError, match="gama"):
+        Focal(CNN32(), optimizer=torch.optim.Adam, gama=5.0)
+
+
+# -- the machine: a GPU asked for, an output folder that cannot be written ------------------------------------
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")
+def test_a_gpu_asked_for_on_a_machine_without_one(folder_root, oe_npy, tmp_path, monkeypatch, capsys):
+    argv = [*tiny_overrides(folder_root, oe_npy, tmp_path / "runs"), "method=hsc", "trainer.accelerator=gpu"]
+    monkeypatch.chdir(tmp_path)
+    code, errors = call_main(run.main, argv, monkeypatch, capsys)
+    assert_rejected(code, errors, "trainer.accelerator=gpu: no GPU is visible", tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_output_folder(folder_root, oe_npy, tmp_path, monkeypatch, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o555)
+    argv = [*merged([*tiny_overrides(folder_root, oe_npy, ro / "runs"), "method=hsc"])]
+    monkeypatch.chdir(tmp_path)
+    try:
+        code, errors = call_main(run.main, argv, monkeypatch, capsys)
+    finally:
+        ro.chmod(0o755)
+    assert_rejected(code, errors, f"paths.output_dir={ro / 'runs'}: cannot write in {ro}", ro)
+
+
+@pytest.mark.parametrize("multirun", [False, True], ids=["single", "sweep"])
+def test_an_output_folder_that_refuses_writes(multirun, folder_root, oe_npy, tmp_path, monkeypatch, capsys):
+    """What a read-only mount does (as root too): creating anything in the folder fails."""
+    from oe_ad import schema
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+
+    def refuse(*args, dir=None, **kwargs):
+        if Path(dir) == ro:
+            raise PermissionError(13, "Read-only file system")
+        return tempfile_mkdtemp(*args, dir=dir, **kwargs)
+
+    tempfile_mkdtemp = schema.tempfile.mkdtemp
+    monkeypatch.setattr(schema.tempfile, "mkdtemp", refuse)
+    monkeypatch.setattr(schema, "_checked_dirs", set())
+    argv = [*merged([*tiny_overrides(folder_root, oe_npy, ro / "runs"), "method=hsc"])]
+    argv = ["-m", *argv, "seed=0,1"] if multirun else argv
+    monkeypatch.chdir(tmp_path)
+    code, errors = call_main(run.main, argv, monkeypatch, capsys)
+    assert_rejected(code, errors, f"paths.output_dir={ro / 'runs'}: cannot write in {ro} (Read-only file system)", ro)
+
+
+# -- sweeps: every job refused -> exit 2 and nothing left; some refused -> exit 1 ------------------------------
+def _sweep_leftovers(out: Path) -> list[str]:
+    """What a sweep left besides Hydra's multirun.yaml: job folders, records, errors."""
+    return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.name != "multirun.yaml" and p != out / "sweep")
+
+
+@pytest.mark.parametrize("launcher", ["local", "vectorised"])
+def test_a_sweep_whose_jobs_are_all_refused_exits_2_and_leaves_no_job_folder(
+    launcher, folder_root, oe_npy, tmp_path, monkeypatch, capsys
+):
+    out = tmp_path / "runs"
+    base = _without(merged([*tiny_overrides(folder_root, oe_npy, out), "name=sweep"]), ["oe=none"])
+    argv = ["-m", *base, f"launcher={launcher}", "method=bce", "oe=none", "normal_class=0", "seed=0,1"]
+    monkeypatch.chdir(tmp_path)
+    code, errors = call_main(run.main, argv, monkeypatch, capsys)
+    assert code == 2, errors
+    assert len(errors) == 2 and all("method=bce needs OE but oe=none" in e for e in errors), errors
+    assert _sweep_leftovers(out) == []
+
+
+def test_a_sweep_with_some_refused_jobs_exits_1_and_keeps_only_the_finished_ones(
+    folder_root, oe_npy, tmp_path, monkeypatch, capsys
+):
+    out = tmp_path / "runs"
+    base = merged([*tiny_overrides(folder_root, oe_npy, out), "method=hsc", "epochs=1", "milestones=[]", "name=sweep"])
+    monkeypatch.chdir(tmp_path)
+    code, errors = call_main(run.main, ["-m", *base, "normal_class=0,7", "seed=0"], monkeypatch, capsys)
+    assert code == 1, errors
+    assert len(errors) == 1 and "normal_class=7: must be <= 2" in errors[0], errors
+    (record,) = out.rglob("result.json")
+    assert json.loads(record.read_text())["normal_class"] == 0
+    assert not [p for p in out.rglob("*") if "normal_class=7" in str(p)]  # the refused job's folder is gone
+
+
+# -- divergence: a wrong number must not be recorded ------------------------------------------------------------
+def _diverging_run(launcher: str, folder_root, oe_npy, tmp_path, monkeypatch, capsys) -> tuple[int, list[str]]:
+    out = tmp_path / "runs"
+    base = merged([*tiny_overrides(folder_root, oe_npy, out), "method=bce", "epochs=2", "milestones=[]", "lr=1e30"])
+    argv = ["-m", *base, "launcher=vectorised", "seed=0,1"] if launcher == "vectorised" else base
+    monkeypatch.chdir(tmp_path)
+    code, errors = call_main(run.main, argv, monkeypatch, capsys)
+    assert not list(out.rglob("result.json")) and not list(out.rglob("model.pt"))
+    return code, errors
+
+
+def test_a_diverged_single_job_is_one_error_and_no_record(folder_root, oe_npy, tmp_path, monkeypatch, capsys):
+    code, errors = _diverging_run("local", folder_root, oe_npy, tmp_path, monkeypatch, capsys)
+    assert code == 2 and len(errors) == 1 and "training diverged" in errors[0], errors
+
+
+@pytest.mark.xfail(strict=True, reason="issue 18: vectorised divergence check")
+def test_diverged_vectorised_members_are_errors_not_records(folder_root, oe_npy, tmp_path, monkeypatch, capsys):
+    code, errors = _diverging_run("vectorised", folder_root, oe_npy, tmp_path, monkeypatch, capsys)
+    assert code == 2 and len(errors) == 2 and all("training diverged" in e for e in errors), errors

@@ -26,6 +26,7 @@ from oe_ad.methods.clip_bce import CLIPBCE
 from oe_ad.nets import clip as clipnet
 from oe_ad.nets.clip import CLIPNet, anomaly_log_odds, prompt_logits, prompts
 from oe_ad.predict import predict
+from oe_ad.schema import resolve_milestones
 from oe_ad.scores import read_scores
 from oe_ad.sweep import expand
 
@@ -197,7 +198,7 @@ def test_clip_methods_default_to_the_clip_net_and_the_paper_schedule(make_cfg):
     assert bce.lr == 2e-5 and make_cfg("method=clip_bce", "lr=1e-4").lr == 1e-4
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=["method=clip_bce", "data=folder"])
-    assert (cfg.epochs, list(cfg.milestones), cfg.lr) == (80, [50, 60, 70, 75], 2e-5)
+    assert (cfg.epochs, resolve_milestones(cfg.milestones, cfg.epochs), cfg.lr) == (80, [50, 60, 70, 75], 2e-5)
 
 
 def test_zero_shot_sweep_is_one_job_per_class_unless_seeds_are_asked_for():

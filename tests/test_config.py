@@ -1,7 +1,10 @@
+from pathlib import Path
+
 import pytest
 from hydra import compose, initialize_config_dir
 
 from oe_ad.config import CONF_DIR
+from oe_ad.schema import validate_config
 from oe_ad.sweep import expand
 
 
@@ -25,7 +28,7 @@ def test_every_option_of_every_group_composes(group):
 
 def test_defaults_are_the_paper_cifar10_protocol():
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", return_hydra_config=True)
+        cfg = validate_config(compose("config"))  # the milestones, fractions of epochs, resolved to epochs
     assert (cfg.data.name, cfg.method.name, cfg.net._target_) == ("cifar10", "bce", "oe_ad.nets.cnn32.CNN32")
     assert (cfg.epochs, list(cfg.milestones), cfg.lr, cfg.batch_size) == (200, [100, 150], 1e-3, 128)
     assert (cfg.normal_class, cfg.seed, cfg.logger._target_) == (0, 0, "oe_ad.loggers.wandb_logger")
@@ -40,3 +43,88 @@ def test_default_sweep_is_10_classes_by_10_seeds_and_the_command_line_narrows_it
         "method=bce normal_class=3 seed=0",
         "method=bce normal_class=3 seed=1",
     ]
+
+
+# -- every shipped config passes the schema ---------------------------------------------------------------------
+OE_USE = {"bce": "required", "focal": "required", "hsc": "required", "deep_sad": "required", "clip_bce": "required"}
+OE_USE |= {"deep_svdd": "none", "clip_zero_shot": "none"}
+
+
+@pytest.mark.parametrize("method", options("method"))
+def test_every_method_passes_the_schema_and_declares_whether_it_needs_oe(method):
+    from oe_ad.errors import OEADError
+    from oe_ad.schema import node_info
+
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = validate_config(compose("config", overrides=[f"method={method}"]))  # with the default OE pool
+        no_oe = compose("config", overrides=[f"method={method}", "oe=none"])
+    assert node_info(cfg.method).attrs["oe_use"] == OE_USE[method]
+    if OE_USE[method] == "required":
+        with pytest.raises(OEADError, match=f"method={method} needs OE but oe=none"):
+            validate_config(no_oe)
+    else:  # one-class: trains without OE, and a configured pool is ignored
+        validate_config(no_oe)
+
+
+def _fill_missing(cfg, folder: Path) -> None:
+    """An existing folder for every value still ``???`` (data.root, oe.root of the ImageNet configs)."""
+    from omegaconf import OmegaConf, open_dict
+
+    with open_dict(cfg):
+        for key in OmegaConf.missing_keys(cfg):
+            OmegaConf.update(cfg, key, str(folder))
+
+
+@pytest.mark.parametrize("name", options("experiment"))
+def test_every_experiment_job_passes_the_schema(name, tmp_path):
+    """One job per distinct set of group choices of each experiment's sweep (the swept values vary only seeds,
+    classes and sizes within those)."""
+    config_name = "search" if "search:" in (CONF_DIR / "experiment" / f"{name}.yaml").read_text() else "config"
+    jobs = expand([f"experiment={name}"], config_name)
+    groups = ("method", "data", "oe", "net", "filter")
+    distinct = {tuple(o for o in job if o.partition("=")[0] in groups): job for job in jobs}
+    for job in distinct.values():
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name, overrides=[f"experiment={name}", *job])
+        _fill_missing(cfg, tmp_path)
+        validate_config(cfg)
+        assert all(type(m) is int and 1 <= m <= cfg.epochs for m in cfg.milestones)
+
+
+def _targets(node, path=""):
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(node, DictConfig):
+        if "_target_" in node:
+            yield path, str(node._target_)
+        for key in node:
+            child = node._get_node(key)
+            if isinstance(child, DictConfig) and not OmegaConf.is_missing(node, key) and not child._is_none():
+                yield from _targets(child, f"{path}.{key}" if path else str(key))
+
+
+def test_the_schema_reads_each_targets_keywords_from_its_source_as_python_sees_them():
+    """classinfo's static reading (no torch import) against the imported class's signatures along its MRO."""
+    from oe_ad.classinfo import _live, _static
+
+    targets = {"oe_ad.data.datamodule.OEDataModule"}
+    for group in ("method", "net", "data", "oe", "filter", "trainer", "logger"):
+        for option in options(group):
+            with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+                cfg = compose("config", overrides=[f"{group}={option}"])
+            targets |= {t for _, t in _targets(cfg)}
+    assert len(targets) >= 20
+    for target in sorted(targets):
+        static, live = _static(target), _live(target)
+        assert static.params == live.params, target
+        for key in ("oe_use", "needs_training", "normalises_input"):
+            assert static.attrs.get(key) == live.attrs.get(key), (target, key)
+
+
+def test_the_schemas_search_names_are_the_search_configs_and_algorithms():
+    from oe_ad.schema import SEARCH_ALGORITHMS, SEARCH_KEYS
+    from oe_ad.search.job import ALGORITHMS
+
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("search")
+    assert set(cfg.search) == set(SEARCH_KEYS) and set(ALGORITHMS) == set(SEARCH_ALGORITHMS)

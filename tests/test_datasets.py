@@ -20,6 +20,7 @@ from oe_ad.data.stream import OEStream
 from oe_ad.errors import OEADError
 from oe_ad.lightning_fitter import run_job
 from oe_ad.nets.resnet_cbam import ResNet18CBAM
+from oe_ad.schema import resolve_milestones
 from oe_ad.sweep import expand
 
 
@@ -263,12 +264,16 @@ def compose_cfg(*overrides: str):
 def test_data_configs_pick_their_net_oe_schedule_and_sweep():
     cfg = compose_cfg("data=imagenet30")
     assert cfg.net._target_.endswith("ResNet18CBAM") and cfg.oe.name == "imagenet22k"
-    assert (cfg.epochs, list(cfg.milestones)) == (150, [100, 125])
+    assert (cfg.epochs, resolve_milestones(cfg.milestones, cfg.epochs)) == (150, [100, 125])
     assert (cfg.augmentation.crop, cfg.augmentation.padding, cfg.data.image_size) == (224, 0, 256)
     assert compose_cfg("data=imagenet30", "net=cnn32", "oe=tiny_images").net._target_.endswith("CNN32")
     assert compose_cfg("data=imagenet30", "oe=none").oe is None
     mvtec = compose_cfg("data=mvtec")
-    assert (mvtec.epochs, list(mvtec.milestones), mvtec.oe.name) == (300, [200, 250], "imagenet22k")
+    assert (mvtec.epochs, resolve_milestones(mvtec.milestones, mvtec.epochs), mvtec.oe.name) == (
+        300,
+        [200, 250],
+        "imagenet22k",
+    )
     assert compose_cfg().net._target_.endswith("CNN32")  # CIFAR-10 keeps CNN32
     assert len(expand(["data=mvtec"])) == 15 * 10 and len(expand(["data=imagenet30", "seed=0"])) == 30
 

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from oe_ad.data.augment import Augmenter
+from oe_ad.data.batch_options import BatchOptions
 from oe_ad.data.datamodule import BalancedBatches, OEDataModule
-from oe_ad.data.oe import BatchOptions, oe_indices, oe_order, repeats
+from oe_ad.data.oe import oe_indices, oe_order, repeats
 from oe_ad.data.pools import NpyPool
 from oe_ad.data.sources import ImageFolder
 from oe_ad.errors import OEADError
@@ -265,7 +266,7 @@ def test_deep_svdd_with_oe_pulls_every_image_to_the_centre():
     d = squared_distance(out, plain.center)
     assert torch.allclose(plain.loss(out, is_normal), d[:3].mean())
     assert torch.allclose(with_oe.loss(out, is_normal), d.mean())
-    assert (plain.uses_oe, with_oe.uses_oe) == (False, True)
+    assert (plain.with_oe, with_oe.with_oe) == (False, True) and DeepSVDD.oe_use == "none"
     assert DeepSVDD.trains_with_oe({"with_oe": True}) and not DeepSVDD.trains_with_oe({})
 
 

@@ -248,3 +248,161 @@ def test_the_report_warns_when_two_records_share_config_and_seed(tmp_path, caplo
     assert report.main([str(tmp_path)]) == 0
     assert "(n=2)" in (tmp_path / "report.md").read_text()  # distinct seeds, not records
     assert sum("same config and seed" in r.getMessage() for r in caplog.records) == 1
+
+
+# -- issue 19: faults that crashed or exited 0 ------------------------------------------------------------------
+def test_a_checksum_file_of_binary_garbage_is_a_warning_and_a_fresh_start(tmp_path, caplog):
+    torch.save({"oe_ad_config_hash": "abc", "epoch": 1}, tmp_path / LAST_CKPT)
+    Path(f"{tmp_path / LAST_CKPT}{CHECKSUM_SUFFIX}").write_bytes(b"\xff\xfe\x00\x9c" + os.urandom(60))
+    with caplog.at_level(logging.WARNING):
+        assert resume_path(tmp_path, "abc") is None
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and "unreadable checksum file last.ckpt.sha256" in warned[0], warned
+
+
+def test_an_empty_wandb_mode_counts_as_unset_and_the_job_keeps_wandb(make_cfg, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("WANDB_MODE", "")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc key: offline, chosen for lack of one
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+    cfg = make_cfg("logger=wandb", "method=hsc", "epochs=1", "milestones=[]")
+    with caplog.at_level(logging.INFO):
+        record = train.run_job(cfg, tmp_path / "job")
+    assert 0 <= record["test_auroc"] <= 1
+    assert not [r for r in caplog.records if "W&B unavailable" in r.getMessage()]
+    assert list((tmp_path / "job").rglob("offline-run-*")), "no offline W&B run"
+
+
+def _wait_for_text(path_glob, root: Path, text: str, proc, timeout: float = 300) -> None:
+    t0 = time.monotonic()
+    while not any(text in p.read_text(errors="replace") for p in root.rglob(path_glob)):
+        assert proc.poll() is None, f"finished before it could be interrupted:\n{proc.stdout.read()[-2000:]}"
+        assert time.monotonic() - t0 < timeout, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "sweep, every_n_epochs, rerun",
+    [
+        (False, 1, "resume from last.ckpt"),
+        (False, 0, "start it again"),
+        (True, 1, "resume from last.ckpt (finished jobs are skipped)"),
+    ],
+    ids=["job with last.ckpt", "job without", "sweep"],
+)
+def test_sigterm_mid_epoch_exits_143_with_one_line_and_no_record(
+    sweep, every_n_epochs, rerun, folder_root, oe_npy, tmp_path
+):
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import merged
+
+    out = tmp_path / "runs"
+    job = ["method=hsc", "epochs=400", "milestones=[200]", f"checkpoint.every_n_epochs={every_n_epochs}", "name=term"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    sweep_args = ["-m", "seed=0,1"] if sweep else []  # the sweep stops at its first job
+    cmd = [sys.executable, "-m", "oe_ad.run", *merged([*sweep_args, *tiny_overrides(folder_root, oe_npy, out), *job])]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _wait_for_text("run.log", out, "epoch 2/400", proc)  # two epochs done: inside the third
+    proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=120)[0]
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 143, output[-3000:]
+    assert len(errors) == 1 and "Traceback" not in output, output[-3000:]
+    assert errors[0].startswith("error: interrupted (SIGTERM) during epoch ")
+    assert errors[0].endswith(f"/400: re-run the same command to {rerun}"), errors[0]
+    assert not list(out.rglob(RECORD_NAME)) and not list(out.rglob("error.json"))
+    (job_dir,) = {p.parent for p in out.rglob("run.log")}
+    assert (resume_path(job_dir, json_hash(job_dir)) is not None) == bool(every_n_epochs)
+
+
+def json_hash(job_dir: Path) -> str:
+    """The config hash the job's last.ckpt is tagged with (as the job computes it)."""
+    from omegaconf import OmegaConf
+
+    from oe_ad.schema import validate_config
+
+    cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
+    return config_hash(OmegaConf.to_container(validate_config(cfg), resolve=True))
+
+
+# -- the schedule: milestones as fractions of epochs -----------------------------------------------------------
+def _default(*overrides: str):
+    from hydra import compose, initialize_config_dir
+
+    from oe_ad.schema import validate_config
+
+    with initialize_config_dir(str(run.CONF_DIR), version_base="1.3"):
+        return validate_config(compose("config", overrides=list(overrides)))
+
+
+@pytest.mark.parametrize(
+    "overrides, milestones",
+    [
+        ([], [100, 150]),  # the paper's CIFAR-10 schedule
+        (["epochs=12"], [6, 9]),  # shortened with the run
+        (["epochs=3"], [2]),  # 1.5 and 2.25 round to 2 and 2: one milestone
+        (["epochs=1"], [1]),
+        (["method=clip_bce"], [50, 60, 70, 75]),
+        (["method=clip_bce", "epochs=8"], [5, 6, 7, 8]),
+        (["data=mvtec", "method=deep_svdd"], [200, 250]),
+        (["data=mvtec", "method=deep_svdd", "epochs=30"], [20, 25]),  # the paper's code's MVTec-AD schedule
+        (["epochs=12", "milestones=[4,8]"], [4, 8]),  # explicit epochs keep their meaning
+        (["epochs=10", "milestones=[0.25]"], [3]),  # 2.5 rounds half up
+    ],
+)
+def test_default_milestones_are_fractions_of_epochs_resolved_in_the_config(overrides, milestones):
+    cfg = _default(*overrides)
+    assert list(cfg.milestones) == milestones and all(type(m) is int for m in cfg.milestones)
+
+
+def test_fraction_milestones_keep_the_config_hash_of_the_epochs_they_resolve_to(folder_root, tmp_path):
+    """At the paper's epochs the resolved schedule is the old one, so existing records keep their hash."""
+    from omegaconf import OmegaConf
+
+    def chash(*overrides):
+        return config_hash(OmegaConf.to_container(_default(*overrides), resolve=True))
+
+    root = [f"data.root={folder_root}", f"oe.root={tmp_path}"]
+    assert chash() == chash("milestones=[100,150]")
+    assert chash("method=hsc") == chash("method=hsc", "milestones=[100,150]")
+    assert chash("method=clip_bce") == chash("method=clip_bce", "milestones=[50,60,70,75]")
+    assert chash("data=imagenet30", *root) == chash("data=imagenet30", *root, "milestones=[100,125]")
+    assert chash("data=mvtec", f"oe.root={tmp_path}") == chash(
+        "data=mvtec", f"oe.root={tmp_path}", "milestones=[200,250]"
+    )
+    assert chash("epochs=12") == chash("epochs=12", "milestones=[6,9]")
+
+
+def test_a_job_trains_and_records_the_resolved_milestones(make_cfg, tmp_path):
+    from oe_ad.factory import build_method
+
+    cfg = make_cfg("method=hsc", "epochs=3", "milestones=[0.5,0.75]")
+    train.validate(cfg)
+    assert build_method(cfg).milestones == [2]
+    record = train.run_job(cfg, tmp_path / "job")
+    assert record["config"]["milestones"] == [2]
+
+
+def test_the_schema_imports_neither_torch_nor_lightning(tmp_path):
+    """Refusing a bad option must not wait for the ~10 s those imports take."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from hydra import compose, initialize_config_dir\n"
+        "from oe_ad.config import CONF_DIR\n"
+        "from oe_ad.schema import validate_config\n"
+        "for method in ('bce', 'focal', 'hsc', 'deep_sad', 'deep_svdd', 'clip_bce', 'clip_zero_shot'):\n"
+        "    with initialize_config_dir(str(CONF_DIR), version_base='1.3'):\n"
+        "        validate_config(compose('config', overrides=[f'method={method}', 'trainer.accelerator=cpu']))\n"
+        "heavy = [m for m in ('torch', 'pytorch_lightning', 'lightning', 'open_clip') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -143,7 +143,7 @@ def single_runs(make_cfg, tmp_path, monkeypatch, method, epochs, models) -> list
 
 
 def check_equivalence(make_cfg, tmp_path, monkeypatch, method: str, epochs: int, models=MODELS) -> None:
-    if not get_class(make_cfg(f"method={method}").method._target_).uses_oe:  # one-class: no OE size
+    if get_class(make_cfg(f"method={method}").method._target_).oe_use == "none":  # one-class: no OE size
         models = [tuple(o for o in m if not o.startswith("oe_size")) for m in models]
     singles = single_runs(make_cfg, tmp_path, monkeypatch, method, epochs, models)
     specs = [JobSpec(make_cfg(f"method={method}", f"epochs={epochs}", *o)) for o in models]

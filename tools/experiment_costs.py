@@ -35,7 +35,7 @@ def run_hours(cfg, net: str) -> float:
     method = get_class(cfg.method._target_)
     if not method.needs_training:
         return OVERHEAD_S / 3600
-    images = NORMAL_IMAGES[(cfg.data.name, cfg.benchmark)] * (2 if method.uses_oe else 1)
+    images = NORMAL_IMAGES[(cfg.data.name, cfg.benchmark)] * (2 if method.oe_use != "none" else 1)
     return (cfg.epochs * images * SECONDS_PER_IMAGE[net] + OVERHEAD_S) / 3600
 
 

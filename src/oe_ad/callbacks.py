@@ -11,6 +11,7 @@ from typing import Any
 import pytorch_lightning as pl
 
 from .checkpointing import HASH_KEY, KIND_KEY, LAST_CKPT, file_sha256, write_checksum
+from .errors import Interrupted
 from .progress import Progress
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,10 @@ class EpochSummary(pl.Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         self._report(trainer, trainer.current_epoch)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if isinstance(exception, Interrupted):  # its one line says which epoch was cut short
+            exception.epoch = f"{trainer.current_epoch + 1}/{trainer.max_epochs}"
 
     def _report(self, trainer, epoch: int) -> None:
         m = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}

@@ -40,9 +40,11 @@ def checksum_ok(path: Path) -> tuple[bool, str]:
     """Whether ``path`` matches the checksum written beside it (and why not)."""
     side = Path(f"{path}{CHECKSUM_SUFFIX}")
     try:
-        expected = side.read_text().split()[0]
+        expected = side.read_text(encoding="ascii").split()[0]
     except (OSError, IndexError):
         return False, f"no checksum file {side.name}"
+    except ValueError:  # binary garbage: not a checksum line
+        return False, f"unreadable checksum file {side.name}"
     return (True, "") if file_sha256(path) == expected else (False, "checksum mismatch (corrupted)")
 
 

@@ -104,10 +104,11 @@ def known_class_name(job: Job) -> str | None:
     return classes[job.cfg.normal_class] if 0 <= job.cfg.normal_class < len(classes) else None
 
 
-def run_job(cfg: DictConfig, job_dir: Path) -> dict[str, Any] | None:
+def run_job(cfg: DictConfig, job_dir: Path, validated: bool = False) -> dict[str, Any] | None:
     """One job through the job loop with Lightning (resuming from ``job_dir/last.ckpt`` when this config left
-    one there): its record, new or reused; None if another process holds its lock. A failure raises its error."""
-    (result,) = run_jobs([JobSpec(cfg, Path(job_dir))], LightningFitter())
+    one there): its record, new or reused; None if another process holds its lock. A failure raises its error.
+    ``validated``: the config has passed the schema already (the command line's task checks it first)."""
+    (result,) = run_jobs([JobSpec(cfg, Path(job_dir), validated=validated)], LightningFitter())
     if isinstance(result, Failure):
         raise result.error
     return None if result == BUSY else result

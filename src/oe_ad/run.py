@@ -4,9 +4,12 @@ Without ``-m`` one job runs (normal_class=0, seed=0 by default); with ``-m`` the
 ``hydra.sweeper.params`` runs, narrowed by the command line (``normal_class=3 seed=0,1``).
 """
 
+import copy
 import hashlib
 import logging
 import os
+import re
+import signal
 import sys
 import warnings
 from collections.abc import Callable
@@ -14,14 +17,15 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException, InstantiationException
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from .config import CONF_DIR, GROUPS
-from .errors import OEADError
+from .errors import Interrupted, OEADError
 from .results import ERROR_FILE, NON_EFFECTIVE_KEYS, write_json_atomic
-from .schema import check_command_line
+from .schema import check_command_line, check_output_dir, validate_config
 from .version import version_text
 
 log = logging.getLogger("oe_ad")
@@ -67,16 +71,16 @@ def quiet_third_party() -> None:
     )
 
 
-def user_config_dirs(argv: list[str]) -> list[Path]:
-    """The config folders a command line adds to the package's: ``--config-dir``/``-cd`` and file paths
-    in ``hydra.searchpath=[...]`` (``pkg://`` entries name packages, not folders, and are left out)."""
+def user_config_dirs(argv: list[str], searchpath: bool = True) -> list[Path]:
+    """The config folders a command line adds to the package's: ``--config-dir``/``-cd`` and (``searchpath``)
+    file paths in ``hydra.searchpath=[...]`` (``pkg://`` entries name packages, not folders, and are left out)."""
     dirs = []
     for i, arg in enumerate(argv):
         if arg in ("--config-dir", "-cd") and i + 1 < len(argv):
             dirs.append(argv[i + 1])
         elif arg.startswith("--config-dir="):
             dirs.append(arg.partition("=")[2])
-        elif arg.lstrip("+").startswith("hydra.searchpath="):
+        elif searchpath and arg.lstrip("+").startswith("hydra.searchpath="):
             for entry in (e.strip() for e in arg.partition("=")[2].strip("[]").split(",")):
                 if entry.startswith("file://") or (entry and "://" not in entry):
                     dirs.append(entry.removeprefix("file://"))
@@ -97,15 +101,68 @@ def check_group_choices(argv: list[str], conf_dirs: list[Path] | None = None) ->
                 raise OEADError(f"unknown {key} '{choice}' (choose from: {', '.join(options)})")
 
 
-def _fail(message: str, job_dir: Path, multirun: bool) -> None:
+def one_line(e: BaseException) -> str:
+    """The first line of an exception's message (Hydra's and OmegaConf's span several)."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else e.__class__.__name__
+
+
+def instantiation_error(e: InstantiationException) -> str:
+    """``trainer: MisconfigurationException: No supported gpu backend found!`` from Hydra's screenful."""
+    key = re.search(r"full_key: (\S+)", str(e))
+    cause = e.__cause__
+    if isinstance(cause, OEADError):
+        return str(cause)
+    what = f"{cause.__class__.__name__}: {one_line(cause)}" if cause else one_line(e)
+    return f"{key.group(1) if key else 'config'}: {what}"
+
+
+def _fail(message: str, job_dir: Path, multirun: bool, kind: str) -> None:
+    """One ``error:`` line; a single job exits 2, a sweep job records ``error.json`` (``kind``: ``refused`` by the
+    schema before anything ran, ``error`` found later, ``crash``) for the summary and the sweep goes on."""
     print(f"error: {message}", file=sys.stderr, flush=True)
-    if multirun:  # record the failure for the end-of-sweep summary and let the other jobs run
+    if multirun:
         from .train import is_rank_zero
 
         if is_rank_zero():
-            write_json_atomic(job_dir / ERROR_FILE, {"error": message})
+            write_json_atomic(job_dir / ERROR_FILE, {"error": message, "kind": kind})
         return
     sys.exit(2)
+
+
+def run_task(
+    cfg: DictConfig, job_dir: Path, multirun: bool, work: Callable[[], float | None], rerun: Callable[[], str]
+) -> float | None:
+    """A Hydra task's body: the schema first (before torch and Lightning are imported), then ``work``; every
+    failure is one line (``_fail``); on SIGTERM, ``rerun()`` says what running the same command again does."""
+    (job_dir / ERROR_FILE).unlink(missing_ok=True)
+    try:
+        validate_config(cfg)
+    except OEADError as e:
+        return _fail(str(e), job_dir, multirun, "refused")
+    except MissingMandatoryValue as e:
+        return _fail(f"{e.full_key} is not set: give it on the command line", job_dir, multirun, "refused")
+    except OmegaConfBaseException as e:
+        return _fail(f"bad config: {one_line(e)}", job_dir, multirun, "refused")
+    try:
+        return work()
+    except Interrupted as e:
+        e.rerun = rerun()
+        raise
+    except OEADError as e:
+        _fail(str(e), job_dir, multirun, "error")
+    except MissingMandatoryValue as e:
+        _fail(f"{e.full_key} is not set: give it on the command line", job_dir, multirun, "error")
+    except InstantiationException as e:
+        _fail(instantiation_error(e), job_dir, multirun, "error")
+    except OmegaConfBaseException as e:
+        _fail(f"bad config: {one_line(e)}", job_dir, multirun, "error")
+    except Exception as e:
+        if not multirun:
+            raise
+        log.exception("job failed")
+        _fail(f"{e.__class__.__name__}: {e}", job_dir, multirun, "crash")
+    return None
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
@@ -114,41 +171,137 @@ def _task(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     job_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
-    (job_dir / ERROR_FILE).unlink(missing_ok=True)
     loading = "" if "pytorch_lightning" in sys.modules else " (loading torch and Lightning)"
     log.info("job %s%s", job_dir, loading)  # the first word, before seconds of imports
-    try:
-        from .lightning_fitter import run_job  # heavy imports after Hydra has parsed the command line
 
-        record = run_job(cfg, job_dir)
+    def work() -> float | None:
+        from .lightning_fitter import run_job  # heavy imports once the config has passed the schema
+
+        record = run_job(cfg, job_dir, validated=True)  # run_task has just passed it through the schema
         return None if record is None else record["test_auroc"]
-    except OEADError as e:
-        _fail(str(e), job_dir, multirun)
-    except MissingMandatoryValue as e:
-        _fail(f"missing value for {e.full_key}: set it on the command line ({e.full_key}=...)", job_dir, multirun)
-    except OmegaConfBaseException as e:
-        _fail(f"bad config: {str(e).splitlines()[0]}", job_dir, multirun)
-    except Exception as e:
-        if not multirun:
-            raise
-        log.exception("job failed")
-        _fail(f"{e.__class__.__name__}: {e}", job_dir, multirun)
-    return None
+
+    def rerun() -> str:
+        resume = "resume from last.ckpt" if (job_dir / "last.ckpt").is_file() else "start it again"
+        return f"{resume}{' (finished jobs are skipped)' if multirun else ''}"
+
+    return run_task(cfg, job_dir, multirun, work, rerun)
+
+
+# -- before Hydra: the command line and, for a single job, its whole config -----------------------------------
+_interrupted = False
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM stops the job at once as :class:`Interrupted` (Lightning, which handles SIGTERM itself during
+    ``fit``, calls this after its own handler; unhandled, its exit code would be 0)."""
+    global _interrupted
+    if _interrupted:  # a second SIGTERM while the first unwinds
+        return
+    _interrupted = True
+    raise Interrupted(signal.Signals(signum).name)
+
+
+MULTIRUN_FLAGS = ("-m", "--multirun")
+
+
+def _overrides(argv: list[str]) -> list[str] | None:
+    """The ``key=value`` arguments, or None if the command line has a Hydra flag other than ``-m`` and
+    ``--config-dir`` (``--help``, ``--cfg``, ``-cn``, ...: left to Hydra alone)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--config-dir", "-cd"):
+            skip = True
+        elif arg.startswith("--config-dir="):
+            continue
+        elif arg.startswith("-"):
+            if arg not in MULTIRUN_FLAGS:
+                return None
+        else:
+            out.append(arg)
+    return out
+
+
+def _with_config_dirs(overrides: list[str], config_dirs: list[Path]) -> list[str]:
+    """The overrides with the ``--config-dir`` folders added to ``hydra.searchpath`` (as Hydra's flag does)."""
+    if not config_dirs:
+        return overrides
+    entries, out = [f"file://{d.resolve()}" for d in config_dirs], []
+    for line in overrides:
+        key, _, value = line.lstrip("+").partition("=")
+        if key == "hydra.searchpath":
+            entries = [e.strip() for e in value.strip("[]").split(",") if e.strip()] + entries
+        else:
+            out.append(line)
+    return [*out, f"hydra.searchpath=[{','.join(entries)}]"]
+
+
+def compose_job(overrides: list[str], config_name: str, config_dirs: list[Path]) -> DictConfig:
+    """The job config Hydra will compose from these overrides and ``--config-dir`` folders (resolved, without
+    the ``hydra`` node)."""
+    from hydra import compose, initialize_config_dir
+
+    try:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            full = compose(config_name, overrides=_with_config_dirs(overrides, config_dirs), return_hydra_config=True)
+            HydraConfig.instance().set_config(full)  # for ${hydra:...} in the job's keys (threads)
+            cfg = copy.deepcopy(full)
+            with read_write(cfg), open_dict(cfg):
+                del cfg["hydra"]
+            OmegaConf.resolve(cfg)
+    except (HydraException, OmegaConfBaseException) as e:
+        message = " ".join(line.strip() for line in str(e).splitlines() if line.strip()) or e.__class__.__name__
+        raise OEADError(message) from None
+    return cfg
+
+
+def check_before_hydra(argv: list[str], config_name: str) -> None:
+    """A single job's config passes the schema before Hydra creates its folder (a refused job writes nothing);
+    for a sweep, whose jobs are composed one by one later, the output folder is checked (Hydra creates it first)."""
+    overrides = _overrides(argv)
+    if overrides is None:
+        return
+    config_dirs = user_config_dirs(argv, searchpath=False)  # a hydra.searchpath override is among the overrides
+    if any(flag in argv for flag in MULTIRUN_FLAGS):
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        parsed = OverridesParser.create().parse_overrides(overrides)
+        fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+        try:  # without the swept values a config may not compose (method.gamma=1 with method=bce,focal)
+            cfg = compose_job(fixed, config_name, config_dirs)
+        except OEADError:
+            return
+        check_output_dir(cfg)
+        return
+    validate_config(compose_job(overrides, config_name, config_dirs))
 
 
 def cli(task: Callable[[], object], config_name: str = "config") -> None:
     """Answer ``--version`` (oe_ad's, not Hydra's); reject unknown config-group options, unknown or repeated keys
-    in one line; then hand the command line to a Hydra task."""
-    if "--version" in sys.argv[1:]:
+    in one line, and a single job's config that the schema refuses, then hand the command line to a Hydra task;
+    SIGTERM ends it with one line, exit 143."""
+    argv = sys.argv[1:]
+    if "--version" in argv:
         print(version_text())
         sys.exit(0)
     try:
-        check_group_choices(sys.argv[1:])
-        check_command_line(sys.argv[1:], CONF_DIR, config_name, GROUPS)
+        check_group_choices(argv)
+        check_command_line(argv, CONF_DIR, config_name, GROUPS, user_config_dirs(argv))
+        check_before_hydra(argv, config_name)
     except OEADError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    task()
+    global _interrupted
+    _interrupted = False
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        task()
+    except Interrupted as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        sys.exit(e.exit_code)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main() -> None:

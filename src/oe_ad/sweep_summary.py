@@ -5,6 +5,7 @@ Lightning): the job's first log line comes before their import.
 
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -65,20 +66,48 @@ class SweepSummary(Callback):
         return path.is_file() and path.stat().st_mtime >= getattr(self, "start", 0)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """The counts, each failed job's line, and the exit code: 0 when nothing failed, 2 when every job failed
+        on bad input (refused by the schema or an ``error:`` found later, as a single job exits 2), else 1. A job
+        the schema refused leaves no folder (only Hydra's ``.hydra/`` and log, and ``error.json``, were in it)."""
         sweep_dir = Path(config.hydra.sweep.dir)
         failed = []
         for path in sorted(sweep_dir.rglob(ERROR_FILE)):
             if self._new(path):
-                failed.append((path.parent, json.loads(path.read_text())["error"]))
+                error = json.loads(path.read_text())
+                failed.append((path.parent, error["error"], error.get("kind", "crash")))
         finished = sum(self._new(p) for p in sweep_dir.rglob(RECORD_NAME))
-        if getattr(self, "total", None):
-            skipped = max(0, self.total - finished - len(failed))
+        total = getattr(self, "total", None)
+        if total:
+            skipped = max(0, total - finished - len(failed))
             print(
-                f"sweep: {self.total} jobs: {finished} finished, {skipped} skipped, {len(failed)} failed",
+                f"sweep: {total} jobs: {finished} finished, {skipped} skipped, {len(failed)} failed",
                 file=sys.stderr,
             )
-        if failed:
-            print(f"{len(failed)} job(s) failed:", file=sys.stderr)
-            for job_dir, err in failed:
-                print(f"  {job_dir}: {err}", file=sys.stderr)
-            sys.exit(1)
+        if not failed:
+            return
+        print(f"{len(failed)} job(s) failed:", file=sys.stderr)
+        for job_dir, err, kind in failed:
+            print(f"  {job_dir}: {err}", file=sys.stderr)
+            if kind == "refused":
+                remove_refused_job_dir(job_dir, sweep_dir)
+        bad_input = all(kind != "crash" for _, _, kind in failed)
+        every_job = finished == 0 and (total is None or len(failed) >= total)
+        sys.exit(2 if bad_input and every_job else 1)
+
+
+def remove_refused_job_dir(job_dir: Path, top: Path) -> None:
+    """Remove what a refused sweep job left (Hydra's ``.hydra/`` and log, its ``error.json``), and the folders
+    above it that are then empty, up to ``top``; a folder holding anything else (an earlier run's) only loses
+    ``error.json``."""
+    (job_dir / ERROR_FILE).unlink(missing_ok=True)
+    left = [p for p in job_dir.iterdir() if p.name != ".hydra" and p.suffix != ".log"]
+    if left:
+        return
+    shutil.rmtree(job_dir, ignore_errors=True)
+    for parent in job_dir.parents:
+        if parent == top or top not in parent.parents:
+            break
+        try:
+            parent.rmdir()  # only if empty
+        except OSError:
+            break

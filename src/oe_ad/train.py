@@ -43,12 +43,13 @@ BUSY = "<running elsewhere>"  # the result of a job whose lock another process h
 class JobSpec:
     """A job to run: its config, its folder (None: nothing is written, e.g. a search fitness evaluation) and
     optionally an OE pool that replaces the configured one (the search's single image). ``hash`` is set once,
-    when the loop has validated the config."""
+    when the loop has validated the config and identified its data."""
 
     cfg: DictConfig
     dir: Path | None = None
     oe_pool: OEPool | None = None
     hash: str = ""
+    validated: bool = False  # the config has passed the schema already (the command line's task): not again
 
 
 @dataclass
@@ -90,10 +91,12 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Failure:
-    """A job that ended in an error: its one-line message (the ``error:`` line) and the exception."""
+    """A job that ended in an error: its one-line message (the ``error:`` line), the exception and its kind:
+    ``refused`` by the schema before anything ran, ``error`` (a one-line error found later) or ``crash``."""
 
     message: str
     error: BaseException
+    kind: str = "error"
 
 
 Result = dict[str, Any] | Outcome | Failure | str  # record, outcome (no record steps), failure, or BUSY
@@ -231,12 +234,12 @@ def log_result(job: Job, outcome: Outcome, record: dict[str, Any]) -> None:
 
 
 # -- the loop ------------------------------------------------------------------------------------------------
-def _failure(e: BaseException) -> Failure:
+def _failure(e: BaseException, refused: bool = False) -> Failure:
     if isinstance(e, OEADError):
-        return Failure(str(e).splitlines()[0], e)
+        return Failure(str(e).splitlines()[0], e, "refused" if refused else "error")
     if isinstance(e, OmegaConfBaseException):
-        return Failure(f"bad config: {str(e).splitlines()[0]}", e)
-    return Failure(f"{e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}", e)
+        return Failure(f"bad config: {str(e).splitlines()[0]}", e, "refused" if refused else "error")
+    return Failure(f"{e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}", e, "crash")
 
 
 def _claim_all(specs: Sequence[JobSpec], record: bool, locks: HeldLocks, results: list) -> list[JobSpec]:
@@ -245,7 +248,12 @@ def _claim_all(specs: Sequence[JobSpec], record: bool, locks: HeldLocks, results
     todo = []
     for i, spec in enumerate(specs):
         try:
-            validate(spec.cfg, identify_data=record)  # once per job, before anything hashes or reads it
+            # once per job, before anything hashes or reads it
+            validate(spec.cfg, identify_data=record, schema=not spec.validated)
+        except (OEADError, OmegaConfBaseException) as e:
+            results[i] = _failure(e, refused=True)
+            continue
+        try:
             spec.hash = config_hash(OmegaConf.to_container(spec.cfg, resolve=True))
             if record:
                 # DDP's extra ranks run under rank 0's lock; the record look-up after the lock sees one

@@ -16,9 +16,10 @@ from torch import Tensor
 
 from ..errors import OEADError
 from .augment import Augmenter, channel_stats
+from .batch_options import BatchOptions
 from .benchmarks import Benchmark, normal_class_names
 from .filters import FrequencyFilter
-from .oe import BatchOptions, cycle_indices, draw_subset, oe_indices, oe_order, repeats
+from .oe import cycle_indices, draw_subset, oe_indices, oe_order, repeats
 from .pools import OEPool
 from .sources import NormalSource
 from .stream import OEStream, fit_size

@@ -46,6 +46,8 @@ def wandb_credentials_available() -> bool:
 def wandb_mode(requested: str | None = None) -> tuple[str, bool]:
     """(mode, chosen): the requested mode, else ``WANDB_MODE``, else online with an API key and offline
     without; ``chosen`` says the mode was picked here for lack of a key (worth telling the user)."""
+    if os.environ.get("WANDB_MODE") == "":  # set but empty counts as unset (wandb itself would reject it)
+        del os.environ["WANDB_MODE"]
     mode = requested or os.environ.get("WANDB_MODE")
     if mode:
         return mode, False

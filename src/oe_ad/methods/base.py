@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from ..meter import Meter
+from ..oe_use import trains_with_oe
 
 
 @dataclass
@@ -35,14 +36,19 @@ class Facts:
 class AnomalyDetector(pl.LightningModule):
     """Subclasses implement :meth:`loss` and :meth:`score` (and may override :meth:`forward` and :meth:`prepare`).
 
-    ``uses_oe``: False for one-class methods (batches are then normal only). A method whose config decides it
-    overrides :meth:`trains_with_oe` (and sets ``uses_oe`` on its instances).
+    ``oe_use``: ``"required"`` for OE methods (a config without an OE pool is refused), ``"none"`` for one-class
+    methods (batches are normal only; a configured pool is ignored), ``"optional"`` for a method that trains
+    with a pool when one is configured and without one otherwise (``oe_ad.oe_use``).
+    ``oe_switch``: the name of a boolean option that makes a ``"none"`` method train with OE (Deep SVDD's
+    ``with_oe``, as the paper's code trains it).
     ``needs_training``: False for zero-shot methods (``fit`` is skipped).
     ``normalises_input``: True when the net does its own input normalisation (CLIP): batches then arrive in [0, 1].
     ``score_scale``: what the raw score measures, in words (``model.pt`` stores it; ``oe-ad-predict`` prints it).
+    The constructor takes no other keys: a misspelt option is a ``TypeError`` (the schema names it first).
     """
 
-    uses_oe: bool = True
+    oe_use: str = "required"
+    oe_switch: str | None = None
     needs_training: bool = True
     normalises_input: bool = False
     score_scale: str = "the method's anomaly score"
@@ -53,7 +59,6 @@ class AnomalyDetector(pl.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer],
         lr: float = 1e-3,
         milestones: Sequence[int] = (),
-        **_: object,
     ) -> None:
         super().__init__()
         self.net = net
@@ -64,9 +69,9 @@ class AnomalyDetector(pl.LightningModule):
 
     @classmethod
     def trains_with_oe(cls, options: Mapping) -> bool:
-        """Whether the method configured with ``options`` (its ``method`` config node) trains with OE; what the
-        job builds its batches from, before any instance exists. Default: the class's ``uses_oe``."""
-        return cls.uses_oe
+        """Whether the method configured with ``options`` (its ``method`` config node) trains with a configured
+        OE pool; what the job builds its batches from, before any instance exists (``oe_ad.oe_use``)."""
+        return trains_with_oe(cls.oe_use, cls.oe_switch, options)
 
     def prepare(self, facts: Facts) -> None:
         """Set up data-derived state before the first step (default: none)."""

@@ -10,7 +10,7 @@ from .clip_zero_shot import CLIPZeroShot
 class CLIPBCE(CLIPZeroShot):
     """Zero-shot CLIP's logits and score; the image encoder trains, the text features stay frozen."""
 
-    uses_oe = True
+    oe_use = "required"
     needs_training = True
 
     def loss(self, out: Tensor, is_normal: Tensor) -> Tensor:

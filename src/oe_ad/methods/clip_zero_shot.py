@@ -10,7 +10,7 @@ from .base import AnomalyDetector, Facts
 class CLIPZeroShot(AnomalyDetector):
     """Prompts: one per normal class (one vs. rest: one; LOO: K), then the anomaly prompt; text features frozen."""
 
-    uses_oe = False
+    oe_use = "none"
     needs_training = False
     normalises_input = True  # CLIPNet applies CLIP's own resize and mean/std
     score_scale = "the log-odds of the anomaly prompt's softmax probability (0 = probability 1/2)"

@@ -1,7 +1,5 @@
 """Deep SVDD (one-class): centre = mean initial feature of the normal training data; loss = mean ||z - c||^2."""
 
-from collections.abc import Mapping
-
 import torch
 from torch import Tensor, nn
 
@@ -10,7 +8,8 @@ from .base import AnomalyDetector, Facts
 
 
 class DeepSVDD(AnomalyDetector):
-    uses_oe = False
+    oe_use = "none"  # normal images only; a configured OE pool is ignored unless with_oe
+    oe_switch = "with_oe"
     score_scale = "the squared distance ||phi(x) - c||^2 of the feature to the centre c (>= 0)"
 
     def __init__(self, net: nn.Module, net_bias: bool = False, with_oe: bool = False, **kwargs) -> None:
@@ -19,14 +18,10 @@ class DeepSVDD(AnomalyDetector):
         (BatchNorm sees them) and pulled to the centre with the normal ones, the loss a mean over the whole
         batch. Off (default): one-class, batches of normal images only (docs/fidelity.md, Deep SVDD)."""
         super().__init__(net, **kwargs)
-        self.uses_oe = bool(with_oe)
+        self.with_oe = bool(with_oe)
         # Buffers, so a checkpoint or model.pt carries the centre and a resumed run does not recompute it.
         self.register_buffer("center", torch.zeros(net.out_dim))
         self.register_buffer("center_ready", torch.tensor(False))
-
-    @classmethod
-    def trains_with_oe(cls, options: Mapping) -> bool:
-        return bool(options.get("with_oe", False))
 
     @torch.no_grad()
     def prepare(self, facts: Facts) -> None:
@@ -46,7 +41,7 @@ class DeepSVDD(AnomalyDetector):
         self.center_ready.fill_(True)
 
     def loss(self, out: Tensor, is_normal: Tensor) -> Tensor:
-        if self.uses_oe:  # the paper's code with OE: every image of the batch, normal or OE, towards the centre
+        if self.with_oe:  # the paper's code with OE: every image of the batch, normal or OE, towards the centre
             return deep_svdd_loss(out, self.center)
         return deep_svdd_loss(out[is_normal], self.center)  # OE, if any, is ignored
 

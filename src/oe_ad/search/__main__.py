@@ -4,36 +4,41 @@ Rerunning the same command continues an interrupted search from its last saved g
 """
 
 import logging
-import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from ..config import CONF_DIR
-from ..errors import OEADError
 from ..locks import JobLock
-from ..run import cli, quiet_third_party
+from ..run import cli, quiet_third_party, run_task
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="search")
 def _task(cfg: DictConfig) -> float | None:
-    from .job import run_search  # heavy imports after Hydra has parsed the command line
-
     quiet_third_party()
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
-    lock = JobLock(out_dir)
-    if not lock.acquire():  # another sweep runs this search: it writes the outputs
-        logging.getLogger("oe_ad").info("skip: %s is running elsewhere (%s)", out_dir, lock.holder)
-        return None
-    try:
-        return run_search(cfg, out_dir)["best_fitness"]
-    except OEADError as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        sys.exit(2)
-    finally:
-        lock.release()
+    hc = HydraConfig.get()
+    out_dir = Path(hc.runtime.output_dir)
+
+    def work() -> float | None:
+        from .job import run_search  # heavy imports once the config has passed the schema
+
+        lock = JobLock(out_dir)
+        if not lock.acquire():  # another sweep runs this search: it writes the outputs
+            logging.getLogger("oe_ad").info("skip: %s is running elsewhere (%s)", out_dir, lock.holder)
+            return None
+        try:
+            return run_search(cfg, out_dir)["best_fitness"]
+        finally:
+            lock.release()
+
+    def rerun() -> str:
+        saved = (out_dir / "state.json").is_file()
+        return "continue from the last saved generation (state.json)" if saved else "start the search again"
+
+    return run_task(cfg, out_dir, hc.mode == RunMode.MULTIRUN, work, rerun)
 
 
 def main() -> None:

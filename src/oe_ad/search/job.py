@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from ..data.pools import OEPool, load_in_order
-from ..errors import OEADError
 from ..factory import SourceCache
 from ..factory import validate as validate_job
 from ..results import SEARCH_RECORD_NAME, config_hash, write_json_atomic
@@ -26,32 +24,14 @@ from .random_search import random_search
 from .state import SearchState
 
 log = logging.getLogger(__name__)
-ALGORITHMS = {"evolution": evolve, "random": random_search}
-
-
-def validate(cfg: DictConfig) -> None:
-    validate_job(cfg)  # the schema and the data fingerprints every job passes, then what a search needs
-    s = cfg.search
-    if s.algorithm not in ALGORITHMS:
-        raise OEADError(f"search.algorithm={s.algorithm}: choose from {', '.join(ALGORITHMS)}")
-    if s.direction not in ("max", "min"):
-        raise OEADError(f"search.direction={s.direction}: must be 'max' or 'min'")
-    if not cfg.oe:
-        raise OEADError("oe=none: a search for OE images needs an OE pool (e.g. oe=npy oe.path=...)")
-    if not get_class(cfg.method._target_).trains_with_oe(cfg.method):
-        raise OEADError(f"method={cfg.method.name} trains without OE: nothing to search for")
-    for key in ("generation_size", "tournament", "candidates", "nearest"):
-        if s[key] < 1:
-            raise OEADError(f"search.{key}={s[key]}: must be >= 1")
-    if not s.seeds:
-        raise OEADError("search.seeds is empty: give at least one training seed")
+ALGORITHMS = {"evolution": evolve, "random": random_search}  # schema.SEARCH_ALGORITHMS names them
 
 
 def run_search(
     cfg: DictConfig, out_dir: Path, pool: OEPool | None = None, fitness: Fitness | None = None
 ) -> dict[str, Any]:
     """Run or resume the configured search in ``out_dir``; return its record (also ``search.json``)."""
-    validate(cfg)
+    validate_job(cfg)  # the schema (the search's own rules included) and the data fingerprints, as every job
     out_dir = Path(out_dir)
     pool = pool if pool is not None else SourceCache().oe(cfg)
     fitness = fitness if fitness is not None else make_fitness(cfg, pool)

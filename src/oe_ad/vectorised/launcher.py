@@ -43,14 +43,15 @@ def train_jobs(
 
 
 def _report_result(result: Result, cfg: DictConfig) -> float | None:
-    """Hydra's task for one job: its test AUROC, or its error written into its folder as ``run._task`` would."""
+    """Hydra's task for one job: its test AUROC, or its error written into its folder as ``run._task`` would
+    (``kind``: ``refused`` by the schema, the sweep summary then removes the folder; ``error``; ``crash``)."""
     job_dir = Path(HydraConfig.get().runtime.output_dir)
     if result == BUSY:  # another sweep holds this job's lock and writes its record
         return None
     (job_dir / ERROR_FILE).unlink(missing_ok=True)
     if isinstance(result, Failure):
         print(f"error: {result.message}", file=sys.stderr, flush=True)
-        write_json_atomic(job_dir / ERROR_FILE, {"error": result.message})
+        write_json_atomic(job_dir / ERROR_FILE, {"error": result.message, "kind": result.kind})
         return None
     return result["test_auroc"]
 
