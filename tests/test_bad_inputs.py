@@ -421,7 +421,6 @@ def test_a_diverged_single_job_is_one_error_and_no_record(folder_root, oe_npy, t
     assert code == 2 and len(errors) == 1 and "training diverged" in errors[0], errors
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18: vectorised divergence check")
 def test_diverged_vectorised_members_are_errors_not_records(folder_root, oe_npy, tmp_path, monkeypatch, capsys):
     code, errors = _diverging_run("vectorised", folder_root, oe_npy, tmp_path, monkeypatch, capsys)
     assert code == 2 and len(errors) == 2 and all("training diverged" in e for e in errors), errors

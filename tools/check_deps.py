@@ -16,7 +16,12 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCAL = {"oe_ad", "hydra_plugins"}  # the project's own packages (and each folder's own modules, below)
+# the project's own packages, including benchmarks/ (imported as a package by its scripts and tests), and each
+# folder's own modules (below)
+LOCAL = {"oe_ad", "hydra_plugins", "benchmarks"}
+# The paper's code: benchmarks/official/patches.py runs inside the reference checkout's own environment, which
+# benchmarks/official/README.md sets up; nothing of ours installs it.
+REFERENCE_CODE = {"eoe"}
 # Declared without a direct import: a runtime plugin Hydra finds by itself, a notebook kernel and server.
 INDIRECT = {"hydra-joblib-launcher", "hydra-submitit-launcher", "ipykernel", "jupyterlab", "ruff", "pytest"}
 
@@ -62,7 +67,7 @@ def imports(folder: Path) -> set[str]:
                 names |= _module_imports(code)
     # tests and benchmarks import each other (and conftest) by file name
     own = {p.stem for d in ("tests", "benchmarks", "notebooks", "tools") for p in (ROOT / d).rglob("*.py")}
-    return names - set(sys.stdlib_module_names) - LOCAL - own
+    return names - set(sys.stdlib_module_names) - LOCAL - REFERENCE_CODE - own
 
 
 def distributions(modules: set[str]) -> tuple[set[str], set[str]]:
