@@ -5,8 +5,9 @@ joined, comments dropped, one command per line. ``COMMANDS`` gives each of them 
 to a page fails ``test_every_doc_command_has_a_treatment`` until someone decides how it is checked:
 
 - ``Run``: executed by bash, as written, in a temporary folder laid out like a checkout (``world``) that holds tiny
-  stand-ins for the data the pages name. Each page's blocks run in order in one world, so later commands find
-  what earlier ones wrote (``runs/default/...``). Only the environment differs from a user's: the console
+  stand-ins for the data the pages name. All blocks run in one world, the README's first, each page's in page
+  order, so later commands find what earlier ones wrote (``runs/default/...``; run the slow blocks together).
+  Only the environment differs from a user's: the console
   commands and ``python`` on PATH run this checkout, W&B is offline, the Hugging Face hub offline. ``append``
   adds overrides (to ``ARGS`` for a make target) that shrink a command whose own schedule would train for minutes
   even on tiny data; ``replace`` rewrites a part of it. A command changed either way is also validated as written
@@ -83,7 +84,7 @@ NEEDS_NET = "downloads from a package index"
 GPU = "needs an NVIDIA GPU"
 BIG_DATA = "needs the real dataset"
 
-# Every command of the pages, as ``doc_commands`` spells it (spaces collapsed), and its treatment.
+# Every command of the pages, as ``block_commands`` spells it (spaces collapsed), and its treatment.
 COMMANDS: dict[str, Run | Validate | Skip] = {
     # README: Quick start, installing
     "make install run": Run(replace=(("install run", "run"),), why="`make install` is CI's first step (.ci/run)"),
@@ -106,7 +107,9 @@ COMMANDS: dict[str, Run | Validate | Skip] = {
     "export SHARED=../shared/data": Run(),
     "make data": Run(),
     "python -m oe_ad.run method=hsc data=folder data.root=data/cifar10-jpeg oe=npy "
-    "oe.path=$SHARED/tin32-oe-30k.npy epochs=10 milestones=[8] normal_class=1": Run(append="batch_size=8"),
+    "oe.path=$SHARED/tin32-oe-30k.npy epochs=10 milestones=[8] normal_class=1": Run(
+        append="batch_size=8", why="128 + 128 images a step"
+    ),
     # README: ImageNet-30, MVTec-AD, 80 Million Tiny Images, leave-one-class-out
     "python -m oe_ad.run -m method=deep_sad,hsc,focal,bce data=imagenet30 data.root=data/imagenet30 "
     "oe.root=data/imagenet22k name=table1-imagenet30": Validate(f"{BIG_DATA}: ImageNet-30 and ImageNet-22k"),
@@ -275,6 +278,8 @@ def test_every_doc_command_has_a_treatment():
     assert sorted(shown - set(COMMANDS)) == [], "commands without a treatment in COMMANDS"
     assert sorted(set(COMMANDS) - shown) == [], "COMMANDS entries that no page shows"
     assert len(shown) > 50  # the pages were read: README, api, experiments, extending, gpu, wandb
+    changed = [c for c, t in COMMANDS.items() if isinstance(t, Run) and (t.append or t.replace) and not t.why]
+    assert changed == [], "a command run other than as written needs its reason (Run.why)"
 
 
 def test_the_reader_joins_continuations_and_drops_comments():
