@@ -20,7 +20,7 @@ from throughput import RandomImages, RandomPool, _sync
 from oe_ad.data.datamodule import FixedClock, OEDataModule
 from oe_ad.methods.bce import BCE
 from oe_ad.nets.cnn32 import CNN32
-from oe_ad.train import Job
+from oe_ad.train import Job, JobSpec
 from oe_ad.vectorised.memory import models_per_step, step_bytes
 from oe_ad.vectorised.trainer import build_stack, fused_step
 
@@ -37,7 +37,7 @@ def members(m: int, steps: int, device: torch.device, batch: int = 128) -> list[
             normal, pool, normal_class=0, oe_size=None, seed=seed, batch_size=batch, clock=FixedClock(device)
         )
         dm.setup("fit")
-        out.append(Job(CFG, method.to(device), dm, hash=""))
+        out.append(Job(JobSpec(CFG), method.to(device), dm))
     return out
 
 

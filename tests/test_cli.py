@@ -120,3 +120,21 @@ def test_every_method_end_to_end_on_the_cifar10_format(cifar_root, oe_npy, tmp_p
     assert sorted(r["method"] for r in records(out)) == sorted(methods.split(","))
     rep = run_cli(str(out / "e2e"), module="oe_ad.report", cwd=tmp_path)
     assert rep.returncode == 0 and "deep_svdd (OE none)" in rep.stdout and "2: bird" in rep.stdout
+
+
+def test_sweep_check_lists_each_job_that_would_fail_and_exits_2(folder_root, oe_npy, tmp_path):
+    """``oe-ad-sweep --check``: 4 classes x 3 OE sizes on a 3-class folder and a 64-image pool. Class 3 does not
+    exist (3 jobs) and 128 > 64 OE images (3 more jobs among classes 0-2): 6 of 12 jobs fail, each on one line."""
+    data = ["data=folder", f"data.root={folder_root}", "oe=npy", f"oe.path={oe_npy}", "seed=0"]
+    proc = run_cli(
+        "method=hsc", *data, "normal_class=0,1,2,3", "oe_size=32,64,128", "--check", cwd=tmp_path, module="oe_ad.sweep"
+    )
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 6 and len(proc.stdout.splitlines()) == 12
+    assert sum("normal_class=3: must be <= 2" in e for e in errors) == 3
+    assert sum("oe_size=128: larger than the OE pool" in e and "(64 images)" in e for e in errors) == 3
+    assert proc.stderr.splitlines()[-1] == "12 jobs, 6 pass the check, 6 fail"
+    ok = run_cli("method=hsc", *data, "normal_class=0,2", "oe_size=1,64", "--check", cwd=tmp_path, module="oe_ad.sweep")
+    assert ok.returncode == 0 and ok.stderr.splitlines()[-1] == "4 jobs, 4 pass the check, 0 fail", ok.stderr
+    assert list(tmp_path.rglob("result.json")) == [] and not (tmp_path / "runs").exists()
