@@ -409,7 +409,7 @@ def test_a_sweep_with_some_refused_jobs_exits_1_and_keeps_only_the_finished_ones
 def _diverging_run(launcher: str, folder_root, oe_npy, tmp_path, monkeypatch, capsys) -> tuple[int, list[str]]:
     out = tmp_path / "runs"
     base = merged([*tiny_overrides(folder_root, oe_npy, out), "method=bce", "epochs=2", "milestones=[]", "lr=1e30"])
-    argv = ["-m", *base, "launcher=vectorised", "seed=0,1"] if launcher == "vectorised" else base
+    argv = ["-m", *base, "launcher=vectorised", "normal_class=0", "seed=0,1"] if launcher == "vectorised" else base
     monkeypatch.chdir(tmp_path)
     code, errors = call_main(run.main, argv, monkeypatch, capsys)
     assert not list(out.rglob("result.json")) and not list(out.rglob("model.pt"))

@@ -449,6 +449,11 @@ def validation_world(tmp_path_factory):
     made = subprocess.run(["make", "data"], cwd=world, env=env, capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
     env["SHARED"] = str(world.parent / "shared" / "data")  # for `launches`: what the pages' `export SHARED` sets
+    # Stand-ins for the datasets the Validate commands name: the check reads no image, but a job's config is
+    # refused when its data.root / oe.root folder or oe.path file does not exist.
+    for folder in ("data/imagenet30", "data/imagenet22k"):
+        (world / folder).mkdir(parents=True, exist_ok=True)
+    (world / "data" / "tiny_images.bin").touch()
     return world, env
 
 

@@ -267,7 +267,7 @@ def test_an_empty_wandb_mode_counts_as_unset_and_the_job_keeps_wandb(make_cfg, t
     monkeypatch.delenv("WANDB_DIR", raising=False)
     cfg = make_cfg("logger=wandb", "method=hsc", "epochs=1", "milestones=[]")
     with caplog.at_level(logging.INFO):
-        record = train.run_job(cfg, tmp_path / "job")
+        record = run_job(cfg, tmp_path / "job")
     assert 0 <= record["test_auroc"] <= 1
     assert not [r for r in caplog.records if "W&B unavailable" in r.getMessage()]
     assert list((tmp_path / "job").rglob("offline-run-*")), "no offline W&B run"
@@ -383,7 +383,7 @@ def test_a_job_trains_and_records_the_resolved_milestones(make_cfg, tmp_path):
     cfg = make_cfg("method=hsc", "epochs=3", "milestones=[0.5,0.75]")
     train.validate(cfg)
     assert build_method(cfg).milestones == [2]
-    record = train.run_job(cfg, tmp_path / "job")
+    record = run_job(cfg, tmp_path / "job")
     assert record["config"]["milestones"] == [2]
 
 
