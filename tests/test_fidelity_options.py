@@ -20,22 +20,7 @@ from oe_ad.methods.base import Facts
 from oe_ad.methods.deep_svdd import DeepSVDD
 from oe_ad.nets.cnn32 import CNN32
 from oe_ad.schema import validate_config
-
-
-def identity_images(n: int, offset: int = 0) -> torch.Tensor:
-    """Images whose first pixel stores their index, to trace batches."""
-    x = torch.zeros(n, 3, 32, 32, dtype=torch.uint8)
-    idx = torch.arange(n) + offset
-    x[:, 0, 0, 0], x[:, 1, 0, 0] = idx % 256, idx // 256
-    return x
-
-
-def decode_ids(x: torch.Tensor) -> torch.Tensor:
-    return x[:, 0, 0, 0].long() + 256 * x[:, 1, 0, 0].long()
-
-
-def no_aug(x, gen):
-    return x
+from test_data import decode_ids, identity_images, no_aug
 
 
 # -- how the OE subset is drawn --------------------------------------------------------------------------------
