@@ -163,7 +163,7 @@ def test_a_stack_interrupted_mid_training_resumes_from_its_members_checkpoints(
 @pytest.mark.slow
 def test_a_killed_vectorised_sweep_resumes_with_the_uninterrupted_aucs(folder_root, oe_npy, tmp_path):
     args = [*tiny_overrides(folder_root, oe_npy, tmp_path / "runs"), "method=hsc", "epochs=30", "milestones=[20]"]
-    args += ["checkpoint.every_n_epochs=1", "seed=0,1", "launcher=vectorised"]
+    args += ["checkpoint.every_n_epochs=1", "normal_class=0", "seed=0,1", "launcher=vectorised"]
     proc = _popen(["-m", *args, "name=kill"], tmp_path)
     _wait_for(lambda: len(list((tmp_path / "runs" / "kill").rglob(LAST_CKPT))) == 2, proc)
     time.sleep(1.0)  # a few more epochs

@@ -323,10 +323,11 @@ def json_hash(job_dir: Path) -> str:
     """The config hash the job's last.ckpt is tagged with (as the job computes it)."""
     from omegaconf import OmegaConf
 
-    from oe_ad.schema import validate_config
+    from oe_ad.factory import validate
 
     cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
-    return config_hash(OmegaConf.to_container(validate_config(cfg), resolve=True))
+    validate(cfg)  # the schema, then the data's fingerprints, which the hash names the data by
+    return config_hash(OmegaConf.to_container(cfg, resolve=True))
 
 
 # -- the schedule: milestones as fractions of epochs -----------------------------------------------------------
