@@ -107,6 +107,11 @@ def one_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else e.__class__.__name__
 
 
+def missing_value(e: MissingMandatoryValue) -> str:
+    """The line for a value left ``???`` (as the schema words it for the keys it knows)."""
+    return f"{e.full_key} is not set: give it on the command line"
+
+
 def instantiation_error(e: InstantiationException) -> str:
     """``trainer: MisconfigurationException: No supported gpu backend found!`` from Hydra's screenful."""
     key = re.search(r"full_key: (\S+)", str(e))
@@ -141,7 +146,7 @@ def run_task(
     except OEADError as e:
         return _fail(str(e), job_dir, multirun, "refused")
     except MissingMandatoryValue as e:
-        return _fail(f"{e.full_key} is not set: give it on the command line", job_dir, multirun, "refused")
+        return _fail(missing_value(e), job_dir, multirun, "refused")
     except OmegaConfBaseException as e:
         return _fail(f"bad config: {one_line(e)}", job_dir, multirun, "refused")
     try:
@@ -152,7 +157,7 @@ def run_task(
     except OEADError as e:
         _fail(str(e), job_dir, multirun, "error")
     except MissingMandatoryValue as e:
-        _fail(f"{e.full_key} is not set: give it on the command line", job_dir, multirun, "error")
+        _fail(missing_value(e), job_dir, multirun, "error")
     except InstantiationException as e:
         _fail(instantiation_error(e), job_dir, multirun, "error")
     except OmegaConfBaseException as e:

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from .cliargs import ArgumentParser
 from .config import CONF_DIR, GROUPS
-from .run import check_group_choices
+from .run import check_group_choices, missing_value, one_line
 
 
 def expand(overrides: list[str], config_name: str = "config", config_dirs: Sequence[Path] = ()) -> list[list[str]]:
@@ -147,10 +147,7 @@ def _resolve_fixed(cfg: DictConfig, swept: list[str]) -> None:
 def _one_line(e: Exception) -> str:
     from omegaconf.errors import MissingMandatoryValue
 
-    if isinstance(e, MissingMandatoryValue):
-        return f"missing value for {e.full_key}: set it on the command line ({e.full_key}=...)"
-    text = str(e).strip()
-    return text.splitlines()[0] if text else e.__class__.__name__
+    return missing_value(e) if isinstance(e, MissingMandatoryValue) else one_line(e)
 
 
 def main(argv: list[str] | None = None) -> None:
