@@ -286,6 +286,16 @@ def test_protocol_jobs():
     assert by_id["c1-dsvdd-none"].eoe_args() == [*base, "dsvdd", "-oe", "none"]
 
 
+def test_max_runs_caps_each_cell_so_every_cell_gets_a_first_run_early():
+    from benchmarks.official import run_official
+
+    capped = run_official.selected_cells(30000, ["img"], max_runs=1)
+    assert len(capped) == 12 and {c.runs for c in capped} == {1}
+    assert [j.id for j in jobs.protocol_jobs(capped)][:2] == ["c1-hsc-img2789/run0", "c1-bce-img2789/run0"]
+    assert {c.runs for c in run_official.selected_cells(30000, ["img"])} == {2}
+    assert [c.runs for c in run_official.selected_cells(30000, ["full"], max_runs=5)] == [3] * 5
+
+
 def test_command_passes_the_pool_index_for_single_image_cells(tmp_path):
     ctx = runqueue.Context(Path("/eoe"), tmp_path, "py", COMMIT, {}, {}, nice=19)
     cell = jobs.Cell("hsc", "image", 2, oe_size=1, oe_index=2789)

@@ -11,6 +11,7 @@ time. See README.md in this folder for the protocol and the patches.
 """
 
 import argparse
+import dataclasses
 import fcntl
 import json
 import os
@@ -52,6 +53,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=2, help="jobs at once, one thread each (default 2)")
     p.add_argument("--nice", type=int, default=19, help="niceness of each job (default 19; 0: no nice)")
     p.add_argument("--only", nargs="+", default=None, help="run only the cells whose id contains one of these")
+    p.add_argument(
+        "--max-runs",
+        type=int,
+        default=None,
+        help="run at most this many runs of each cell now (a later call without it runs the rest)",
+    )
     p.add_argument("--detach", action="store_true", help="run the queue in the background (log: WORK/queue.log)")
     p.add_argument("--quiet", action="store_true", help="progress lines only to WORK/queue.log, not stdout")
     p.add_argument("--list", action="store_true", help="print every job with its status and exit")
@@ -81,9 +88,12 @@ def eoe_checkout(args: argparse.Namespace) -> tuple[Path, str]:
     return eoe, commit
 
 
-def selected_cells(pool_size: int, only: list[str] | None) -> list[jobs_mod.Cell]:
+def selected_cells(pool_size: int, only: list[str] | None, max_runs: int | None = None) -> list[jobs_mod.Cell]:
     cells = jobs_mod.protocol_cells(pool_size)
-    return [c for c in cells if only is None or any(s in c.id for s in only)]
+    chosen = [c for c in cells if only is None or any(s in c.id for s in only)]
+    if max_runs is None:
+        return chosen
+    return [dataclasses.replace(c, runs=min(c.runs, max_runs)) for c in chosen]
 
 
 def list_jobs(work: Path, pool_size: int) -> None:
@@ -145,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     eoe, commit = eoe_checkout(args)
     if args.jobs < 1:
         raise UserError("--jobs: give 1 or more")
+    if args.max_runs is not None and args.max_runs < 1:
+        raise UserError("--max-runs: give 1 or more")
     if args.detach:
         detach(argv, work)
         return 0
@@ -168,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     environment = runqueue.probe_environment(args.python)
     ctx = runqueue.Context(eoe, work, args.python, commit, environment, data, nice=args.nice, log=log)
     log(f"pid {os.getpid()}: eoe {commit} at {eoe}; python {args.python} (torch {environment['torch']})")
-    jobs = jobs_mod.protocol_jobs(selected_cells(pool_size, args.only))
+    jobs = jobs_mod.protocol_jobs(selected_cells(pool_size, args.only, args.max_runs))
     runqueue.run_queue(jobs, ctx, args.jobs)
     return 0
 
