@@ -37,7 +37,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fidelity_stats import THRESHOLD, Summary, Welch, flagged, spearman, summarise, welch  # noqa: E402
+from fidelity_stats import THRESHOLD, Summary, Welch, flagged, paired, spearman, summarise, welch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NORMAL_CLASS = 1
@@ -420,20 +420,50 @@ def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
-def image_table(rows: dict[str, Row]) -> tuple[list[str], dict[str, float | None]]:
+def image_table(rows: dict[str, Row]) -> tuple[list[str], dict[str, dict]]:
+    """Per method: each image's mean AUC in both codes and Spearman's ρ between them; below the table, the
+    paired difference over the images (is one code higher on the same images?) and each code's repeatability
+    (ρ between its own first and second runs: how far the two codes can agree at all, given run-to-run noise)."""
     lines = ["| method | " + " | ".join(f"image {i}" for i in IMAGES) + " | Spearman ρ |", "|---|" + "---|" * 7]
-    rhos = {}
+    notes, out = [], {}
     for m in ("hsc", "bce"):
         cells = [rows.get(f"{m}-img{i}") for i in IMAGES]
         ours = [None if c is None else c.a.mean for c in cells]
         theirs = [None if c is None else c.b.mean for c in cells]
-        both = [(a, b) for a, b in zip(ours, theirs) if a is not None and b is not None]
-        rho = spearman([a for a, _ in both], [b for _, b in both]) if len(both) == len(IMAGES) else None
-        rhos[m] = rho
+        complete = all(a is not None and b is not None for a, b in zip(ours, theirs))
+        rho = spearman(ours, theirs) if complete else None
+        test = paired(ours, theirs) if complete else None
+        repeat = {
+            "oe_ad": _repeatability([sorted(c.ours.items()) if c else [] for c in cells]),
+            "paper": _repeatability([list(enumerate(c.theirs)) if c else [] for c in cells]),
+        }
+        out[m] = {
+            "rho": rho,
+            "paired": None if test is None else {**test.__dict__, "ci": list(test.ci)},
+            "repeatability": repeat,
+        }
         pair = [f"{_num(a)} / {_num(b)}" for a, b in zip(ours, theirs)]
         shown = "pending" if rho is None else f"{rho:+.2f}"
         lines.append(f"| {m} (oe_ad / paper's code) | " + " | ".join(pair) + f" | {shown} |")
-    return lines, rhos
+        if test is not None:
+            notes.append(
+                f"- {m}: oe_ad − paper's code over the {len(IMAGES)} images {test.diff:+.2f} points "
+                f"[{test.ci[0]:+.2f}, {test.ci[1]:+.2f}], paired t {test.t:+.2f} ({test.df}), p {test.p:.3f}; "
+                f"repeatability ρ (first vs second run, same code): oe_ad {_rho(repeat['oe_ad'])}, "
+                f"paper's code {_rho(repeat['paper'])}"
+            )
+    return lines + ([""] + notes if notes else []), out
+
+
+def _repeatability(runs_per_image: list[list[tuple[int, float]]]) -> float | None:
+    """Spearman's ρ between the first and the second run of every image; None until every image has two."""
+    if any(len(runs) < 2 for runs in runs_per_image):
+        return None
+    return spearman([runs[0][1] for runs in runs_per_image], [runs[1][1] for runs in runs_per_image])
+
+
+def _rho(x: float | None) -> str:
+    return "pending" if x is None else f"{x:+.2f}"
 
 
 DSVDD = {
@@ -479,8 +509,7 @@ def report(vs: list[Variant], rows: dict[str, Row], times: Times, threshold: flo
         out += ["", "## Deep SVDD: test AUC by network and OE", "", *dsvdd_table(rows)]
     images = None
     if any(v.group == "images" for v in vs):
-        lines, rhos = image_table(rows)
-        images = rhos
+        lines, images = image_table(rows)
         out += ["", "## Single OE images: mean test AUC per image (oe_ad / the paper's code)", "", *lines]
     seconds, jobs = times.total(vs)
     out += [
@@ -502,7 +531,7 @@ def report(vs: list[Variant], rows: dict[str, Row], times: Times, threshold: flo
             }
             for r in rows.values()
         },
-        "spearman": images,
+        "images": images,
         "flagged": flagged_cells,
         "undocumented_flags": [c for c in flagged_cells if c not in DOCUMENTED],
         "wall_time_s": seconds,

@@ -78,3 +78,30 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
         return None
     return float(stats.spearmanr(x, y).statistic)
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Paired t-test of mean(a_i - b_i) over matched items (e.g. the same OE image in both codes): the mean
+    difference, its standard error, t, the degrees of freedom (pairs - 1), the two-sided p-value and the ``LEVEL``
+    confidence interval."""
+
+    diff: float
+    se: float
+    t: float
+    df: int
+    p: float
+    ci: tuple[float, float]
+
+
+def paired(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Paired | None:
+    """The paired test of a against b; None ("n/a") for fewer than 2 pairs or differences without spread."""
+    if len(a) != len(b):
+        raise ValueError(f"paired: {len(a)} values against {len(b)}")
+    d = [float(x) - float(y) for x, y in zip(a, b)]
+    if len(d) < 2 or statistics.stdev(d) == 0:
+        return None
+    result = stats.ttest_rel(a, b)
+    ci = result.confidence_interval(level)
+    se = statistics.stdev(d) / math.sqrt(len(d))
+    return Paired(statistics.fmean(d), se, float(result.statistic), len(d) - 1, float(result.pvalue), (ci.low, ci.high))

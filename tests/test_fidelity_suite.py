@@ -126,3 +126,23 @@ def test_no_run_prints_pending_cells_from_an_empty_folder(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "| c1-hsc-full | - | 0 | pending | 2 | 88.50 ± 0.71 |" in proc.stdout
     assert "| hsc (oe_ad / paper's code) | - / 70.00 |" in proc.stdout and "## Deep SVDD" in proc.stdout
+
+
+def test_image_table_gives_rank_agreement_paired_difference_and_repeatability():
+    rows = {}
+    for k, i in enumerate(fidelity.IMAGES):
+        for m in ("hsc", "bce"):
+            v = fidelity.Variant(f"{m}-img{i}", m, seeds=(0, 1), cell=f"c1-{m}-img{i}", group="images")
+            ours = {0: 50.0 + k, 1: 50.0 + k + (0.25 if k % 2 else -0.25)}  # oe_ad's second run keeps the ranks
+            theirs = [53.0 + k, 53.0 + (5 - k)] if m == "hsc" else [60.0 + k]  # the paper's second: reversed
+            rows[v.key] = fidelity.Row(v, ours, theirs)
+    lines, data = fidelity.image_table(rows)
+    hsc = data["hsc"]
+    # per-image means: oe_ad 50..55, paper's code 55.5 every image (tied): no rank correlation is defined
+    assert hsc["rho"] is None
+    assert hsc["paired"]["diff"] == pytest.approx(50 + 2.5 - 55.5) and hsc["paired"]["df"] == 5
+    assert hsc["repeatability"] == {"oe_ad": pytest.approx(1.0), "paper": pytest.approx(-1.0)}
+    bce = data["bce"]
+    assert bce["rho"] == pytest.approx(1.0) and bce["paired"]["diff"] == pytest.approx(-10.0)
+    assert bce["repeatability"] == {"oe_ad": pytest.approx(1.0), "paper": None}  # one run per image
+    assert any(line.startswith("- hsc: oe_ad − paper's code over the 6 images -3.00 points") for line in lines)
