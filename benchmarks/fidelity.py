@@ -22,6 +22,7 @@ docs/fidelity.md does not document as a deviation, else 0.
 """
 
 import argparse
+import fcntl
 import json
 import os
 import subprocess
@@ -284,20 +285,24 @@ def subprocess_run(cmd: list[str], env: dict, out) -> int:
 
 
 class Times:
-    """Wall time of each job this suite ran (``--runs/fidelity-times.json``), kept across resumed runs."""
+    """Wall time of each job this suite ran (``--runs/fidelity-times.json``), kept across resumed runs. Suites
+    started side by side on one --runs folder (e.g. ``--only`` on different variants) share the file: each
+    addition merges into what is on disk under a file lock, so none overwrites another's times."""
 
     def __init__(self, path: Path) -> None:
         self.path, self.lock = path, threading.Lock()
-        self.data: dict[str, dict] = json.loads(path.read_text()) if path.exists() else {}
+        self.data: dict[str, dict] = self._read()
+
+    def _read(self) -> dict[str, dict]:
+        return json.loads(self.path.read_text()) if self.path.exists() else {}
 
     def add(self, job: Job, seconds: float) -> None:
-        with self.lock:
-            self.data[f"{job.variant.key}/seed{job.seed}"] = {
-                "seconds": round(seconds, 1),
-                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-            }
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
+        entry = {"seconds": round(seconds, 1), "finished": datetime.now(UTC).isoformat(timespec="seconds")}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.lock, open(self.path.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.data = {**self._read(), f"{job.variant.key}/seed{job.seed}": entry}
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(self.data, indent=1))
             os.replace(tmp, self.path)
 

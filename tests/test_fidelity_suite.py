@@ -146,3 +146,16 @@ def test_image_table_gives_rank_agreement_paired_difference_and_repeatability():
     assert bce["rho"] == pytest.approx(1.0) and bce["paired"]["diff"] == pytest.approx(-10.0)
     assert bce["repeatability"] == {"oe_ad": pytest.approx(1.0), "paper": None}  # one run per image
     assert any(line.startswith("- hsc: oe_ad − paper's code over the 6 images -3.00 points") for line in lines)
+
+
+def test_times_of_two_suites_on_one_folder_are_merged_not_overwritten(tmp_path):
+    path = tmp_path / "fidelity-times.json"
+    first, second = fidelity.Times(path), fidelity.Times(path)  # both read the (empty) file at start
+    hsc, bce = fidelity.Variant("hsc-full", "hsc"), fidelity.Variant("bce-full", "bce")
+    first.add(fidelity.Job(hsc, 0), 300.0)
+    second.add(fidelity.Job(bce, 1), 200.0)
+    first.add(fidelity.Job(hsc, 1), 100.0)
+    on_disk = json.loads(path.read_text())
+    assert sorted(on_disk) == ["bce-full/seed1", "hsc-full/seed0", "hsc-full/seed1"]
+    assert fidelity.Times(path).total([hsc, bce]) == (600.0, 3)
+    assert not list(tmp_path.glob("*.tmp"))
