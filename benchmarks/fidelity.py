@@ -425,10 +425,12 @@ def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
-def image_table(rows: dict[str, Row]) -> tuple[list[str], dict[str, dict]]:
+def image_table(rows: dict[str, Row], threshold: float = THRESHOLD) -> tuple[list[str], dict[str, dict]]:
     """Per method: each image's mean AUC in both codes and Spearman's ρ between them; below the table, the
     paired difference over the images (is one code higher on the same images?) and each code's repeatability
-    (ρ between its own first and second runs: how far the two codes can agree at all, given run-to-run noise)."""
+    (ρ between its own first and second runs: how far the two codes can agree at all, given run-to-run noise).
+    The paired difference is flagged by the cells' rule (larger than ``threshold`` points, p < 0.05): a method that
+    is higher or lower on the same images in one code is a difference even when no single image shows it."""
     lines = ["| method | " + " | ".join(f"image {i}" for i in IMAGES) + " | Spearman ρ |", "|---|" + "---|" * 7]
     notes, out = [], {}
     for m in ("hsc", "bce"):
@@ -446,6 +448,7 @@ def image_table(rows: dict[str, Row]) -> tuple[list[str], dict[str, dict]]:
             "rho": rho,
             "paired": None if test is None else {**test.__dict__, "ci": list(test.ci)},
             "repeatability": repeat,
+            "flag": test is not None and flagged(test.diff, test, threshold),
         }
         pair = [f"{_num(a)} / {_num(b)}" for a, b in zip(ours, theirs)]
         shown = "pending" if rho is None else f"{rho:+.2f}"
@@ -455,7 +458,7 @@ def image_table(rows: dict[str, Row]) -> tuple[list[str], dict[str, dict]]:
                 f"- {m}: oe_ad − paper's code over the {len(IMAGES)} images {test.diff:+.2f} points "
                 f"[{test.ci[0]:+.2f}, {test.ci[1]:+.2f}], paired t {test.t:+.2f} ({test.df}), p {test.p:.3f}; "
                 f"repeatability ρ (first vs second run, same code): oe_ad {_rho(repeat['oe_ad'])}, "
-                f"paper's code {_rho(repeat['paper'])}"
+                f"paper's code {_rho(repeat['paper'])}" + (" **FLAG**" if out[m]["flag"] else "")
             )
     return lines + ([""] + notes if notes else []), out
 
@@ -514,7 +517,7 @@ def report(vs: list[Variant], rows: dict[str, Row], times: Times, threshold: flo
         out += ["", "## Deep SVDD: test AUC by network and OE", "", *dsvdd_table(rows)]
     images = None
     if any(v.group == "images" for v in vs):
-        lines, images = image_table(rows)
+        lines, images = image_table(rows, threshold)
         out += ["", "## Single OE images: mean test AUC per image (oe_ad / the paper's code)", "", *lines]
     seconds, jobs = times.total(vs)
     out += [
@@ -522,6 +525,7 @@ def report(vs: list[Variant], rows: dict[str, Row], times: Times, threshold: flo
         f"Wall time of the jobs this suite ran: {seconds / 3600:.1f} h over {jobs} jobs (summed; one thread each).",
     ]
     flagged_cells = [r.variant.cell for r in matrix if r.flag]
+    flagged_cells += [f"c1-{m}-img (paired over the images)" for m, d in (images or {}).items() if d["flag"]]
     data = {
         "cells": {
             r.variant.key: {

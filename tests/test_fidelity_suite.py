@@ -146,6 +146,11 @@ def test_image_table_gives_rank_agreement_paired_difference_and_repeatability():
     assert bce["rho"] == pytest.approx(1.0) and bce["paired"]["diff"] == pytest.approx(-10.0)
     assert bce["repeatability"] == {"oe_ad": pytest.approx(1.0), "paper": None}  # one run per image
     assert any(line.startswith("- hsc: oe_ad − paper's code over the 6 images -3.00 points") for line in lines)
+    # both differences are larger than 1 point and significant: flagged by the cells' rule
+    assert hsc["paired"]["p"] < 0.05 and hsc["flag"] and bce["flag"]
+    assert all(line.endswith("**FLAG**") for line in lines if line.startswith("- "))
+    _, lenient = fidelity.image_table(rows, threshold=20.0)  # no difference is larger than 20 points
+    assert not lenient["hsc"]["flag"] and not lenient["bce"]["flag"]
 
 
 def test_times_of_two_suites_on_one_folder_are_merged_not_overwritten(tmp_path):
