@@ -38,7 +38,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fidelity_stats import THRESHOLD, Summary, Welch, flagged, paired, spearman, summarise, welch  # noqa: E402
+from fidelity_stats import THRESHOLD, Summary, TTest, flagged, paired, spearman, summarise, welch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NORMAL_CLASS = 1
@@ -320,7 +320,7 @@ class Row:
     variant: Variant
     ours: dict[int, float]  # seed -> AUC (%)
     theirs: list[float] = field(default_factory=list)  # the paper's code's runs, or the baseline's AUCs
-    test: Welch | None = None
+    test: TTest | None = None
     flag: bool = False
 
     @property

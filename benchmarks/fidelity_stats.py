@@ -1,5 +1,6 @@
 """The statistics of ``benchmarks/fidelity.py``: summaries of runs, Welch's t-test between two codes (or two
-options), the flag rule of docs/fidelity.md, and Spearman's rank correlation of per-image AUCs.
+options), the paired t-test over matched images, the flag rule of docs/fidelity.md, and Spearman's rank
+correlation of per-image AUCs.
 
 Pure functions of lists of AUCs (in points), so each can be checked on hand-computed cases
 (tests/test_fidelity_stats.py).
@@ -34,9 +35,10 @@ def summarise(values: Sequence[float]) -> Summary:
 
 
 @dataclass(frozen=True)
-class Welch:
-    """Welch's unequal-variance t-test of mean(a) - mean(b): the difference, its standard error, t, the
-    Welch-Satterthwaite degrees of freedom, the two-sided p-value and the ``LEVEL`` confidence interval."""
+class TTest:
+    """A t-test of a difference of means: the difference, its standard error, t, the degrees of freedom
+    (Welch-Satterthwaite for :func:`welch`, pairs - 1 for :func:`paired`), the two-sided p-value and the ``LEVEL``
+    confidence interval."""
 
     diff: float
     se: float
@@ -46,7 +48,7 @@ class Welch:
     ci: tuple[float, float]
 
 
-def welch(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Welch | None:
+def welch(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> TTest | None:
     """Welch's test of a against b; None ("n/a") when a side has fewer than 2 values or both have zero variance
     (no standard error to divide by)."""
     a, b = [float(v) for v in a], [float(v) for v in b]
@@ -61,10 +63,10 @@ def welch(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Welch
         result = stats.ttest_ind(a, b, equal_var=False)
     diff = statistics.fmean(a) - statistics.fmean(b)
     ci = result.confidence_interval(level)
-    return Welch(diff, se, float(result.statistic), float(result.df), float(result.pvalue), (ci.low, ci.high))
+    return TTest(diff, se, float(result.statistic), float(result.df), float(result.pvalue), (ci.low, ci.high))
 
 
-def flagged(diff: float | None, test: Welch | None, threshold: float = THRESHOLD, alpha: float = ALPHA) -> bool:
+def flagged(diff: float | None, test: TTest | None, threshold: float = THRESHOLD, alpha: float = ALPHA) -> bool:
     """The flag of docs/fidelity.md: the difference is larger than ``threshold`` points **and** Welch's test is
     significant at ``alpha``. Without a test (n/a) a cell is never flagged: it needs more runs."""
     return diff is not None and test is not None and abs(diff) > threshold and test.p < alpha
@@ -80,21 +82,7 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     return float(stats.spearmanr(x, y).statistic)
 
 
-@dataclass(frozen=True)
-class Paired:
-    """Paired t-test of mean(a_i - b_i) over matched items (e.g. the same OE image in both codes): the mean
-    difference, its standard error, t, the degrees of freedom (pairs - 1), the two-sided p-value and the ``LEVEL``
-    confidence interval."""
-
-    diff: float
-    se: float
-    t: float
-    df: int
-    p: float
-    ci: tuple[float, float]
-
-
-def paired(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Paired | None:
+def paired(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> TTest | None:
     """The paired test of a against b; None ("n/a") for fewer than 2 pairs or differences without spread."""
     if len(a) != len(b):
         raise ValueError(f"paired: {len(a)} values against {len(b)}")
@@ -104,4 +92,4 @@ def paired(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Pair
     result = stats.ttest_rel(a, b)
     ci = result.confidence_interval(level)
     se = statistics.stdev(d) / math.sqrt(len(d))
-    return Paired(statistics.fmean(d), se, float(result.statistic), len(d) - 1, float(result.pvalue), (ci.low, ci.high))
+    return TTest(statistics.fmean(d), se, float(result.statistic), len(d) - 1, float(result.pvalue), (ci.low, ci.high))
