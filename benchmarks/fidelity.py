@@ -13,9 +13,10 @@ that restore the paper's behaviour one at a time on HSC (their effect), and the 
 
 Per cell it prints both codes' n, mean and sd, the difference, Welch's t-test and the flag (difference larger than
 ``--threshold`` points and p < 0.05); per option its effect with a 95 % interval; per method the Spearman
-correlation of the two codes' per-image AUCs. ``--no-run`` prints the table from what is recorded.
-Exit status: 2 if a job failed or a record is missing after running, 1 if a cell is flagged that
-docs/fidelity.md does not document as a deviation, else 0.
+correlation of the two codes' per-image AUCs, their paired difference over the images (flagged by the same rule)
+and each code's repeatability. ``--no-run`` prints the table from what is recorded.
+Exit status: 2 if a job failed or a record is missing after running, 1 if a cell or a paired difference is
+flagged that docs/fidelity.md does not document as a deviation, else 0.
 
     python benchmarks/fidelity.py --suite full --data data/cifar10-jpeg --oe ../shared/data/tin32-oe-30k.npy \\
         --references benchmarks/references/cifar10-12ep.json --runs runs [--jobs 2] [--json table.json]
