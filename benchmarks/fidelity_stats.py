@@ -67,8 +67,9 @@ def welch(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> TTest
 
 
 def flagged(diff: float | None, test: TTest | None, threshold: float = THRESHOLD, alpha: float = ALPHA) -> bool:
-    """The flag of docs/fidelity.md: the difference is larger than ``threshold`` points **and** Welch's test is
-    significant at ``alpha``. Without a test (n/a) a cell is never flagged: it needs more runs."""
+    """The flag of docs/fidelity.md: the difference is larger than ``threshold`` points **and** its test (Welch's
+    for a cell, the paired one over the single images) is significant at ``alpha``. Without a test (n/a) nothing
+    is flagged: it needs more runs."""
     return diff is not None and test is not None and abs(diff) > threshold and test.p < alpha
 
 
@@ -87,9 +88,10 @@ def paired(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> TTes
     if len(a) != len(b):
         raise ValueError(f"paired: {len(a)} values against {len(b)}")
     d = [float(x) - float(y) for x, y in zip(a, b)]
-    if len(d) < 2 or statistics.stdev(d) == 0:
+    sd = statistics.stdev(d) if len(d) > 1 else 0.0
+    if sd == 0:
         return None
     result = stats.ttest_rel(a, b)
     ci = result.confidence_interval(level)
-    se = statistics.stdev(d) / math.sqrt(len(d))
+    se = sd / math.sqrt(len(d))
     return TTest(statistics.fmean(d), se, float(result.statistic), len(d) - 1, float(result.pvalue), (ci.low, ci.high))
