@@ -292,7 +292,8 @@ def test_max_runs_caps_each_cell_so_every_cell_gets_a_first_run_early():
     capped = run_official.selected_cells(30000, ["img"], max_runs=1)
     assert len(capped) == 12 and {c.runs for c in capped} == {1}
     assert [j.id for j in jobs.protocol_jobs(capped)][:2] == ["c1-hsc-img2789/run0", "c1-bce-img2789/run0"]
-    assert {c.id: c.runs for c in run_official.selected_cells(30000, ["img2789"])} == {"c1-hsc-img2789": 3, "c1-bce-img2789": 2}
+    runs = {c.id: c.runs for c in run_official.selected_cells(30000, ["img2789"])}
+    assert runs == {"c1-hsc-img2789": 3, "c1-bce-img2789": 2}
     assert [c.runs for c in run_official.selected_cells(30000, ["full"], max_runs=5)] == [3] * 5
 
 
