@@ -429,7 +429,7 @@ def _num(x: float | None) -> str:
 def image_table(rows: dict[str, Row], threshold: float = THRESHOLD) -> tuple[list[str], dict[str, dict]]:
     """Per method: each image's mean AUC in both codes and Spearman's ρ between them; below the table, the
     paired difference over the images (is one code higher on the same images?) and each code's repeatability
-    (ρ between its own first and second runs: how far the two codes can agree at all, given run-to-run noise).
+    (mean ρ between its own runs: how far the two codes can agree at all, given run-to-run noise).
     The paired difference is flagged by the cells' rule (larger than ``threshold`` points, p < 0.05): a method that
     is higher or lower on the same images in one code is a difference even when no single image shows it."""
     lines = ["| method | " + " | ".join(f"image {i}" for i in IMAGES) + " | Spearman ρ |", "|---|" + "---|" * 7]
@@ -458,17 +458,24 @@ def image_table(rows: dict[str, Row], threshold: float = THRESHOLD) -> tuple[lis
             notes.append(
                 f"- {m}: oe_ad − paper's code over the {len(IMAGES)} images {test.diff:+.2f} points "
                 f"[{test.ci[0]:+.2f}, {test.ci[1]:+.2f}], paired t {test.t:+.2f} ({test.df}), p {test.p:.3f}; "
-                f"repeatability ρ (first vs second run, same code): oe_ad {_rho(repeat['oe_ad'])}, "
+                f"repeatability ρ (between a code's own runs, mean over pairs): oe_ad {_rho(repeat['oe_ad'])}, "
                 f"paper's code {_rho(repeat['paper'])}" + (" **FLAG**" if out[m]["flag"] else "")
             )
     return lines + ([""] + notes if notes else []), out
 
 
 def _repeatability(runs_per_image: list[list[tuple[int, float]]]) -> float | None:
-    """Spearman's ρ between the first and the second run of every image; None until every image has two."""
-    if any(len(runs) < 2 for runs in runs_per_image):
+    """Spearman's ρ between two runs of the same code over the images, averaged over every pair of runs that all
+    images have (runs 1 and 2; with three runs also 1 and 3, 2 and 3); None until every image has two."""
+    n = min((len(runs) for runs in runs_per_image), default=0)
+    if n < 2:
         return None
-    return spearman([runs[0][1] for runs in runs_per_image], [runs[1][1] for runs in runs_per_image])
+    rhos = [
+        spearman([runs[i][1] for runs in runs_per_image], [runs[j][1] for runs in runs_per_image])
+        for i in range(n)
+        for j in range(i + 1, n)
+    ]
+    return None if any(r is None for r in rhos) else sum(rhos) / len(rhos)
 
 
 def _rho(x: float | None) -> str:

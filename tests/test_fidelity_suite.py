@@ -164,3 +164,13 @@ def test_times_of_two_suites_on_one_folder_are_merged_not_overwritten(tmp_path):
     assert sorted(on_disk) == ["bce-full/seed1", "hsc-full/seed0", "hsc-full/seed1"]
     assert fidelity.Times(path).total([hsc, bce]) == (600.0, 3)
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_repeatability_is_the_mean_rho_over_every_pair_of_runs():
+    ranks = [0, 1, 2, 3, 4, 5]
+    third = [5, 4, 3, 2, 1, 0]  # the third run reverses the images' order
+    runs = [[(0, 50.0 + r), (1, 60.0 + r), (2, 70.0 + t)] for r, t in zip(ranks, third)]
+    # pairs (1, 2): +1, (1, 3): -1, (2, 3): -1 -> mean -1/3
+    assert fidelity._repeatability(runs) == pytest.approx(-1 / 3)
+    assert fidelity._repeatability([r[:2] for r in runs]) == pytest.approx(1.0)
+    assert fidelity._repeatability([runs[0][:1], *runs[1:]]) is None  # one image with a single run
