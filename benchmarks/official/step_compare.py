@@ -190,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error(f"--epochs {args.epochs}: at least 1")
+    if not (args.eoe / "src" / "eoe").is_dir():
+        parser.error(f"--eoe {args.eoe}: not a checkout of liznerski/eoe (no src/eoe)")
     milestones = [max(1, math.ceil(args.epochs / 2))]
     overrides = [
         f"method={args.method}",
@@ -213,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(tmp) / "replay.pt"
         replay = Path(__file__).resolve().parent / "replay.py"
         cmd = [args.python, str(replay), "--eoe", str(args.eoe), "--record", str(path), "--out", str(out)]
-        subprocess.run(cmd, check=True)
+        if subprocess.run(cmd).returncode != 0:
+            print(f"error: replay.py failed under --python {args.python} (its output above)", file=sys.stderr)
+            return 2
         got = torch.load(out, weights_only=True)
     theirs = Run(got["losses"], got["scores"], got["final"])
     comparison = compare(ours, theirs, labels)
