@@ -1,5 +1,5 @@
 """The statistics of ``benchmarks/fidelity.py``: summaries of runs, Welch's t-test between two codes (or two
-options), the paired t-test over matched images, the flag rule of docs/fidelity.md, and Spearman's rank
+options, or per-seed against per-run means over the same images), the flag rule of docs/fidelity.md, and Spearman's rank
 correlation of per-image AUCs.
 
 Pure functions of lists of AUCs (in points), so each can be checked on hand-computed cases
@@ -37,7 +37,7 @@ def summarise(values: Sequence[float]) -> Summary:
 @dataclass(frozen=True)
 class TTest:
     """A t-test of a difference of means: the difference, its standard error, t, the degrees of freedom
-    (Welch-Satterthwaite for :func:`welch`, pairs - 1 for :func:`paired`), the two-sided p-value and the ``LEVEL``
+    (Welch-Satterthwaite), the two-sided p-value and the ``LEVEL``
     confidence interval."""
 
     diff: float
@@ -68,7 +68,7 @@ def welch(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> TTest
 
 def flagged(diff: float | None, test: TTest | None, threshold: float = THRESHOLD, alpha: float = ALPHA) -> bool:
     """The flag of docs/fidelity.md: the difference is larger than ``threshold`` points **and** its test (Welch's
-    for a cell, the paired one over the single images) is significant at ``alpha``. Without a test (n/a) nothing
+    for a cell or over the single images) is significant at ``alpha``. Without a test (n/a) nothing
     is flagged: it needs more runs."""
     return diff is not None and test is not None and abs(diff) > threshold and test.p < alpha
 
@@ -81,17 +81,3 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
         return None
     return float(stats.spearmanr(x, y).statistic)
-
-
-def paired(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> TTest | None:
-    """The paired test of a against b; None ("n/a") for fewer than 2 pairs or differences without spread."""
-    if len(a) != len(b):
-        raise ValueError(f"paired: {len(a)} values against {len(b)}")
-    d = [float(x) - float(y) for x, y in zip(a, b)]
-    sd = statistics.stdev(d) if len(d) > 1 else 0.0
-    if sd == 0:
-        return None
-    result = stats.ttest_rel(a, b)
-    ci = result.confidence_interval(level)
-    se = sd / math.sqrt(len(d))
-    return TTest(statistics.fmean(d), se, float(result.statistic), len(d) - 1, float(result.pvalue), (ci.low, ci.high))

@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from fidelity_stats import flagged, paired, spearman, summarise, welch  # noqa: E402
+from fidelity_stats import flagged, spearman, summarise, welch  # noqa: E402
 
 
 def test_summary_of_runs():
@@ -76,24 +76,3 @@ def test_spearman_on_hand_ranked_pairs():
     assert spearman([5, 5, 7, 9], [1, 2, 3, 4]) == pytest.approx(0.9486833, abs=1e-6)
     with pytest.raises(ValueError):
         spearman([1, 2, 3], [1, 2])
-
-
-def test_paired_test_on_a_hand_computed_case():
-    # differences 2, 3, 4: mean 3, sd 1, se 1/sqrt(3), t = 3 sqrt(3), df 2;
-    # with 2 df the two-sided p is 1 - t / sqrt(t^2 + 2) and t_0.975 = 4.302653
-    r = paired([3, 5, 7], [1, 2, 3])
-    t = 3 * math.sqrt(3)
-    assert (r.diff, r.df) == (pytest.approx(3), 2)
-    assert r.se == pytest.approx(1 / math.sqrt(3)) and r.t == pytest.approx(t)
-    assert r.p == pytest.approx(1 - t / math.sqrt(t * t + 2))
-    half = 4.302653 / math.sqrt(3)
-    assert r.ci == (pytest.approx(3 - half, abs=1e-5), pytest.approx(3 + half, abs=1e-5))
-    # the pairing matters: the same values unpaired are not significant
-    assert welch([3, 5, 7], [1, 2, 3]).p > 0.1
-
-
-def test_paired_test_is_not_available_without_pairs_or_spread():
-    assert paired([1.0], [2.0]) is None
-    assert paired([3, 4, 5], [1, 2, 3]) is None  # every difference is 2
-    with pytest.raises(ValueError, match="paired: 3 values against 2"):
-        paired([1, 2, 3], [1, 2])

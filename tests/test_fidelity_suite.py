@@ -128,29 +128,43 @@ def test_no_run_prints_pending_cells_from_an_empty_folder(tmp_path):
     assert "| hsc (oe_ad / paper's code) | - / 70.00 |" in proc.stdout and "## Deep SVDD" in proc.stdout
 
 
-def test_image_table_gives_rank_agreement_paired_difference_and_repeatability():
+def test_image_table_gives_rank_agreement_difference_over_the_images_and_repeatability():
     rows = {}
     for k, i in enumerate(fidelity.IMAGES):
         for m in ("hsc", "bce"):
             v = fidelity.Variant(f"{m}-img{i}", m, seeds=(0, 1), cell=f"c1-{m}-img{i}", group="images")
-            ours = {0: 50.0 + k, 1: 50.0 + k + (0.25 if k % 2 else -0.25)}  # oe_ad's second run keeps the ranks
-            theirs = [53.0 + k, 53.0 + (5 - k)] if m == "hsc" else [60.0 + k]  # the paper's second: reversed
+            ours = {0: 50.0 + k, 1: 51.0 + k + (0.25 if k % 2 else -0.25)}  # oe_ad's second run keeps the ranks
+            theirs = [55.0 + k, 56.0 + (5 - k)] if m == "hsc" else [60.0 + k, 62.0 + k]  # hsc's second: reversed
             rows[v.key] = fidelity.Row(v, ours, theirs)
     lines, data = fidelity.image_table(rows)
-    hsc = data["hsc"]
-    # per-image means: oe_ad 50..55, paper's code 55.5 every image (tied): no rank correlation is defined
-    assert hsc["rho"] is None
-    assert hsc["paired"]["diff"] == pytest.approx(50 + 2.5 - 55.5) and hsc["paired"]["df"] == 5
+    hsc, bce = data["hsc"], data["bce"]
+    # per-image means: oe_ad 50.5..55.5, paper's code 58.0 every image (tied): no rank correlation is defined
+    assert hsc["rho"] is None and bce["rho"] == pytest.approx(1.0)
+    # the unit is oe_ad's seed (means over the images 52.5 and 53.5) and the paper's run (57.5 and 58.5):
+    # difference -5, se sqrt(0.5/2 + 0.5/2), Welch df 2
+    assert hsc["over_images"]["diff"] == pytest.approx(-5.0) and hsc["over_images"]["df"] == pytest.approx(2.0)
+    assert hsc["over_images"]["t"] == pytest.approx(-5.0 / 0.5**0.5)
+    assert bce["over_images"]["diff"] == pytest.approx(53.0 - 63.5)
     assert hsc["repeatability"] == {"oe_ad": pytest.approx(1.0), "paper": pytest.approx(-1.0)}
-    bce = data["bce"]
-    assert bce["rho"] == pytest.approx(1.0) and bce["paired"]["diff"] == pytest.approx(-10.0)
-    assert bce["repeatability"] == {"oe_ad": pytest.approx(1.0), "paper": None}  # one run per image
-    assert any(line.startswith("- hsc: oe_ad − paper's code over the 6 images -3.00 points") for line in lines)
+    assert bce["repeatability"] == {"oe_ad": pytest.approx(1.0), "paper": pytest.approx(1.0)}
+    assert any(line.startswith("- hsc: oe_ad − paper's code over the 6 images -5.00 points") for line in lines)
     # both differences are larger than 1 point and significant: flagged by the cells' rule
-    assert hsc["paired"]["p"] < 0.05 and hsc["flag"] and bce["flag"]
+    assert hsc["over_images"]["p"] < 0.05 and hsc["flag"] and bce["flag"]
     assert all(line.endswith("**FLAG**") for line in lines if line.startswith("- "))
     _, lenient = fidelity.image_table(rows, threshold=20.0)  # no difference is larger than 20 points
     assert not lenient["hsc"]["flag"] and not lenient["bce"]["flag"]
+
+
+def test_a_seed_shared_by_every_image_is_one_unit_not_six():
+    """oe_ad's seed 0 is 3 points low on every image: paired over the images that would look certain (the
+    differences have no spread); with the seed as the unit it is one draw of two."""
+    rows = {}
+    for k, i in enumerate(fidelity.IMAGES):
+        v = fidelity.Variant(f"hsc-img{i}", "hsc", seeds=(0, 1), cell=f"c1-hsc-img{i}", group="images")
+        rows[v.key] = fidelity.Row(v, {0: 57.0 + k, 1: 60.0 + k}, [60.0 + k + 0.5 * (-1) ** k, 60.0 + k])
+    _, data = fidelity.image_table(rows)
+    test = data["hsc"]["over_images"]
+    assert test["diff"] == pytest.approx(-1.5) and test["p"] > 0.05 and not data["hsc"]["flag"]
 
 
 def test_times_of_two_suites_on_one_folder_are_merged_not_overwritten(tmp_path):
