@@ -37,8 +37,7 @@ def summarise(values: Sequence[float]) -> Summary:
 @dataclass(frozen=True)
 class TTest:
     """A t-test of a difference of means: the difference, its standard error, t, the degrees of freedom
-    (Welch-Satterthwaite), the two-sided p-value and the ``LEVEL``
-    confidence interval."""
+    (Welch-Satterthwaite), the two-sided p-value and the ``LEVEL`` confidence interval."""
 
     diff: float
     se: float

@@ -112,7 +112,7 @@ def test_the_same_computation_agrees_from_the_first_step(recorded, stand_in_eoe)
     rec, ours, labels = recorded
     stand_in_eoe()
     got = replay.replay(rec)
-    c = step_compare.compare(ours, step_compare.Run(got["losses"], got["scores"], got["final"]), labels)
+    c = step_compare.compare(ours, step_compare.Run(got["losses"], got["scores"]), labels)
     assert c.same_computation and c.first_rel < 1e-6
     assert c.max_rel < 1e-3 and c.auc_ours == pytest.approx(c.auc_theirs, abs=0.5)
 
@@ -121,6 +121,6 @@ def test_a_different_loss_is_caught_at_the_first_step(recorded, stand_in_eoe):
     rec, ours, labels = recorded
     stand_in_eoe(one="4")  # sqrt(|z|^2 + 4) - 4: another radial function
     got = replay.replay(rec)
-    c = step_compare.compare(ours, step_compare.Run(got["losses"], got["scores"], got["final"]), labels)
+    c = step_compare.compare(ours, step_compare.Run(got["losses"], got["scores"]), labels)
     assert not c.same_computation
-    assert "DIFFERENT" in step_compare.report(c, ours, step_compare.Run(got["losses"], got["scores"], got["final"]))[-1]
+    assert "DIFFERENT" in step_compare.report(c, ours, step_compare.Run(got["losses"], got["scores"]))[-1]

@@ -7,7 +7,7 @@ normalisation, the test inputs) and runs this file in the paper's code's environ
 oe_ad: the network is eoe's ``CNN32`` (``bias=True``, reset by ``weight_reset`` as ``ADTrainer.run`` does, then
 given the recorded weights), the loss and the score are the eoe trainer's own methods, and the optimiser and
 schedule are those of ``ADTrainer.train_cls`` (Adam, ``MultiStepLR`` with gamma 0.1 stepped once per epoch).
-REPLAY.pt holds the loss of every step, the test scores and the final weights.
+REPLAY.pt holds the loss of every step and the test scores.
 """
 
 import argparse
@@ -57,7 +57,7 @@ def replay(record: dict) -> dict:
         scores = torch.cat(
             [trainer.compute_anomaly_score(None, model(x), None, nominal_label=NOMINAL_LABEL) for x in record["test"]]
         )
-    return {"losses": losses, "scores": scores.reshape(-1), "final": model.state_dict()}
+    return {"losses": losses, "scores": scores.reshape(-1)}
 
 
 def main(argv: list[str] | None = None) -> None:

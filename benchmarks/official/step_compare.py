@@ -58,11 +58,10 @@ def eoe_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 @dataclass
 class Run:
-    """One code's training on the recorded batches: each step's loss, the test scores, the final weights."""
+    """One code's training on the recorded batches: each step's loss and the test scores."""
 
     losses: list[float]
     scores: torch.Tensor
-    final: dict[str, torch.Tensor]
 
 
 def record(overrides: list[str], epochs: int) -> tuple[dict, Run, torch.Tensor]:
@@ -127,7 +126,7 @@ def record(overrides: list[str], epochs: int) -> tuple[dict, Run, torch.Tensor]:
         "weight_decay": float(cfg.method.optimizer.get("weight_decay", 0.0)),
         "test": [x for x, _ in test],
     }
-    return rec, Run(losses, scores, eoe_state(job.method.state_dict())), labels
+    return rec, Run(losses, scores), labels
 
 
 @dataclass
@@ -219,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: replay.py failed under --python {args.python} (its output above)", file=sys.stderr)
             return 2
         got = torch.load(out, weights_only=True)
-    theirs = Run(got["losses"], got["scores"], got["final"])
+    theirs = Run(got["losses"], got["scores"])
     comparison = compare(ours, theirs, labels)
     print("\n".join(report(comparison, ours, theirs)))
     return 0 if comparison.same_computation else 1
