@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 NORMAL_CLASS = 1
 EPOCHS, MILESTONES = 12, (6, 9)  # the reference file's schedule
 SEEDS = (0, 1, 2)
-IMAGE_SEEDS = {"hsc": (0, 1, 2), "bce": (0, 1)}  # as the paper's code's runs (official/jobs.py)
+IMAGE_SEEDS = {"hsc": (0, 1, 2, 3, 4), "bce": (0, 1)}  # as the paper's code's runs (official/jobs.py)
 # numpy.random.default_rng(2022).choice(30000, 6, replace=False), sorted: the pool indices of the single-image
 # cells, as in the reference file's protocol (benchmarks/official).
 IMAGES = (2789, 5654, 7421, 18352, 21204, 22474)

@@ -22,7 +22,7 @@ def test_the_full_suite_holds_the_issues_cells():
     assert {f"c1-{m}-img{i}" for m in ("hsc", "bce") for i in fidelity.IMAGES} <= cells
     assert "c1-dsvdd-none" in cells
     assert all(len(v.seeds) == 3 for v in full.values() if v.group != "images")
-    assert {v.method: v.seeds for v in full.values() if v.group == "images"} == {"hsc": (0, 1, 2), "bce": (0, 1)}
+    assert {v.method: v.seeds for v in full.values() if v.group == "images"} == {"hsc": (0, 1, 2, 3, 4), "bce": (0, 1)}
     options = {v.key: v.overrides for v in full.values() if v.group == "options"}
     assert sorted(options.values()) == [
         ("batches.augment=per_sample",),

@@ -276,7 +276,7 @@ def test_read_result_takes_full_precision_and_checks_the_log(tmp_path):
 def test_protocol_jobs():
     assert jobs.single_image_indices(30000) == [2789, 5654, 7421, 18352, 21204, 22474]
     cells = jobs.protocol_cells(30000)
-    assert len(jobs.protocol_jobs(cells)) == 5 * 3 + 4 * 3 + 6 * 3 + 6 * 2 + 3  # HSC 3 runs per image, BCE 2
+    assert len(jobs.protocol_jobs(cells)) == 5 * 3 + 4 * 3 + 6 * 5 + 6 * 2 + 3  # HSC 5 runs per image, BCE 2
     assert [c.id for c in cells[:5]] == ["c1-hsc-full", "c1-bce-full", "c1-focal-full", "c1-dsad-full", "c1-dsvdd-full"]
     base = ["--classes", "1", "-it", "1", "-e", "12", "--milestones", "6", "9", "-o"]
     by_id = {c.id: c for c in cells}
@@ -293,7 +293,7 @@ def test_max_runs_caps_each_cell_so_every_cell_gets_a_first_run_early():
     assert len(capped) == 12 and {c.runs for c in capped} == {1}
     assert [j.id for j in jobs.protocol_jobs(capped)][:2] == ["c1-hsc-img2789/run0", "c1-bce-img2789/run0"]
     runs = {c.id: c.runs for c in run_official.selected_cells(30000, ["img2789"])}
-    assert runs == {"c1-hsc-img2789": 3, "c1-bce-img2789": 2}
+    assert runs == {"c1-hsc-img2789": 5, "c1-bce-img2789": 2}
     assert [c.runs for c in run_official.selected_cells(30000, ["full"], max_runs=5)] == [3] * 5
 
 
