@@ -15,9 +15,9 @@ MILESTONES = (6, 9)
 BATCH_SIZE = 128  # train_cifar.py's default; not passed
 SINGLE_IMAGE_SEED = 2022  # numpy.random.default_rng(2022).choice(pool_size, 6, replace=False), sorted
 SINGLE_IMAGE_COUNT = 6
-# runs per single-image cell: HSC on one image spreads up to 11 points between runs of either code (image 21204:
-# 64.2-75.0 with oe_ad, 65.6-72.5 with the paper's code), and at three runs a side one image was flagged; HSC gets
-# five runs per image, BCE two (its single-image AUCs are run-to-run noise in both codes, docs/fidelity.md)
+# runs per single-image cell: HSC on one image spreads by up to 11 points between oe_ad seeds and up to 8.5 between
+# runs of the paper's code, and at three runs a side one image was flagged; HSC gets five runs per image, BCE two
+# (its single-image AUCs are run-to-run noise in both codes, docs/fidelity.md)
 SINGLE_IMAGE_RUNS = {"hsc": 5, "bce": 2}
 
 
