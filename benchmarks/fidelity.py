@@ -42,15 +42,16 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fidelity_stats import THRESHOLD, Summary, TTest, flagged, spearman, summarise, welch  # noqa: E402
+from official import jobs as protocol  # noqa: E402  (the paper's code's runs: benchmarks/official/jobs.py)
 
 REPO = Path(__file__).resolve().parents[1]
 NORMAL_CLASS = 1
 EPOCHS, MILESTONES = 12, (6, 9)  # the reference file's schedule
 SEEDS = (0, 1, 2)
-IMAGE_SEEDS = {"hsc": (0, 1, 2, 3, 4), "bce": (0, 1)}  # as the paper's code's runs (official/jobs.py)
-# numpy.random.default_rng(2022).choice(30000, 6, replace=False), sorted: the pool indices of the single-image
-# cells, as in the reference file's protocol (benchmarks/official).
-IMAGES = (2789, 5654, 7421, 18352, 21204, 22474)
+IMAGE_SEEDS = {m: tuple(range(runs)) for m, runs in protocol.SINGLE_IMAGE_RUNS.items()}  # as many as the paper's runs
+# the pool indices of the single-image cells in the reference file's protocol (its 30k pool): 2789, 5654, 7421,
+# 18352, 21204, 22474
+IMAGES = tuple(protocol.single_image_indices(30_000))
 PAPER_NET = ("net.bias=true",)  # the paper's code trains the biased CNN32 for every objective, Deep SVDD too
 # Cells flagged (|difference| > threshold, p < 0.05) that docs/fidelity.md documents as deliberate deviations,
 # with the section that measures them: they do not fail the suite.
