@@ -65,8 +65,12 @@ def imports(folder: Path) -> set[str]:
                     line for line in "".join(cell["source"]).splitlines() if not line.startswith(("%", "!"))
                 )
                 names |= _module_imports(code)
-    # tests and benchmarks import each other (and conftest) by file name
-    own = {p.stem for d in ("tests", "benchmarks", "notebooks", "tools") for p in (ROOT / d).rglob("*.py")}
+    # tests and benchmarks import each other (and conftest) by file name, and the packages among them (such as
+    # benchmarks/official) by folder name
+    folders = [ROOT / d for d in ("tests", "benchmarks", "notebooks", "tools")]
+    own = {p.stem for d in folders for p in d.rglob("*.py")} | {
+        p.parent.name for d in folders for p in d.rglob("__init__.py")
+    }
     return names - set(sys.stdlib_module_names) - LOCAL - REFERENCE_CODE - own
 
 
