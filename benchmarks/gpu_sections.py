@@ -460,8 +460,8 @@ def clip(sec: Section, ctx: Context) -> None:
 
 def resnet_rate(bf16: bool, x: torch.Tensor, is_normal: torch.Tensor, steps: int) -> tuple[float, float | None, bool]:
     """(images/s, peak GiB, finite losses) of ResNet-18-CBAM + BCE training steps with Adam on ``x``."""
-    from oe_ad.losses import bce_loss
     from oe_ad.methods.bce import BCE
+    from oe_ad.methods.losses import bce_loss
     from oe_ad.nets.resnet_cbam import ResNet18CBAM
 
     torch.manual_seed(0)

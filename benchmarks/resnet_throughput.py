@@ -12,8 +12,8 @@ import time
 
 import torch
 
-from oe_ad.losses import bce_loss
 from oe_ad.methods.bce import BCE
+from oe_ad.methods.losses import bce_loss
 from oe_ad.nets.resnet_cbam import ResNet18CBAM
 
 

@@ -18,9 +18,9 @@ from omegaconf import OmegaConf
 from throughput import RandomImages, RandomPool, _sync
 
 from oe_ad.data.datamodule import FixedClock, OEDataModule
+from oe_ad.job.loop import Job, JobSpec
 from oe_ad.methods.bce import BCE
 from oe_ad.nets.cnn32 import CNN32
-from oe_ad.train import Job, JobSpec
 from oe_ad.vectorised.memory import models_per_step, step_bytes
 from oe_ad.vectorised.trainer import build_stack, fused_step
 

@@ -120,7 +120,7 @@ class TrainedJob:
 def trained_job(tmp_path_factory, folder_root, oe_npy) -> TrainedJob:
     """HSC trained for 2 epochs on class0 of ``folder_root`` (its job folder holds model.pt and scores.csv), with
     every progress update logged (OE_AD_PROGRESS_SECONDS=0)."""
-    from oe_ad.lightning_fitter import run_job
+    from oe_ad.job.lightning import run_job
 
     out = tmp_path_factory.mktemp("trained")
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):

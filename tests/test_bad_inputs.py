@@ -17,9 +17,9 @@ from hydra.core.global_hydra import GlobalHydra
 
 from conftest import merged, tiny_overrides
 from oe_ad import predict, run
-from oe_ad.checkpointing import save_model
 from oe_ad.config import CONF_DIR
-from oe_ad.schema import validate_config
+from oe_ad.config.schema import validate_config
+from oe_ad.job.checkpoint import save_model
 from oe_ad.search import __main__ as search_main
 
 # (command-line arguments after the tiny-data overrides, text the error line must contain)
@@ -210,7 +210,7 @@ def test_search_rejects(args, expected, folder_root, oe_npy, tmp_path, monkeypat
 @pytest.fixture(scope="module")
 def nan_model(tmp_path_factory, folder_root, oe_npy) -> Path:
     """A model.pt whose weights are NaN (what a diverged run would leave)."""
-    from oe_ad.factory import build_method
+    from oe_ad.config.factory import build_method
 
     out = tmp_path_factory.mktemp("nan")
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
@@ -259,7 +259,7 @@ def test_predict_says_when_it_creates_the_output_folder(trained_model, folder_ro
 
 @pytest.fixture(scope="module")
 def trained_model(tmp_path_factory, folder_root, oe_npy) -> Path:
-    from oe_ad.lightning_fitter import run_job
+    from oe_ad.job.lightning import run_job
 
     out = tmp_path_factory.mktemp("model")
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
@@ -351,7 +351,7 @@ def test_a_read_only_output_folder(folder_root, oe_npy, tmp_path, monkeypatch, c
 @pytest.mark.parametrize("multirun", [False, True], ids=["single", "sweep"])
 def test_an_output_folder_that_refuses_writes(multirun, folder_root, oe_npy, tmp_path, monkeypatch, capsys):
     """What a read-only mount does (as root too): creating anything in the folder fails."""
-    from oe_ad import schema
+    from oe_ad.config import schema
 
     ro = tmp_path / "ro"
     ro.mkdir()

@@ -18,16 +18,16 @@ from safetensors.torch import save_file
 
 from conftest import tiny_overrides
 from oe_ad.config import CONF_DIR
+from oe_ad.config.factory import build_datamodule
+from oe_ad.config.schema import resolve_milestones
 from oe_ad.data.benchmarks import normal_class_names
 from oe_ad.errors import OEADError
-from oe_ad.factory import build_datamodule
-from oe_ad.lightning_fitter import run_job
+from oe_ad.job.lightning import run_job
+from oe_ad.job.scores import read_scores
 from oe_ad.methods.clip_bce import CLIPBCE
 from oe_ad.nets import clip as clipnet
 from oe_ad.nets.clip import CLIPNet, anomaly_log_odds, prompt_logits, prompts
 from oe_ad.predict import predict
-from oe_ad.schema import resolve_milestones
-from oe_ad.scores import read_scores
 from oe_ad.sweep import expand
 
 TINY = "oe-ad-tiny-clip"

@@ -4,7 +4,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from oe_ad.config import CONF_DIR
-from oe_ad.schema import validate_config
+from oe_ad.config.schema import validate_config
 from oe_ad.sweep import expand
 
 
@@ -52,8 +52,8 @@ OE_USE |= {"deep_svdd": "none", "clip_zero_shot": "none"}
 
 @pytest.mark.parametrize("method", options("method"))
 def test_every_method_passes_the_schema_and_declares_whether_it_needs_oe(method):
+    from oe_ad.config.schema import node_info
     from oe_ad.errors import OEADError
-    from oe_ad.schema import node_info
 
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = validate_config(compose("config", overrides=[f"method={method}"]))  # with the default OE pool
@@ -105,7 +105,7 @@ def _targets(node, path=""):
 
 def test_the_schema_reads_each_targets_keywords_from_its_source_as_python_sees_them():
     """classinfo's static reading (no torch import) against the imported class's signatures along its MRO."""
-    from oe_ad.classinfo import _live, _static
+    from oe_ad.config.targets import _live, _static
 
     targets = {"oe_ad.data.datamodule.OEDataModule"}
     for group in ("method", "net", "data", "oe", "filter", "trainer", "logger"):
@@ -122,7 +122,7 @@ def test_the_schema_reads_each_targets_keywords_from_its_source_as_python_sees_t
 
 
 def test_the_schemas_search_names_are_the_search_configs_and_algorithms():
-    from oe_ad.schema import SEARCH_ALGORITHMS, SEARCH_KEYS
+    from oe_ad.config.schema import SEARCH_ALGORITHMS, SEARCH_KEYS
     from oe_ad.search.job import ALGORITHMS
 
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):

@@ -9,6 +9,7 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from oe_ad.config import CONF_DIR
+from oe_ad.config.schema import resolve_milestones
 from oe_ad.data import imagenet as imagenet_mod
 from oe_ad.data.benchmarks import normal_class_names, split
 from oe_ad.data.datamodule import OEDataModule
@@ -18,9 +19,8 @@ from oe_ad.data.mvtec import CATEGORIES, MVTecAD
 from oe_ad.data.pools import ImageNet22kPool, TinyImagesPool
 from oe_ad.data.stream import OEStream
 from oe_ad.errors import OEADError
-from oe_ad.lightning_fitter import run_job
+from oe_ad.job.lightning import run_job
 from oe_ad.nets.resnet_cbam import ResNet18CBAM
-from oe_ad.schema import resolve_milestones
 from oe_ad.sweep import expand
 
 

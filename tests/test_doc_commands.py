@@ -14,7 +14,7 @@ to a page fails ``test_every_doc_command_has_a_treatment`` until someone decides
   (below). Slow (``-m slow``): the whole set takes minutes.
 - ``Validate``: the command's jobs (``oe_ad.run``/``oe_ad.search``/``oe_ad.sweep`` on the command line, or
   what ``make -n`` says a target runs) are expanded and each job's config is checked by ``oe_ad.sweep.check``
-  against the same world: the schema of ``oe_ad/schema.py``, ``oe_size`` against the OE pool's size, values left
+  against the same world: the schema of ``oe_ad/config/schema.py``, ``oe_size`` against the OE pool's size, values left
   ``???``. This is how an ``oe_size`` larger than the pool is caught in a 3,800-job sweep without training.
   Every ``Run`` command that launches jobs is validated as written too. Fast.
 - ``Skip``: what cannot run on a CPU machine without a package index, a GPU, a cluster or an account.

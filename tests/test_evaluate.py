@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from oe_ad.evaluate import main
-from oe_ad.scores import read_scores
+from oe_ad.job.scores import read_scores
 
 
 def run_eval(capsys, *args: str) -> tuple[int, str, str]:

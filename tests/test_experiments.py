@@ -21,10 +21,10 @@ from oe_ad.config import CONF_DIR
 from oe_ad.data.sources import CIFAR10
 from oe_ad.errors import OEADError
 from oe_ad.experiments import Experiment, experiments
+from oe_ad.job.records import config_hash
 from oe_ad.report.expected import Expected, expected
 from oe_ad.report.layout import paper_layouts, parse_layout
 from oe_ad.report.paper import check_paper_classes, paper_values
-from oe_ad.results import config_hash
 from oe_ad.sweep import expand
 
 EXPERIMENTS = experiments()
@@ -186,7 +186,7 @@ PAPER_SETTING = {
 
 def fake_record(root, name: str, method: str, cls: int, seed: int, auc: float, oe_size=None, **config) -> None:
     """A result.json as a job writes it (only the keys the report reads), in the paper's setting."""
-    from oe_ad.results import write_record
+    from oe_ad.job.records import write_record
 
     cfg = {"name": name, **PAPER_SETTING, "method": {"name": method, **config.pop("method_cfg", {})}, **config}
     record = {

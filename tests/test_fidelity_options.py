@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from oe_ad.config.factory import uses_oe
+from oe_ad.config.schema import validate_config
 from oe_ad.data.augment import Augmenter
 from oe_ad.data.batch_options import BatchOptions
 from oe_ad.data.datamodule import BalancedBatches, OEDataModule
@@ -13,13 +15,11 @@ from oe_ad.data.oe import oe_indices, oe_order, repeats
 from oe_ad.data.pools import NpyPool
 from oe_ad.data.sources import ImageFolder
 from oe_ad.errors import OEADError
-from oe_ad.factory import uses_oe
-from oe_ad.lightning_fitter import run_job
-from oe_ad.losses import squared_distance, svdd_center
+from oe_ad.job.lightning import run_job
 from oe_ad.methods.base import Facts
 from oe_ad.methods.deep_svdd import DeepSVDD
+from oe_ad.methods.losses import squared_distance, svdd_center
 from oe_ad.nets.cnn32 import CNN32
-from oe_ad.schema import validate_config
 from test_data import decode_ids, identity_images, no_aug
 
 

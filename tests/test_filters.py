@@ -75,7 +75,7 @@ def test_bad_filter_options_are_one_line_errors():
 
 
 def test_datamodule_filters_only_the_chosen_parts(make_cfg):
-    from oe_ad.factory import build_datamodule
+    from oe_ad.config.factory import build_datamodule
 
     plain = build_datamodule(make_cfg("normal_class=1", "oe_size=4"))
     plain.setup("fit")

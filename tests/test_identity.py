@@ -14,11 +14,12 @@ from PIL import Image
 
 import conftest
 from conftest import merged, tiny_overrides
-from oe_ad import report, run, train
+from oe_ad import report, run
 from oe_ad.data import fingerprint as fp
 from oe_ad.data.images import list_images
-from oe_ad.lightning_fitter import run_job
-from oe_ad.results import PATH_KEYS, RECORD_NAME, config_hash, write_record
+from oe_ad.job import loop as train
+from oe_ad.job.lightning import run_job
+from oe_ad.job.records import PATH_KEYS, RECORD_NAME, config_hash, write_record
 from test_bad_inputs import call_main
 
 

@@ -15,13 +15,13 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from conftest import merged, tiny_overrides
-from oe_ad.checkpointing import LAST_CKPT, MODEL_FILE
 from oe_ad.config import CONF_DIR
-from oe_ad.locks import LOCK_NAME
+from oe_ad.job.checkpoint import LAST_CKPT, MODEL_FILE
+from oe_ad.job.locks import LOCK_NAME
+from oe_ad.job.records import ERROR_FILE, RECORD_NAME
+from oe_ad.job.scores import SCORES_NAME, read_scores
 from oe_ad.predict import predict
-from oe_ad.results import ERROR_FILE, RECORD_NAME
 from oe_ad.run import job_dirname
-from oe_ad.scores import SCORES_NAME, read_scores
 from oe_ad.vectorised import trainer as stack_trainer
 from oe_ad.vectorised.launcher import train_jobs
 from oe_ad.vectorised.objectives import Objective

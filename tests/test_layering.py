@@ -15,8 +15,16 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "oe_ad"
-# What the report must not import: the data code and the training code. It reads records (oe_ad.results) only.
-NOT_FOR_THE_REPORT = ("oe_ad.data", "oe_ad.train", "oe_ad.methods", "oe_ad.vectorised", "oe_ad.factory", "oe_ad.search")
+# What the report must not import: the data code and the training code. It reads records (oe_ad.job.records) only.
+NOT_FOR_THE_REPORT = (
+    "oe_ad.data",
+    "oe_ad.job.loop",
+    "oe_ad.job.lightning",
+    "oe_ad.methods",
+    "oe_ad.vectorised",
+    "oe_ad.config.factory",
+    "oe_ad.search",
+)
 # Edges of cycles outside the report that are being removed (issue 18); delete each one once it is gone.
 KNOWN_TO_BE_FIXED: set[tuple[str, str]] = set()  # import edges that close a cycle, to be removed
 
@@ -143,7 +151,7 @@ REPORT = sorted(m for m in GRAPH if m == "oe_ad.report" or m.startswith("oe_ad.r
 
 def test_the_graph_sees_relative_absolute_and_function_level_imports():
     assert "oe_ad.report.records" in GRAPH["oe_ad.report.tables"]  # from .records import ...
-    assert "oe_ad.results" in GRAPH["oe_ad.report.records"]  # from ..results import ...
+    assert "oe_ad.job.records" in GRAPH["oe_ad.report.records"]  # from ..job.records import ...
     assert "oe_ad.loggers.summary" in GRAPH["oe_ad.report.cli"]  # imported inside write_reports
     assert "oe_ad.report.plots" in GRAPH["oe_ad.report.figures"]
     assert "oe_ad.report.cli" in GRAPH["oe_ad.report"]  # a package's __init__ (the rest it imports lazily)

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from oe_ad import losses
+from oe_ad.methods import losses
 
 NORMAL_OE = torch.tensor([True, False])
 

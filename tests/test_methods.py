@@ -6,7 +6,7 @@ The method list is read from the config folder, so adding a method (one .py + on
 import pytest
 
 from oe_ad.config import CONF_DIR
-from oe_ad.lightning_fitter import run_job
+from oe_ad.job.lightning import run_job
 
 METHODS = sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml"))
 END_TO_END = [m for m in METHODS if not m.startswith("clip")]

@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 from torch import nn
 
 from conftest import tiny_overrides
-from oe_ad.factory import build_method
+from oe_ad.config.factory import build_method
 from oe_ad.nets.cnn32 import CNN32, default_weight_std
 from oe_ad.nets.resnet_cbam import ResNet18CBAM, SpatialAttention
 from test_cli import run_cli

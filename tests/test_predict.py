@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from oe_ad.checkpointing import MODEL_FILE, read_model_file
 from oe_ad.inference import load_model, predict
+from oe_ad.job.checkpoint import MODEL_FILE, read_model_file
+from oe_ad.job.scores import PERCENTILES, normal_score_percentiles, percentile_key
 from oe_ad.metrics import auroc
 from oe_ad.predict import main
-from oe_ad.scores import PERCENTILES, normal_score_percentiles, percentile_key
 
 
 def test_scores_of_the_test_folder_reproduce_the_jobs_test_auroc(trained_job, folder_root):

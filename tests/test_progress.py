@@ -7,9 +7,9 @@ import re
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
+from oe_ad.cli.sweep_summary import sweep_size
 from oe_ad.config import CONF_DIR
 from oe_ad.progress import Progress, progress
-from oe_ad.sweep_summary import sweep_size
 
 
 def test_progress_logs_rate_and_eta_lines_when_not_a_terminal(monkeypatch, caplog):

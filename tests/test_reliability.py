@@ -12,11 +12,12 @@ import pytest
 import torch
 
 from conftest import tiny_overrides
-from oe_ad import atomic, report, run, train
-from oe_ad.checkpointing import CHECKSUM_SUFFIX, LAST_CKPT, resume_path, write_checksum
-from oe_ad.lightning_fitter import run_job
-from oe_ad.locks import LOCK_NAME, JobLock
-from oe_ad.results import RECORD_NAME, config_hash, write_record
+from oe_ad import atomic, report, run
+from oe_ad.job import loop as train
+from oe_ad.job.checkpoint import CHECKSUM_SUFFIX, LAST_CKPT, resume_path, write_checksum
+from oe_ad.job.lightning import run_job
+from oe_ad.job.locks import LOCK_NAME, JobLock
+from oe_ad.job.records import RECORD_NAME, config_hash, write_record
 from test_cli import records, run_cli
 
 
@@ -152,7 +153,7 @@ def test_stale_locks_are_taken_over_and_live_ones_are_not(info, heartbeat_age_s,
 
 
 def test_a_held_lock_keeps_its_heartbeat(tmp_path, monkeypatch):
-    from oe_ad import locks
+    from oe_ad.job import locks
 
     monkeypatch.setattr(locks, "HEARTBEAT_S", 0.05)
     lock = JobLock(tmp_path)
@@ -323,7 +324,7 @@ def json_hash(job_dir: Path) -> str:
     """The config hash the job's last.ckpt is tagged with (as the job computes it)."""
     from omegaconf import OmegaConf
 
-    from oe_ad.factory import validate
+    from oe_ad.config.factory import validate
 
     cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
     validate(cfg)  # the schema, then the data's fingerprints, which the hash names the data by
@@ -334,7 +335,7 @@ def json_hash(job_dir: Path) -> str:
 def _default(*overrides: str):
     from hydra import compose, initialize_config_dir
 
-    from oe_ad.schema import validate_config
+    from oe_ad.config.schema import validate_config
 
     with initialize_config_dir(str(run.CONF_DIR), version_base="1.3"):
         return validate_config(compose("config", overrides=list(overrides)))
@@ -379,7 +380,7 @@ def test_fraction_milestones_keep_the_config_hash_of_the_epochs_they_resolve_to(
 
 
 def test_a_job_trains_and_records_the_resolved_milestones(make_cfg, tmp_path):
-    from oe_ad.factory import build_method
+    from oe_ad.config.factory import build_method
 
     cfg = make_cfg("method=hsc", "epochs=3", "milestones=[0.5,0.75]")
     train.validate(cfg)
@@ -397,7 +398,7 @@ def test_the_schema_imports_neither_torch_nor_lightning(tmp_path):
         "import sys\n"
         "from hydra import compose, initialize_config_dir\n"
         "from oe_ad.config import CONF_DIR\n"
-        "from oe_ad.schema import validate_config\n"
+        "from oe_ad.config.schema import validate_config\n"
         "for method in ('bce', 'focal', 'hsc', 'deep_sad', 'deep_svdd', 'clip_bce', 'clip_zero_shot'):\n"
         "    with initialize_config_dir(str(CONF_DIR), version_base='1.3'):\n"
         "        validate_config(compose('config', overrides=[f'method={method}', 'trainer.accelerator=cpu']))\n"

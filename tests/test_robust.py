@@ -19,13 +19,15 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from conftest import merged, tiny_overrides
-from oe_ad import atomic, callbacks, factory, run, train
-from oe_ad.checkpointing import HASH_KEY, LAST_CKPT, MODEL_FILE, resume_path, write_checksum
-from oe_ad.config import CONF_DIR
+from oe_ad import atomic, run
+from oe_ad.config import CONF_DIR, factory
 from oe_ad.data.datamodule import BalancedBatches
 from oe_ad.errors import OEADError
-from oe_ad.lightning_fitter import run_job
-from oe_ad.results import (
+from oe_ad.job import callbacks
+from oe_ad.job import loop as train
+from oe_ad.job.checkpoint import HASH_KEY, LAST_CKPT, MODEL_FILE, resume_path, write_checksum
+from oe_ad.job.lightning import run_job
+from oe_ad.job.records import (
     INDEX_DIR,
     RECORD_NAME,
     claim_job_dir,

@@ -12,19 +12,19 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import get_class
 
 from conftest import tiny_overrides
-from oe_ad.checkpointing import MODEL_FILE
 from oe_ad.config import CONF_DIR
+from oe_ad.config.factory import SourceCache, validate
 from oe_ad.data.pools import NpyPool
 from oe_ad.errors import OEADError
-from oe_ad.factory import SourceCache, validate
-from oe_ad.lightning_fitter import run_job
+from oe_ad.job.checkpoint import MODEL_FILE
+from oe_ad.job.lightning import run_job
+from oe_ad.job.loop import JobSpec
+from oe_ad.job.records import RECORD_NAME
 from oe_ad.methods.base import AnomalyDetector
 from oe_ad.methods.bce import BCE
 from oe_ad.methods.hsc import HSC
 from oe_ad.nets.cnn32 import CNN32
 from oe_ad.predict import predict
-from oe_ad.results import RECORD_NAME
-from oe_ad.train import JobSpec
 from oe_ad.vectorised.fitness import VectorisedFitness
 from oe_ad.vectorised.grouping import group
 from oe_ad.vectorised.launcher import train_jobs

@@ -10,9 +10,9 @@ from omegaconf import OmegaConf
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from oe_ad import report
-from oe_ad.lightning_fitter import run_job
+from oe_ad.job.lightning import run_job
+from oe_ad.job.scores import SCORES_NAME, read_scores
 from oe_ad.loggers.job import SUMMARY_KEYS, hyperparameters, run_id
-from oe_ad.scores import SCORES_NAME, read_scores
 from oe_ad.vectorised.launcher import train_jobs
 from wandb_files import offline_runs
 

@@ -69,8 +69,8 @@ def record(overrides: list[str], epochs: int) -> tuple[dict, Run, torch.Tensor]:
     from hydra.utils import instantiate
 
     from oe_ad.data.datamodule import TrainerClock
+    from oe_ad.job.loop import JobSpec, prepare, ready
     from oe_ad.run import compose_job
-    from oe_ad.train import JobSpec, prepare, ready
 
     cfg = compose_job(overrides, "config", [])
     if cfg.method.name not in METHODS:

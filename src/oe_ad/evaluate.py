@@ -17,7 +17,7 @@ from argparse import Namespace, RawDescriptionHelpFormatter
 from pathlib import Path
 from typing import Any
 
-from .cliargs import ArgumentParser, show_progress_and_warnings
+from .cli.args import ArgumentParser, show_progress_and_warnings
 from .errors import OEADError
 
 EXAMPLES = """examples:
@@ -110,9 +110,9 @@ def write_outputs(out: Path, evaluation: Any, model: Any) -> list[Path]:
     """metrics.json, scores.csv, roc.png and pr.png in ``out`` (each written atomically)."""
     import json
 
+    from .job.records import write_text_atomic
     from .metrics import pr_points, roc_points
     from .report.plots import evaluation_figure
-    from .results import write_text_atomic
 
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "metrics.json", json.dumps(metrics(evaluation, model), indent=2) + "\n")

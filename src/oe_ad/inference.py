@@ -15,7 +15,6 @@ import torch
 from omegaconf import OmegaConf
 from torch import Tensor
 
-from .checkpointing import MODEL_FILE, load_weights, read_model_file
 from .data.augment import Augmenter
 from .data.benchmarks import normal_class_names
 from .data.images import decode, list_images
@@ -23,8 +22,9 @@ from .data.npy import read_npy_images
 from .data.sources import LabelledSource
 from .data.stream import fit_size
 from .errors import OEADError
+from .job.checkpoint import MODEL_FILE, load_weights, read_model_file
+from .job.scores import percentile_key
 from .progress import Progress
-from .scores import percentile_key
 
 
 @dataclass
@@ -96,7 +96,7 @@ class Model:
 def load_model(checkpoint: str | os.PathLike, device: str = "auto") -> Model:
     """The trained method of a job's ``model.pt`` (or its job folder), built from the job's own config, in eval
     mode on ``device`` (``auto``: the GPU when there is one)."""
-    from .factory import build_method, resolve_device  # the same construction as training
+    from .config.factory import build_method, resolve_device  # the same construction as training
     from .methods.base import Facts
 
     dev = resolve_device(device)
@@ -238,7 +238,7 @@ def check_labelled(data: Labelled) -> Labelled:
 def dataset_test_split(model: Model, data: str, root: str | None = None) -> Labelled:
     """The test split of a dataset config (``oe_ad/conf/data/<data>.yaml``, or the job's own data node when
     ``data`` is the job's dataset), labelled by the job's ``normal_class`` and ``benchmark``."""
-    from .factory import build
+    from .config.factory import build
 
     cfg = model.config
     spec = dict(cfg["data"]) if data == cfg["data"]["name"] else compose_data(data)  # the job's own: root, cache

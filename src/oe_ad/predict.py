@@ -14,7 +14,7 @@ from argparse import Namespace
 from pathlib import Path
 from typing import Any
 
-from .cliargs import ArgumentParser, show_progress_and_warnings
+from .cli.args import ArgumentParser, show_progress_and_warnings
 from .errors import OEADError
 
 SCALE_HELP = (

@@ -23,9 +23,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from .config import CONF_DIR, GROUPS
+from .config.schema import check_command_line, check_output_dir, validate_config
 from .errors import Interrupted, OEADError
-from .results import ERROR_FILE, NON_EFFECTIVE_KEYS, write_json_atomic
-from .schema import check_command_line, check_output_dir, validate_config
+from .job.records import ERROR_FILE, NON_EFFECTIVE_KEYS, write_json_atomic
 from .version import version_text
 
 log = logging.getLogger("oe_ad")
@@ -127,7 +127,7 @@ def _fail(message: str, job_dir: Path, multirun: bool, kind: str) -> None:
     schema before anything ran, ``error`` found later, ``crash``) for the summary and the sweep goes on."""
     print(f"error: {message}", file=sys.stderr, flush=True)
     if multirun:
-        from .train import is_rank_zero
+        from .job.loop import is_rank_zero
 
         if is_rank_zero():
             write_json_atomic(job_dir / ERROR_FILE, {"error": message, "kind": kind})
@@ -180,7 +180,7 @@ def _task(cfg: DictConfig) -> float | None:
     log.info("job %s%s", job_dir, loading)  # the first word, before seconds of imports
 
     def work() -> float | None:
-        from .lightning_fitter import run_job  # heavy imports once the config has passed the schema
+        from .job.lightning import run_job  # heavy imports once the config has passed the schema
 
         record = run_job(cfg, job_dir, validated=True)  # run_task has just passed it through the schema
         return None if record is None else record["test_auroc"]

@@ -21,7 +21,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
-from .cliargs import ArgumentParser
+from .cli.args import ArgumentParser
 from .config import CONF_DIR, GROUPS
 from .run import check_group_choices, missing_value, one_line
 
@@ -53,7 +53,7 @@ def check(
     overrides: list[str], config_name: str = "config", config_dirs: Sequence[Path] = (), multirun: bool = True
 ) -> tuple[list[list[str]], list[tuple[list[str], str]]]:
     """Compose every job of ``-m overrides`` (or the one job of ``overrides`` when not ``multirun``) as the
-    launcher would and check it as a job checks itself before reading data: ``oe_ad.schema.validate_config``
+    launcher would and check it as a job checks itself before reading data: ``oe_ad.config.schema.validate_config``
     (types, ranges, unknown keys, ``oe_size`` against the size of a ``.npy`` OE pool read from its header, classes
     of a folder dataset counted from its folders) and every value resolved, none left ``???``. No image is read.
 
@@ -61,7 +61,7 @@ def check(
     one composition, whose values are resolved once; each job's swept values are then set on it, as Hydra sets
     command-line values after composing. The jobs of one composition set the same keys (each job replaces the
     previous job's values) and the schema's normalisation is idempotent, so one working copy serves them all."""
-    from .schema import validate_config  # imports torch (the method classes): only when checking
+    from .config.schema import validate_config  # imports torch (the method classes): only when checking
 
     jobs = expand(overrides, config_name, config_dirs) if multirun else [list(overrides)]
     groups = set(GROUPS) | {p.name for d in config_dirs for p in Path(d).iterdir() if p.is_dir()}

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .cliargs import ArgumentParser
+from .cli.args import ArgumentParser
 from .progress import Progress
 
 SYNCED_SUFFIX = ".synced"

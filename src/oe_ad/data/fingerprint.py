@@ -39,7 +39,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ..atomic import atomic_open
-from ..results import PATH_KEYS
+from ..job.records import PATH_KEYS
 from .images import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
-from ..results import iter_records
+from ..job.records import iter_records
 from .lightning import announce, one_line, wandb_mode
 
 if TYPE_CHECKING:

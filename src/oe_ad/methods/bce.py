@@ -2,8 +2,8 @@
 
 from torch import Tensor, nn
 
-from ..losses import bce_loss
 from .base import AnomalyDetector
+from .losses import bce_loss
 
 
 class BCE(AnomalyDetector):

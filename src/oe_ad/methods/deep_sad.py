@@ -2,8 +2,8 @@
 
 from torch import Tensor
 
-from ..losses import deep_sad_loss, squared_distance
 from .base import AnomalyDetector
+from .losses import deep_sad_loss, squared_distance
 
 
 class DeepSAD(AnomalyDetector):

@@ -3,8 +3,8 @@
 import torch
 from torch import Tensor, nn
 
-from ..losses import deep_svdd_loss, squared_distance, svdd_center
 from .base import AnomalyDetector, Facts
+from .losses import deep_svdd_loss, squared_distance, svdd_center
 
 
 class DeepSVDD(AnomalyDetector):

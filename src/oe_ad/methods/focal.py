@@ -2,8 +2,8 @@
 
 from torch import Tensor, nn
 
-from ..losses import focal_loss
 from .bce import BCE
+from .losses import focal_loss
 
 
 class Focal(BCE):

@@ -3,8 +3,8 @@
 from torch import Tensor, nn
 
 from ..errors import OEADError
-from ..losses import RADIAL, hsc_distance, hsc_loss
 from .base import AnomalyDetector
+from .losses import RADIAL, hsc_distance, hsc_loss
 
 
 class HSC(AnomalyDetector):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..cliargs import ArgumentParser
+from ..cli.args import ArgumentParser
 from ..errors import OEADError
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def detect_name(root: Path) -> str:
 
 def roc_report(root: Path) -> Path | None:
     """``root/roc.png``: the ROC curve of every job under ``root`` that wrote its scores."""
-    from ..scores import job_curves
+    from ..job.scores import job_curves
     from .plots import roc_figure
 
     curves = job_curves(root)
@@ -112,7 +112,7 @@ def write_reports(root: Path, experiment: str | None, wandb: bool, roc: bool = F
 
     ``wandb``: also log the summary as one W&B run per experiment (imported only then: no W&B for a plain report).
     """
-    from ..results import write_text_atomic
+    from ..job.records import write_text_atomic
     from .compare import COMPARISON_COLUMNS
     from .figures import search_generation_figures
     from .layout import paper_layouts

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..results import SEARCH_RECORD_NAME
+from ..job.records import SEARCH_RECORD_NAME
 from .layout import Layout
 from .paper import label_sort, labelled
 from .plots import curve_figure, image_grid, per_class_figure

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..results import NON_EFFECTIVE_KEYS
+from ..job.records import NON_EFFECTIVE_KEYS
 
 POOLED = ("seed", "oe.seed")  # the seed, and the keys interpolated from it
 SHOWN = ("method", "data", "oe", "benchmark", "oe_size")  # record fields the tables show already

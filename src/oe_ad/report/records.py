@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 from pandas.core.groupby import DataFrameGroupBy
 
-from ..results import SEARCH_RECORD_NAME, iter_records, read_record
+from ..job.records import SEARCH_RECORD_NAME, iter_records, read_record
 from .groups import annotate
 
 # What makes two job records one setting (repeats of it differ only in their seed), besides the normal class:

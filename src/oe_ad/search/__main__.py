@@ -12,7 +12,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from ..config import CONF_DIR
-from ..locks import JobLock
+from ..job.locks import JobLock
 from ..run import cli, quiet_third_party, run_task
 
 

@@ -14,11 +14,11 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from ..config.factory import SourceCache
 from ..data.pools import OEPool, SubsetPool
 from ..errors import OEADError
-from ..factory import SourceCache
+from ..job.loop import Failure, JobSpec, Outcome, run_jobs
 from ..progress import Progress
-from ..train import Failure, JobSpec, Outcome, run_jobs
 
 Fitness = Callable[[list[int]], list[float]]
 
@@ -41,7 +41,7 @@ class SequentialFitness:
     """One Lightning training per (image, seed), in this process, built and trained as a single job is."""
 
     def __init__(self, cfg: DictConfig, pool: OEPool) -> None:
-        from ..lightning_fitter import LightningFitter
+        from ..job.lightning import LightningFitter
 
         self.cfg, self.pool = cfg, pool
         self.sources = SourceCache()  # the normal data, decoded once for every evaluation

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from ..config.factory import SourceCache
+from ..config.factory import validate as validate_job
 from ..data.pools import OEPool, load_in_order
-from ..factory import SourceCache
-from ..factory import validate as validate_job
-from ..results import SEARCH_RECORD_NAME, config_hash, write_json_atomic
+from ..job.records import SEARCH_RECORD_NAME, config_hash, write_json_atomic
 from .evolution import evolve
 from .fitness import Fitness, make_fitness
 from .random_search import random_search

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..results import write_json_atomic
+from ..job.records import write_json_atomic
 from .fitness import Fitness
 
 STATE_NAME = "state.json"

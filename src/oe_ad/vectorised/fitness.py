@@ -12,11 +12,11 @@ from collections.abc import Sequence
 import numpy as np
 from omegaconf import DictConfig
 
+from ..config.factory import SourceCache, resolve_device
 from ..data.pools import OEPool
 from ..errors import OEADError
-from ..factory import SourceCache, resolve_device
+from ..job.loop import run_jobs
 from ..search.fitness import fitness_aurocs, fitness_jobs
-from ..train import run_jobs
 from .trainer import StackFitter
 
 

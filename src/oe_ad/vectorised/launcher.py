@@ -21,9 +21,9 @@ from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job
 from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from ..factory import SourceCache, resolve_device
-from ..results import ERROR_FILE, write_json_atomic
-from ..train import BUSY, Failure, JobSpec, Result, run_jobs
+from ..config.factory import SourceCache, resolve_device
+from ..job.loop import BUSY, Failure, JobSpec, Result, run_jobs
+from ..job.records import ERROR_FILE, write_json_atomic
 from .trainer import StackFitter
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def train_jobs(
     memory_fraction: float = 0.8,
 ) -> list[Result]:
     """Run every job through the job loop with the stack fitter; per job its record (new or existing),
-    :data:`~oe_ad.train.BUSY` or its :class:`~oe_ad.train.Failure`."""
+    :data:`~oe_ad.job.loop.BUSY` or its :class:`~oe_ad.job.loop.Failure`."""
     fitter = StackFitter(SourceCache(resolve_device(device)), max_models, memory_fraction)
     return run_jobs([JobSpec(cfg, Path(d)) for cfg, d in zip(cfgs, job_dirs)], fitter)
 

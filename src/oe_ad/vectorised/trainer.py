@@ -1,5 +1,5 @@
 """The stack fitter: M jobs trained as one stacked model, each with its own data stream, weights, BatchNorm
-statistics, optimiser state and :class:`~oe_ad.meter.Meter`.
+statistics, optimiser state and :class:`~oe_ad.job.meter.Meter`.
 
 The job loop (``train.run_jobs``) hands it validated, claimed jobs. Each member is built by ``train.prepare`` and
 ``train.ready`` exactly as a single job (seeded initial weights, datamodule, OE subset, batch order,
@@ -19,13 +19,13 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from ..checkpointing import HASH_KEY, KIND_KEY, LAST_CKPT, verified_checkpoint, write_checkpoint
+from ..config.factory import SourceCache, uses_oe
 from ..data.datamodule import FixedClock
 from ..errors import OEADError
-from ..factory import SourceCache, uses_oe
-from ..meter import Diverged
+from ..job.checkpoint import HASH_KEY, KIND_KEY, LAST_CKPT, verified_checkpoint, write_checkpoint
+from ..job.loop import Job, JobSpec, Outcome, prepare, ready, set_threads
+from ..job.meter import Diverged
 from ..progress import Progress
-from ..train import Job, JobSpec, Outcome, prepare, ready, set_threads
 from .grouping import group_key
 from .memory import chunks, models_per_step, step_bytes
 from .objectives import Objective, objective

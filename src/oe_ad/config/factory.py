@@ -9,12 +9,12 @@ from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from .data.batch_options import BatchOptions
-from .data.datamodule import Clock, OEDataModule
-from .data.fingerprint import identify
-from .data.pools import OEPool
-from .data.sources import LabelledSource, LoadedSource, NormalSource
-from .errors import OEADError
+from ..data.batch_options import BatchOptions
+from ..data.datamodule import Clock, OEDataModule
+from ..data.fingerprint import identify
+from ..data.pools import OEPool
+from ..data.sources import LabelledSource, LoadedSource, NormalSource
+from ..errors import OEADError
 from .schema import validate_config
 
 
@@ -50,8 +50,8 @@ def uses_oe(cfg: DictConfig) -> bool:
 
 
 def validate(cfg: DictConfig, identify_data: bool = True, schema: bool = True) -> None:
-    """Reject bad or contradictory options before any data is read (the one schema of ``oe_ad.schema``; ``schema``
-    False: the config has passed it already), then identify the data by their content (``data.fingerprint``,
+    """Reject bad or contradictory options before any data is read (the one schema, ``oe_ad.config.schema``;
+    ``schema`` False: the config has passed it already), then identify the data by their content (``data.fingerprint``,
     ``oe.fingerprint``) so that every config hash taken after this names the data by what it is
     (``identify_data=False``: jobs that write nothing, e.g. a search's fitness, whose search was identified)."""
     if schema:

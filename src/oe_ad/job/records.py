@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_open
-from .errors import OEADError
+from ..atomic import atomic_open
+from ..errors import OEADError
 
 RECORD_NAME = "result.json"
 SEARCH_RECORD_NAME = "search.json"  # the record of one search job (python -m oe_ad.search)

@@ -1,5 +1,5 @@
 """Lightning's callbacks of a job: the epoch log line, progress within epochs and the test pass, ``last.ckpt``.
-(Hydra's per-sweep callback is ``oe_ad.sweep_summary``: it must not import Lightning.)"""
+(Hydra's per-sweep callback is ``oe_ad.cli.sweep_summary``: it must not import Lightning.)"""
 
 import logging
 import os
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from .checkpointing import HASH_KEY, KIND_KEY, LAST_CKPT, file_sha256, write_checksum
-from .errors import Interrupted
-from .progress import Progress
+from ..errors import Interrupted
+from ..progress import Progress
+from .checkpoint import HASH_KEY, KIND_KEY, LAST_CKPT, file_sha256, write_checksum
 
 log = logging.getLogger(__name__)
 

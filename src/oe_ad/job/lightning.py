@@ -17,12 +17,12 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from ..config.factory import SourceCache
+from ..data.datamodule import TrainerClock
+from ..loggers import build_logger, finish_wandb, job_run, log_config, logger_callbacks
 from .callbacks import EpochSummary, LastCheckpoint, StepProgress
-from .checkpointing import SAFE_GLOBALS, resume_path
-from .data.datamodule import TrainerClock
-from .factory import SourceCache
-from .loggers import build_logger, finish_wandb, job_run, log_config, logger_callbacks
-from .train import BUSY, Failure, Job, JobSpec, Outcome, prepare, ready, run_jobs, set_threads
+from .checkpoint import SAFE_GLOBALS, resume_path
+from .loop import BUSY, Failure, Job, JobSpec, Outcome, prepare, ready, run_jobs, set_threads
 
 QUIET = ("pytorch_lightning", "lightning.pytorch", "lightning.fabric")
 log = logging.getLogger(__name__)

@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
-from .classinfo import TargetInfo, target_info
-from .data.batch_options import BatchOptions
-from .data.npy import checked_indices, npy_header
-from .errors import OEADError
-from .oe_use import OE_USES, trains_with_oe
+from ..data.batch_options import BatchOptions
+from ..data.npy import checked_indices, npy_header
+from ..errors import OEADError
+from ..methods.oe_use import OE_USES, trains_with_oe
+from .targets import TargetInfo, target_info
 
 TRUE = {"yes", "on", "true", "1"}
 FALSE = {"no", "off", "false", "0"}

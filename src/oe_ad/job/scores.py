@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .results import write_text_atomic
+from .records import write_text_atomic
 
 SCORES_NAME = "scores.csv"
 HEADER = "index,label,score"  # index: position in the test set; label: 1 = anomalous; score: larger = more anomalous
@@ -65,7 +65,7 @@ def normal_score_percentiles(scores: Tensor, percentiles: tuple[float, ...] = PE
 def normal_training_scores(method: torch.nn.Module, datamodule: Any, max_images: int = MAX_NORMAL_IMAGES) -> Tensor:
     """The method's scores of the normal training images, transformed as test images are (no augmentation),
     in eval mode on the method's device; the training mode is restored afterwards."""
-    from .progress import Progress
+    from ..progress import Progress
 
     batches = datamodule.normal_batches(max_images)
     was_training = method.training
@@ -94,8 +94,8 @@ def collected_scores(chunks: list[Tensor]) -> Tensor:
 
 def job_curves(root: Path) -> list[dict]:
     """Every job under ``root`` with a ``scores.csv``: its record's labels and ROC points (for ``report --roc``)."""
-    from .metrics import auroc, roc_points
-    from .results import iter_records
+    from ..metrics import auroc, roc_points
+    from .records import iter_records
 
     curves = []
     for rec in iter_records(root):

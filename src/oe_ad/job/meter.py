@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .errors import OEADError
-from .metrics import AUROC, auroc
+from ..errors import OEADError
+from ..metrics import AUROC, auroc
 
 
 class Diverged(OEADError):

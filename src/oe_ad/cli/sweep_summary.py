@@ -16,7 +16,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from .results import ERROR_FILE, RECORD_NAME
+from ..job.records import ERROR_FILE, RECORD_NAME
 
 
 def sweep_size(config: DictConfig) -> int | None:

@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from .atomic import atomic_open, file_sha256
-from .errors import OEADError
+from ..atomic import atomic_open, file_sha256
+from ..errors import OEADError
 
 LAST_CKPT = "last.ckpt"
 CHECKSUM_SUFFIX = ".sha256"  # beside each checkpoint: last.ckpt.sha256 holds the SHA-256 of last.ckpt

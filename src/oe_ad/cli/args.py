@@ -6,7 +6,7 @@ import logging
 import sys
 from typing import Any, NoReturn
 
-from .version import version_text
+from ..version import version_text
 
 
 class _Version(argparse.Action):

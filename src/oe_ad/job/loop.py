@@ -3,8 +3,8 @@
 One job = one (method, data, normal class, OE size, seed). Every path that produces a job result runs
 :func:`run_jobs`: a single job (``lightning_fitter.run_job``, Hydra's basic launcher), the vectorised launcher, and the
 search's fitness (without the record steps: no lock, record or files). Only the fitter differs: Lightning, one
-job at a time (``oe_ad.lightning_fitter``), or stacks of many models (``oe_ad.vectorised.trainer``). Both build a
-job with :func:`prepare` and :func:`ready` and measure it with the method's :class:`~oe_ad.meter.Meter`, so a
+job at a time (``oe_ad.job.lightning``), or stacks of many models (``oe_ad.vectorised.trainer``). Both build a
+job with :func:`prepare` and :func:`ready` and measure it with the method's :class:`~oe_ad.job.meter.Meter`, so a
 job ends the same way (record, or one error line and no files) whichever fitter trained it.
 """
 
@@ -22,17 +22,17 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .checkpointing import MODEL_FILE, drop_last_checkpoint, save_model
-from .data.datamodule import Clock, OEDataModule
-from .data.fingerprint import inputs, once_per_source
-from .data.pools import OEPool
-from .errors import OEADError
-from .factory import SourceCache, build_datamodule, build_method, uses_oe, validate
+from ..config.factory import SourceCache, build_datamodule, build_method, uses_oe, validate
+from ..data.datamodule import Clock, OEDataModule
+from ..data.fingerprint import inputs, once_per_source
+from ..data.pools import OEPool
+from ..errors import OEADError
+from ..loggers import log_job_result, log_member_run
+from ..methods.base import AnomalyDetector, Facts
+from ..metrics import aupr
+from .checkpoint import MODEL_FILE, drop_last_checkpoint, save_model
 from .locks import HeldLocks
-from .loggers import log_job_result, log_member_run
-from .methods.base import AnomalyDetector, Facts
-from .metrics import aupr
-from .results import claim_job_dir, config_hash, find_record, index_record, write_record
+from .records import claim_job_dir, config_hash, find_record, index_record, write_record
 from .scores import normal_scores, write_scores
 
 log = logging.getLogger(__name__)
