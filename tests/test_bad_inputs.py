@@ -14,10 +14,11 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
 from conftest import merged, tiny_overrides
 from oe_ad import predict, run
-from oe_ad.config import CONF_DIR
+from oe_ad.config import CONF_DIR, GROUPS
 from oe_ad.config.schema import validate_config
 from oe_ad.job.checkpoint import save_model
 from oe_ad.search import __main__ as search_main
@@ -144,7 +145,7 @@ def bad_files(tmp_path_factory) -> dict[str, Path]:
 def _node_keys(args: list[str]) -> set[str]:
     """The keys a case sets; a group choice (``oe=none``) also replaces the keys inside its node."""
     keys = {a.lstrip("+~").partition("=")[0] for a in args}
-    return keys | {f"{k}." for k in keys if k in run.GROUPS}
+    return keys | {f"{k}." for k in keys if k in GROUPS}
 
 
 def _substitute(args: list[str], files: dict[str, Path]) -> list[str]:
@@ -221,7 +222,7 @@ def nan_model(tmp_path_factory, folder_root, oe_npy) -> Path:
             p.fill_(float("nan"))
     prep = {"mean": [0.5] * 3, "std": [0.25] * 3, "image_size": 32, "input_size": 32}
     path = out / "model.pt"
-    save_model(path, method, run.OmegaConf.to_container(cfg, resolve=True), prep, {"normal_names": ["class0"]})
+    save_model(path, method, OmegaConf.to_container(cfg, resolve=True), prep, {"normal_names": ["class0"]})
     return path
 
 

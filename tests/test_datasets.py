@@ -16,6 +16,7 @@ from oe_ad.data.datamodule import OEDataModule
 from oe_ad.data.imagenet import IMAGENET30_CLASSES, ImageNet30, read_wnids
 from oe_ad.data.images import decode_all, list_images
 from oe_ad.data.mvtec import CATEGORIES, MVTecAD
+from oe_ad.data.options import Augmentation
 from oe_ad.data.pools import ImageNet22kPool, TinyImagesPool
 from oe_ad.data.stream import OEStream
 from oe_ad.errors import OEADError
@@ -125,7 +126,8 @@ def test_imagenet30_missing_class_folder_is_named(tmp_path):
 
 def test_datamodule_ovr_and_loo_on_imagenet30(imagenet30_root):
     def setup(benchmark):
-        dm = OEDataModule(ImageNet30(str(imagenet30_root), 40), None, 2, None, 0, batch_size=4, crop=32, padding=0)
+        aug = Augmentation(crop=32, padding=0)
+        dm = OEDataModule(ImageNet30(str(imagenet30_root), 40), None, 2, None, 0, batch_size=4, augmentation=aug)
         dm.benchmark = benchmark
         dm.setup()
         return dm

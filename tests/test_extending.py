@@ -66,15 +66,14 @@ def test_extending_page_example_runs_one_job(tmp_path):
 
 @pytest.mark.parametrize("option", ["method=margin", "data=stripes"])
 def test_user_config_choice_is_unknown_without_config_dir(option, tmp_path):
-    """The one-line check of group options knows the user's folder only when it is passed."""
+    """A group option of the user's folder composes only when the folder is passed."""
+    from oe_ad.config import compose
     from oe_ad.errors import OEADError
-    from oe_ad.run import check_group_choices
 
     files, _ = doc_blocks()
     for rel, text in files.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(text)
-    check_group_choices(["--config-dir", str(tmp_path / "my_conf"), option])
-    check_group_choices([f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]", option])
+    compose([option], config_dirs=[tmp_path / "my_conf"])
     with pytest.raises(OEADError, match="unknown"):
-        check_group_choices([option])
+        compose([option])

@@ -9,9 +9,9 @@ import torch
 from oe_ad.config.factory import uses_oe
 from oe_ad.config.schema import validate_config
 from oe_ad.data.augment import Augmenter
-from oe_ad.data.batch_options import BatchOptions
 from oe_ad.data.datamodule import BalancedBatches, OEDataModule
 from oe_ad.data.oe import oe_indices, oe_order, repeats
+from oe_ad.data.options import BatchOptions
 from oe_ad.data.pools import NpyPool
 from oe_ad.data.sources import ImageFolder
 from oe_ad.errors import OEADError

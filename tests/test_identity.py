@@ -15,6 +15,7 @@ from PIL import Image
 import conftest
 from conftest import merged, tiny_overrides
 from oe_ad import report, run
+from oe_ad.config import job_dirname
 from oe_ad.data import fingerprint as fp
 from oe_ad.data.images import list_images
 from oe_ad.job import loop as train
@@ -187,7 +188,7 @@ def test_a_source_class_the_package_does_not_know_is_identified_by_its_files_les
 # -- the config hash, the folder name, the record ----------------------------------------------------------------
 def test_paths_leave_the_hash_and_the_folder_name_and_the_fingerprint_enters_them(make_cfg, data):
     root, npy = data
-    assert run.job_dirname([f"{k}=/a/b" for k in PATH_KEYS] + ["seed=1"], []) == "seed=1"
+    assert job_dirname([f"{k}=/a/b" for k in PATH_KEYS] + ["seed=1"], []) == "seed=1"
     cfg = make_cfg("method=hsc", f"data.root={root}", f"oe.path={npy}")
     train.validate(cfg)
     assert (cfg.data.fingerprint, cfg.oe.fingerprint) == (folder_fp(root), fp.source_fingerprint(cfg.oe, "oe", None))
@@ -245,6 +246,7 @@ def test_a_moved_or_symlinked_dataset_is_skipped_in_the_same_folder_and_a_change
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(image)
     refused = job(new / "cifar-like", new / "pool.npy")
     assert "record of another config" in refused and len(trained) == 1  # never taken for the old data
+    assert "(data.fingerprint differs: the images under data.root changed since this record)" in refused
     assert job(new / "cifar-like", new / "pool.npy", "force=true") == 0 and len(trained) == 2
     again = json.loads((folder / RECORD_NAME).read_text())
     assert again["config"]["data"]["fingerprint"] != record["config"]["data"]["fingerprint"]
@@ -253,7 +255,9 @@ def test_a_moved_or_symlinked_dataset_is_skipped_in_the_same_folder_and_a_change
     pool = np.load(new / "pool.npy")  # (4) the OE file changed: not the same job either
     pool[0, 0, 0, 0] ^= 1
     np.save(new / "pool.npy", pool)
-    assert "record of another config" in job(new / "cifar-like", new / "pool.npy") and len(trained) == 2
+    refused = job(new / "cifar-like", new / "pool.npy")
+    assert "record of another config" in refused and len(trained) == 2
+    assert "oe.fingerprint differs: the images under the OE source (oe.path / oe.root) changed" in refused
 
 
 def test_a_record_from_before_fingerprints_is_moved_aside_and_the_job_trained(make_cfg, tmp_path, caplog):

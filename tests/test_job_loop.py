@@ -15,13 +15,12 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from conftest import merged, tiny_overrides
-from oe_ad.config import CONF_DIR
+from oe_ad.config import CONF_DIR, job_dirname
 from oe_ad.job.checkpoint import LAST_CKPT, MODEL_FILE
 from oe_ad.job.locks import LOCK_NAME
 from oe_ad.job.records import ERROR_FILE, RECORD_NAME
 from oe_ad.job.scores import SCORES_NAME, read_scores
 from oe_ad.predict import predict
-from oe_ad.run import job_dirname
 from oe_ad.vectorised import trainer as stack_trainer
 from oe_ad.vectorised.launcher import train_jobs
 from oe_ad.vectorised.objectives import Objective
@@ -152,7 +151,7 @@ def test_a_stack_interrupted_mid_training_resumes_from_its_members_checkpoints(
     assert all("Interrupt" in r.message for r in cut)
     for d in dirs:
         assert outputs(d) == {LAST_CKPT}
-        assert torch.load(d / LAST_CKPT, weights_only=False)["epoch"] == 2  # epochs 0 and 1 done
+        assert torch.load(d / LAST_CKPT, weights_only=False)["epochs_done"] == 2  # epochs 0 and 1 done
     monkeypatch.undo()
     resumed = train_jobs(cfgs, dirs, device="cpu")
     for r, f in zip(resumed, full):
@@ -180,3 +179,47 @@ def test_a_killed_vectorised_sweep_resumes_with_the_uninterrupted_aucs(folder_ro
         for name in ("kill", "straight")
     }
     assert len(aucs["kill"]) == 2 and aucs["kill"] == aucs["straight"]
+
+
+def test_a_job_interrupted_under_one_launcher_resumes_under_the_other(folder_root, oe_npy, tmp_path, monkeypatch):
+    """One checkpoint format (job/checkpoint.py): a stack member's last.ckpt resumes as a single job and a single
+    job's inside a stack. Interrupted in epoch 4 of 4, after the milestone at 3 (the schedule's lr is restored)."""
+    from oe_ad.job import callbacks
+    from oe_ad.job.lightning import run_job
+
+    def cfgs(phase: str) -> list:  # each phase its own experiment (no record of another phase is reused)
+        return make_cfgs(folder_root, oe_npy, tmp_path / phase, "checkpoint.every_n_epochs=1")
+
+    single = [run_job(c, tmp_path / f"single{i}") for i, c in enumerate(cfgs("single"))]
+    stacked = train_jobs(cfgs("stacked"), [tmp_path / f"stack{i}" for i in range(3)], device="cpu")
+
+    epoch = stack_trainer.train_epoch
+
+    def die_in_epoch_4(net, opt, obj, members, e, lr):
+        if e == 3:
+            raise Interrupt
+        return epoch(net, opt, obj, members, e, lr)
+
+    monkeypatch.setattr(stack_trainer, "train_epoch", die_in_epoch_4)
+    dirs = [tmp_path / f"from_stack{i}" for i in range(3)]
+    assert all("Interrupt" in r.message for r in train_jobs(cfgs("a"), dirs, device="cpu"))
+    monkeypatch.undo()
+    resumed = [run_job(c, d) for c, d in zip(cfgs("a"), dirs)]  # a single job resumes each member's checkpoint
+
+    start = callbacks.EpochSummary.on_train_epoch_start
+
+    def die_at_epoch_4(self, trainer, pl_module):
+        if trainer.current_epoch == 3:
+            raise Interrupt
+        start(self, trainer, pl_module)
+
+    monkeypatch.setattr(callbacks.EpochSummary, "on_train_epoch_start", die_at_epoch_4)
+    singles = [tmp_path / f"from_single{i}" for i in range(3)]
+    for c, d in zip(cfgs("b"), singles):
+        with pytest.raises(Interrupt):
+            run_job(c, d)
+    monkeypatch.undo()
+    restacked = train_jobs(cfgs("b"), singles, device="cpu")  # a stack resumes each single job's checkpoint
+    for r, s, f in zip(resumed, restacked, single):
+        assert r["test_auroc"] == f["test_auroc"] and s["test_auroc"] == f["test_auroc"], (r, s, f)
+    assert [s["test_auroc"] for s in stacked] == [f["test_auroc"] for f in single]

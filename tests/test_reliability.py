@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from conftest import tiny_overrides
-from oe_ad import atomic, report, run
+from oe_ad import atomic, config, report, run
 from oe_ad.job import loop as train
-from oe_ad.job.checkpoint import CHECKSUM_SUFFIX, LAST_CKPT, resume_path, write_checksum
+from oe_ad.job.checkpoint import CHECKSUM_SUFFIX, LAST_CKPT, load_training_state, write_checksum
 from oe_ad.job.lightning import run_job
 from oe_ad.job.locks import LOCK_NAME, JobLock
 from oe_ad.job.records import RECORD_NAME, config_hash, write_record
@@ -44,7 +45,7 @@ def test_a_planted_malicious_last_ckpt_does_not_execute(with_checksum, tmp_path,
     marker = tmp_path / "pwned"
     plant_malicious(tmp_path / "job", marker, "abc", with_checksum)
     with caplog.at_level(logging.WARNING):
-        assert resume_path(tmp_path / "job", "abc") is None
+        assert load_training_state(tmp_path / "job", "abc") is None
     assert not marker.exists()
     assert sum("ignoring" in r.getMessage() for r in caplog.records) == 1
 
@@ -53,7 +54,7 @@ def test_a_job_with_a_planted_checkpoint_trains_from_scratch_without_running_it(
     cfg = make_cfg("method=hsc", "epochs=1", "milestones=[]")
     train.validate(cfg)
     marker = tmp_path / "pwned"
-    plant_malicious(tmp_path / "job", marker, config_hash(run.OmegaConf.to_container(cfg, resolve=True)), True)
+    plant_malicious(tmp_path / "job", marker, config_hash(OmegaConf.to_container(cfg, resolve=True)), True)
     record = run_job(cfg, tmp_path / "job")
     assert not marker.exists() and 0 <= record["test_auroc"] <= 1
 
@@ -64,13 +65,13 @@ def test_a_corrupted_last_ckpt_is_not_resumed_but_an_intact_one_is(make_cfg, tmp
     chash = full["config_hash"]
     ckpt = tmp_path / "job" / LAST_CKPT
     assert Path(f"{ckpt}{CHECKSUM_SUFFIX}").exists()
-    assert resume_path(tmp_path / "job", chash) == ckpt  # intact: loads with weights_only=True and resumes
+    assert load_training_state(tmp_path / "job", chash) is not None  # intact: loads with weights_only=True and resumes
     data = bytearray(ckpt.read_bytes())
     middle = len(data) // 2
     data[middle : middle + 4096] = os.urandom(4096)  # 4 KiB overwritten inside a tensor
     ckpt.write_bytes(bytes(data))
     with caplog.at_level(logging.WARNING):
-        assert resume_path(tmp_path / "job", chash) is None
+        assert load_training_state(tmp_path / "job", chash) is None
     assert [r.getMessage() for r in caplog.records if "checksum mismatch" in r.getMessage()]
     (tmp_path / "job" / RECORD_NAME).unlink()
     again = run_job(cfg, tmp_path / "job")  # trains from scratch: the same numbers as the first run
@@ -111,8 +112,8 @@ def test_a_truncated_result_json_is_moved_aside_and_the_job_trained_again(make_c
 
 def test_job_folder_names_leave_out_what_the_config_hash_leaves_out():
     lines = ["seed=1", "checkpoint.every_n_epochs=5", "threads=2", "paths.data_dir=/x", "method=hsc", "force=true"]
-    assert run.job_dirname(lines, ["method", "force"]) == "seed=1"
-    assert run.job_dirname(["checkpoint.keep=true"], []) == "defaults"
+    assert config.job_dirname(lines, ["method", "force"]) == "seed=1"
+    assert config.job_dirname(["checkpoint.keep=true"], []) == "defaults"
 
 
 # -- locks ---------------------------------------------------------------------------------------------------
@@ -256,7 +257,7 @@ def test_a_checksum_file_of_binary_garbage_is_a_warning_and_a_fresh_start(tmp_pa
     torch.save({"oe_ad_config_hash": "abc", "epoch": 1}, tmp_path / LAST_CKPT)
     Path(f"{tmp_path / LAST_CKPT}{CHECKSUM_SUFFIX}").write_bytes(b"\xff\xfe\x00\x9c" + os.urandom(60))
     with caplog.at_level(logging.WARNING):
-        assert resume_path(tmp_path, "abc") is None
+        assert load_training_state(tmp_path, "abc") is None
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warned) == 1 and "unreadable checksum file last.ckpt.sha256" in warned[0], warned
 
@@ -317,7 +318,7 @@ def test_sigterm_mid_epoch_exits_143_with_one_line_and_no_record(
     assert errors[0].endswith(f"/400: re-run the same command to {rerun}"), errors[0]
     assert not list(out.rglob(RECORD_NAME)) and not list(out.rglob("error.json"))
     (job_dir,) = {p.parent for p in out.rglob("run.log")}
-    assert (resume_path(job_dir, json_hash(job_dir)) is not None) == bool(every_n_epochs)
+    assert (load_training_state(job_dir, json_hash(job_dir)) is not None) == bool(every_n_epochs)
 
 
 def json_hash(job_dir: Path) -> str:

@@ -19,13 +19,21 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from conftest import merged, tiny_overrides
-from oe_ad import atomic, run
+from oe_ad import atomic, config
 from oe_ad.config import CONF_DIR, factory
 from oe_ad.data.datamodule import BalancedBatches
 from oe_ad.errors import OEADError
 from oe_ad.job import callbacks
 from oe_ad.job import loop as train
-from oe_ad.job.checkpoint import HASH_KEY, LAST_CKPT, MODEL_FILE, resume_path, write_checksum
+from oe_ad.job.checkpoint import (
+    HASH_KEY,
+    LAST_CKPT,
+    MODEL_FILE,
+    TrainingState,
+    load_training_state,
+    save_training_state,
+    write_checksum,
+)
 from oe_ad.job.lightning import run_job
 from oe_ad.job.records import (
     INDEX_DIR,
@@ -109,6 +117,16 @@ def test_a_job_folder_holding_another_configs_record_is_never_overwritten(tmp_pa
     assert find_record(tmp_path, tmp_path, "old") is None
 
 
+def test_the_refusal_names_the_keys_that_differ(tmp_path):
+    old = {"epochs": 3, "lr": 0.001, "data": {"root": "/a", "fingerprint": "f1"}, "paths": {"output_dir": "x"}}
+    write_record(tmp_path, {"config_hash": config_hash(old), "config": old})
+    new = {**old, "epochs": 2, "data": {"root": "/b", "fingerprint": "f2"}, "paths": {"output_dir": "y"}}
+    with pytest.raises(OEADError) as e:
+        claim_job_dir(tmp_path, config_hash(new), force=False, config=new)
+    assert "(data.fingerprint differs: the images under data.root changed since this record; " in str(e.value)
+    assert "epochs differs (the record's 3, this job's 2))" in str(e.value)  # paths: not what the job computes
+
+
 # -- resume ---------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("method", ["hsc", "deep_svdd"])  # deep_svdd: its centre is a buffer and must resume too
 def test_interrupted_job_resumes_from_last_ckpt_and_ends_as_an_uninterrupted_run(
@@ -133,7 +151,7 @@ def test_interrupted_job_resumes_from_last_ckpt_and_ends_as_an_uninterrupted_run
         run_job(cfg, tmp_path / "cut")
     assert (tmp_path / "cut" / LAST_CKPT).exists() and not (tmp_path / "cut" / RECORD_NAME).exists()
     saved = torch.load(tmp_path / "cut" / LAST_CKPT, map_location="cpu", weights_only=False)
-    assert saved["epoch"] == 2  # epochs 0-2 done
+    assert saved["epochs_done"] == 3  # epochs 0-2 done
     monkeypatch.undo()
     resumed = run_job(cfg, tmp_path / "cut")
     assert resumed["test_auroc"] == full["test_auroc"] and resumed["train_auroc"] == full["train_auroc"]
@@ -142,12 +160,15 @@ def test_interrupted_job_resumes_from_last_ckpt_and_ends_as_an_uninterrupted_run
 
 
 def test_only_a_checkpoint_of_the_same_config_is_resumed(tmp_path):
-    torch.save({HASH_KEY: "abc", "epoch": 1}, tmp_path / LAST_CKPT)
-    write_checksum(tmp_path / LAST_CKPT)  # as LastCheckpoint writes it
-    assert resume_path(tmp_path, "abc") == tmp_path / LAST_CKPT
-    assert resume_path(tmp_path, "xyz") is None  # another config's unfinished job: train from scratch
+    state = TrainingState(1, 4, {}, {"state": {}, "param_groups": [{"lr": 0.1}]}, {})
+    save_training_state(tmp_path, "abc", state)
+    assert load_training_state(tmp_path, "abc") == state
+    assert load_training_state(tmp_path, "xyz") is None  # another config's unfinished job: train from scratch
     (tmp_path / LAST_CKPT).write_bytes(b"truncated")
-    assert resume_path(tmp_path, "abc") is None
+    assert load_training_state(tmp_path, "abc") is None
+    torch.save({HASH_KEY: "abc", "epoch": 1}, tmp_path / LAST_CKPT)  # an older oe_ad's (Lightning's own format)
+    write_checksum(tmp_path / LAST_CKPT)
+    assert load_training_state(tmp_path, "abc") is None
 
 
 # -- determinism ----------------------------------------------------------------------------------------------
@@ -211,9 +232,9 @@ def test_launchers_compose_and_the_slurm_launcher_instantiates():
 
 def test_parallel_jobs_share_the_cores():
     cores = len(os.sched_getaffinity(0))
-    assert run.cpu_share(1) == cores and run.cpu_share(-1) == 1
+    assert config.cpu_share(1) == cores and config.cpu_share(-1) == 1
     for n in (2, 3, 64):
-        assert n * run.cpu_share(n) <= max(cores, n) and run.cpu_share(n) >= 1
+        assert n * config.cpu_share(n) <= max(cores, n) and config.cpu_share(n) >= 1
 
 
 # -- clear errors (the other cases are in test_cli.py) ----------------------------------------------------------

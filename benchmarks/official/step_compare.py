@@ -68,11 +68,12 @@ def record(overrides: list[str], epochs: int) -> tuple[dict, Run, torch.Tensor]:
     """Train oe_ad's job; return the record replay.py reads, oe_ad's run and the test labels (1 = anomalous)."""
     from hydra.utils import instantiate
 
+    from oe_ad.config import compose, job_config
+    from oe_ad.config.schema import validate_config
     from oe_ad.data.datamodule import TrainerClock
     from oe_ad.job.loop import JobSpec, prepare, ready
-    from oe_ad.run import compose_job
 
-    cfg = compose_job(overrides, "config", [])
+    cfg = validate_config(job_config(compose(overrides), resolve=True))
     if cfg.method.name not in METHODS:
         raise SystemExit(f"method={cfg.method.name}: the step comparison covers {', '.join(METHODS)}")
     if cfg.method.optimizer._target_ != "torch.optim.Adam":  # train_cls's optimiser for the CNN objectives

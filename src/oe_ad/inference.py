@@ -268,15 +268,9 @@ def dataset_test_split(model: Model, data: str, root: str | None = None) -> Labe
 def compose_data(data: str) -> dict[str, Any]:
     """The package's data config ``data`` (as ``oe-ad-run data=...`` composes it: ``paths`` from the
     environment) as a plain dict; a root that must be given reads ``???``."""
-    from hydra import compose, initialize_config_dir
+    from .config import compose
 
-    from .config import CONF_DIR
-    from .run import check_group_choices
-
-    check_group_choices([f"data={data}"])
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[f"data={data}"])
-    return OmegaConf.to_container(cfg.data, resolve=True)
+    return OmegaConf.to_container(compose([f"data={data}"]).data, resolve=True)
 
 
 @dataclass

@@ -9,9 +9,9 @@ from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ..data.batch_options import BatchOptions
 from ..data.datamodule import Clock, OEDataModule
 from ..data.fingerprint import identify
+from ..data.options import Augmentation, BatchOptions
 from ..data.pools import OEPool
 from ..data.sources import LabelledSource, LoadedSource, NormalSource
 from ..errors import OEADError
@@ -114,5 +114,5 @@ def build_datamodule(
         filter=build_filter(cfg),
         clock=clock,
         batches=BatchOptions(**cfg.batches) if cfg.get("batches") else None,
-        **cfg.augmentation,
+        augmentation=Augmentation(**cfg.augmentation) if cfg.get("augmentation") else None,
     )

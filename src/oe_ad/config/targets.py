@@ -1,22 +1,18 @@
 """What a config node's ``_target_`` accepts and declares, read from its source without importing it.
 
-The schema checks every key of a node (``method``, ``net``, ``data``, ``oe``, ...) against the keyword
-arguments of its ``_target_``, and reads the method's class attributes (``oe_use``, ``needs_training``),
-before torch and Lightning are imported: a bad option is refused in about a second, not after the ~10 s
-those imports take. The source file is found without importing its package and parsed with ``ast``.
+The schema checks every key of a node (``method``, ``net``, ``data``, ``oe``, ...) against the keywords of its
+``_target_`` and reads the method's class attributes (``oe_use``, ``needs_training``) before torch and Lightning
+are imported: a bad option is refused in about a second, not after the ~10 s those imports take. The source file
+is found without importing its package and parsed with ``ast``.
 
-Keyword arguments: those of ``__init__`` (a dataclass: its fields; a function: its parameters). A
-``**kwargs`` handed on with ``super().__init__(..., **kwargs)`` adds the keywords of the (first) base, down
-to a class without ``**kwargs`` or a base from torch or Lightning (which take no config keys); a ``**kwargs``
-used otherwise accepts any key (nothing is checked). Where the source cannot be read that way (no ``.py``
-file, a base bound by ``import *``), the target is imported and inspected by the same rule.
+Keywords: those of ``__init__`` (a dataclass: its fields; a function: its parameters). A ``**kwargs`` handed on
+with ``super().__init__(..., **kwargs)`` adds the keywords of the first base, down to a base from torch or
+Lightning (which take no config keys); a ``**kwargs`` used otherwise, or a source that cannot be read this way
+(no ``.py`` file, a name bound by ``import *``), accepts any key: nothing is checked.
 """
 
 import ast
-import importlib
 import importlib.util
-import inspect
-import textwrap
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -37,40 +33,33 @@ class TargetInfo:
 
 
 class Unreadable(Exception):
-    """The source does not tell (the caller imports the target instead)."""
+    """The source does not tell."""
 
 
 def target_info(target: str) -> TargetInfo:
-    """Keywords and class attributes of ``package.module.Name`` (statically where possible)."""
+    """Keywords and class attributes of ``package.module.Name``; ``params`` None where the source does not tell."""
     try:
-        return _static(target)
-    except Unreadable:
-        return _live(target)
+        return _info(target)
+    except (Unreadable, RecursionError):
+        return TargetInfo(None)
 
 
-# -- static: the source file, parsed ---------------------------------------------------------------------
 def module_file(module: str) -> Path | None:
     """The ``.py`` file of a module, found along its package's search path without importing anything."""
-    parts = module.split(".")
+    first, *rest = module.split(".")
     try:
-        spec = importlib.util.find_spec(parts[0])  # a top-level name: found, not imported
+        spec = importlib.util.find_spec(first)  # a top-level name: found, not imported
     except (ImportError, ValueError):
         return None
     if spec is None:
         return None
-    if len(parts) == 1:
+    if not rest:
         return Path(spec.origin) if spec.origin and spec.origin.endswith(".py") else None
     dirs = [Path(d) for d in spec.submodule_search_locations or []]
-    for i, part in enumerate(parts[1:], start=2):
-        last = i == len(parts)
-        if last:
-            for d in dirs:
-                for path in (d / f"{part}.py", d / part / "__init__.py"):
-                    if path.is_file():
-                        return path
-            return None
+    for part in rest[:-1]:
         dirs = [d / part for d in dirs if (d / part).is_dir()]
-    return None
+    candidates = (p for d in dirs for p in (d / f"{rest[-1]}.py", d / rest[-1] / "__init__.py"))
+    return next((p for p in candidates if p.is_file()), None)
 
 
 @lru_cache(maxsize=256)
@@ -81,199 +70,100 @@ def _parse(path: Path) -> ast.Module:
         raise Unreadable(path) from None
 
 
-def _module_of(module: str, level: int, name: str | None, package: str) -> str:
-    """The absolute module of ``from <level dots><name> import ...`` inside ``package``."""
-    if level == 0:
-        return name or ""
-    base = package.split(".")
-    base = base[: len(base) - (level - 1)] if level > 1 else base
-    return ".".join([*base, name] if name else base)
-
-
 def _bindings(tree: ast.Module, module: str, is_package: bool) -> dict[str, str]:
     """Top-level names bound by imports -> the qualified name they stand for."""
-    package = module if is_package else module.rpartition(".")[0]
+    package = module.split(".") if is_package else module.split(".")[:-1]
     out: dict[str, str] = {}
     for node in tree.body:
         if isinstance(node, ast.ImportFrom):
-            source = _module_of(module, node.level, node.module, package)
-            for alias in node.names:
-                if alias.name != "*":
-                    out[alias.asname or alias.name] = f"{source}.{alias.name}"
+            base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
+            source = ".".join(p for p in (base, node.module) if p)
+            out |= {a.asname or a.name: f"{source}.{a.name}" for a in node.names if a.name != "*"}
         elif isinstance(node, ast.Import):
-            for alias in node.names:
-                out[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
+            out |= {a.asname or a.name.split(".")[0]: a.name if a.asname else a.name.split(".")[0] for a in node.names}
     return out
 
 
-def _qualified(expr: ast.expr, bindings: dict[str, str], module: str, local: set[str]) -> str:
-    if isinstance(expr, ast.Name):
-        if expr.id in local:
-            return f"{module}.{expr.id}"
-        if expr.id in ROOTS:
-            return f"builtins.{expr.id}"
-        if expr.id in bindings:
-            return bindings[expr.id]
-        raise Unreadable(expr.id)
-    if isinstance(expr, ast.Attribute):
-        return f"{_qualified(expr.value, bindings, module, local)}.{expr.attr}"
-    if isinstance(expr, ast.Subscript):  # Generic[T]
-        return _qualified(expr.value, bindings, module, local)
-    raise Unreadable(ast.dump(expr))
-
-
-def _split(target: str) -> list[tuple[str, str]]:
-    """Candidate (module, attribute path) splits of a dotted name, longest module first."""
-    parts = target.split(".")
-    return [(".".join(parts[:i]), ".".join(parts[i:])) for i in range(len(parts) - 1, 0, -1)]
-
-
-def _find(target: str, depth: int = 0) -> tuple[ast.AST, str, ast.Module]:
-    """The ClassDef or FunctionDef behind ``target``, its module and the module's tree (re-exports followed)."""
-    if depth > 8:
+def _find(target: str, depth: int = 0) -> tuple[ast.ClassDef | ast.FunctionDef, str, dict[str, str]]:
+    """The class or function behind ``target``, its module and the module's import bindings (re-exports followed)."""
+    module, _, name = target.rpartition(".")
+    path = module_file(module) if module and depth < 8 else None
+    if path is None:
         raise Unreadable(target)
-    for module, name in _split(target):
-        path = module_file(module)
-        if path is None or "." in name:
-            continue
-        tree = _parse(path)
-        for node in tree.body:
-            if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name == name:
-                return node, module, tree
-        bound = _bindings(tree, module, path.name == "__init__.py")
-        if name in bound:
-            return _find(bound[name], depth + 1)
-        raise Unreadable(target)
+    tree = _parse(path)
+    bound = _bindings(tree, module, path.name == "__init__.py")
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name == name:
+            local = {n.name: f"{module}.{n.name}" for n in tree.body if isinstance(n, ast.ClassDef)}
+            return node, module, bound | local
+    if name in bound:
+        return _find(bound[name], depth + 1)
     raise Unreadable(target)
 
 
-def _is_dataclass(node: ast.ClassDef) -> bool:
-    for d in node.decorator_list:
-        d = d.func if isinstance(d, ast.Call) else d
-        if (isinstance(d, ast.Name) and d.id == "dataclass") or (
-            isinstance(d, ast.Attribute) and d.attr == "dataclass"
-        ):
-            return True
-    return False
+def _qualified(expr: ast.expr, names: dict[str, str]) -> str:
+    if isinstance(expr, ast.Name):
+        if expr.id in ROOTS:
+            return f"builtins.{expr.id}"
+        if expr.id in names:
+            return names[expr.id]
+        raise Unreadable(expr.id)
+    if isinstance(expr, ast.Attribute):
+        return f"{_qualified(expr.value, names)}.{expr.attr}"
+    if isinstance(expr, ast.Subscript):  # Generic[T]
+        return _qualified(expr.value, names)
+    raise Unreadable(ast.dump(expr))
 
 
-def _arguments(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[set[str], bool]:
-    """Keyword-passable parameter names (without ``self``) and whether there is a ``**kwargs``."""
-    a = fn.args
-    names = {x.arg for x in [*a.args, *a.kwonlyargs]} - {"self", "cls"}
-    return names, a.kwarg is not None
+def _keywords(fn: ast.FunctionDef) -> tuple[set[str], ast.arg | None]:
+    """Keyword-passable parameter names (without ``self``) and the ``**kwargs`` parameter, if any."""
+    return {a.arg for a in [*fn.args.args, *fn.args.kwonlyargs]} - {"self", "cls"}, fn.args.kwarg
 
 
-def _passes_kwargs_on(fn: ast.FunctionDef) -> bool:
-    """Whether the ``**kwargs`` of ``__init__`` go to a base's ``__init__`` (``super().__init__(..., **kwargs)``);
-    kept or used otherwise, they accept any key."""
-    name = fn.args.kwarg.arg if fn.args.kwarg else None
-    calls = [n for n in ast.walk(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)]
-    return any(
-        k.arg is None and isinstance(k.value, ast.Name) and k.value.id == name
-        for call in calls
-        if call.func.attr == "__init__"
-        for k in call.keywords
-    )
+def _hands_kwargs_to_base(fn: ast.FunctionDef, kwarg: str) -> bool:
+    """Whether ``__init__`` passes its ``**kwargs`` on as ``super().__init__(..., **kwargs)``."""
+    inits = [n for n in ast.walk(fn) if isinstance(n, ast.Call) and getattr(n.func, "attr", None) == "__init__"]
+    return any(k.arg is None and getattr(k.value, "id", None) == kwarg for c in inits for k in c.keywords)
 
 
 def _literal(value: ast.expr | None) -> tuple[bool, Any]:
-    if value is None:
-        return False, None
     try:
-        return True, ast.literal_eval(value)
+        return value is not None, ast.literal_eval(value) if value is not None else None
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return False, None
 
 
 @lru_cache(maxsize=256)
-def _static(target: str) -> TargetInfo:
-    node, module, tree = _find(target)
+def _info(target: str) -> TargetInfo:
+    node, _, names = _find(target)
     if isinstance(node, ast.FunctionDef):
-        names, open_ = _arguments(node)
-        return TargetInfo(None if open_ else frozenset(names))
-    assert isinstance(node, ast.ClassDef)
-    path = module_file(module)
-    bindings = _bindings(tree, module, path is not None and path.name == "__init__.py")
-    local = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
-    bases = [_qualified(b, bindings, module, local) for b in node.bases]
-    inherited = [_base_info(b) for b in bases]
-
+        params, kwarg = _keywords(node)
+        return TargetInfo(None if kwarg else frozenset(params))
+    bases = [_qualified(b, names) for b in node.bases]
+    inherited = [TargetInfo(frozenset()) if b.startswith(FRAMEWORKS) else _info(b) for b in bases]
     attrs: dict[str, Any] = {}
     for info in reversed(inherited):  # the first base wins over later ones, the class over its bases
-        attrs.update(info.attrs)
+        attrs |= info.attrs
     fields: set[str] = set()
     for stmt in node.body:
-        if isinstance(stmt, ast.Assign):
-            ok, value = _literal(stmt.value)
-            for t in stmt.targets:
-                if ok and isinstance(t, ast.Name):
-                    attrs[t.id] = value
-        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-            fields.add(stmt.target.id)
-            ok, value = _literal(stmt.value)
-            if ok:
-                attrs[stmt.target.id] = value
-
+        annotated = isinstance(stmt, ast.AnnAssign)
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if annotated else []
+        ok, value = _literal(getattr(stmt, "value", None))
+        for t in targets:
+            if isinstance(t, ast.Name):
+                fields |= {t.id} if annotated else set()
+                attrs |= {t.id: value} if ok else {}
+    base_params = inherited[0].params if inherited else frozenset()
     init = next((s for s in node.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"), None)
-    if init is None and _is_dataclass(node):
+    if init is None:
+        is_dataclass = any("dataclass" in ast.unparse(d) for d in node.decorator_list)
+        if not is_dataclass:
+            return TargetInfo(base_params, attrs)
         inherited_fields = frozenset().union(*(i.params or frozenset() for i in inherited))
         return TargetInfo(frozenset(fields) | inherited_fields, attrs)
-    if init is None:  # the constructor of the first base
-        return TargetInfo(inherited[0].params if inherited else frozenset(), attrs)
-    names, has_kwargs = _arguments(init)
-    if not has_kwargs:
-        return TargetInfo(frozenset(names), attrs)
-    if not _passes_kwargs_on(init):
+    params, kwarg = _keywords(init)
+    if kwarg is None:
+        return TargetInfo(frozenset(params), attrs)
+    if not _hands_kwargs_to_base(init, kwarg.arg) or base_params is None:
         return TargetInfo(None, attrs)
-    if not inherited:  # **kwargs that go to object: nothing more
-        return TargetInfo(frozenset(names), attrs)
-    if inherited[0].params is None:
-        return TargetInfo(None, attrs)
-    return TargetInfo(frozenset(names) | inherited[0].params, attrs)
-
-
-def _base_info(qualified: str) -> TargetInfo:
-    if qualified.startswith(FRAMEWORKS):
-        return TargetInfo(frozenset())
-    return _static(qualified)
-
-
-# -- live: the imported target, inspected ---------------------------------------------------------------
-def _live(target: str) -> TargetInfo:
-    from hydra.utils import get_object
-
-    obj = get_object(target)
-    if not inspect.isclass(obj):
-        params = inspect.signature(obj).parameters.values()
-        if any(p.kind is p.VAR_KEYWORD for p in params):
-            return TargetInfo(None)
-        return TargetInfo(frozenset(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)))
-    attrs = {k: v for klass in reversed(obj.__mro__) for k, v in vars(klass).items() if _plain(v)}
-    names: set[str] = set()
-    for i, klass in enumerate(obj.__mro__):
-        if i and (klass is object or f"{klass.__module__}.".startswith(FRAMEWORKS)):
-            break
-        init = vars(klass).get("__init__")
-        if init is None:
-            continue
-        params = list(inspect.signature(init).parameters.values())[1:]
-        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-        if not any(p.kind is p.VAR_KEYWORD for p in params):
-            break
-        if not _source_passes_kwargs_on(init):
-            return TargetInfo(None, attrs)
-    return TargetInfo(frozenset(names), attrs)
-
-
-def _source_passes_kwargs_on(init: Any) -> bool:
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
-    except (OSError, TypeError, SyntaxError):
-        return False
-    fn = next((n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)), None)
-    return fn is not None and _passes_kwargs_on(fn)
-
-
-def _plain(value: Any) -> bool:
-    return isinstance(value, (str, int, float, bool, type(None), tuple))
+    return TargetInfo(frozenset(params) | base_params, attrs)

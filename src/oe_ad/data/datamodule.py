@@ -16,10 +16,10 @@ from torch import Tensor
 
 from ..errors import OEADError
 from .augment import Augmenter, channel_stats
-from .batch_options import BatchOptions
 from .benchmarks import Benchmark, normal_class_names
 from .filters import FrequencyFilter
 from .oe import cycle_indices, draw_subset, oe_indices, oe_order, repeats
+from .options import Augmentation, BatchOptions
 from .pools import OEPool
 from .sources import NormalSource
 from .stream import OEStream, fit_size
@@ -162,10 +162,7 @@ class OEDataModule(pl.LightningDataModule):
         batch_size: int = 128,
         augment: bool = True,
         benchmark: Benchmark = "ovr",
-        crop: int | None = None,
-        padding: int = 4,
-        jitter: float = 0.01,
-        noise: float = 0.001,
+        augmentation: Augmentation | None = None,
         test_batch_size: int = 1024,
         normalise: bool = True,
         filter: FrequencyFilter | None = None,
@@ -180,10 +177,7 @@ class OEDataModule(pl.LightningDataModule):
         self.batch_size, self.benchmark, self.test_batch_size = batch_size, benchmark, test_batch_size
         self.batches = batches if batches is not None else BatchOptions()
         self.aug_options = dict(
-            crop=crop,
-            padding=padding,
-            jitter=jitter,
-            noise=noise,
+            **vars(augmentation if augmentation is not None else Augmentation()),
             enabled=augment,
             per_sample=self.batches.augment == "per_sample",
         )

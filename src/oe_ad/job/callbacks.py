@@ -2,9 +2,7 @@
 (Hydra's per-sweep callback is ``oe_ad.cli.sweep_summary``: it must not import Lightning.)"""
 
 import logging
-import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +10,7 @@ import pytorch_lightning as pl
 
 from ..errors import Interrupted
 from ..progress import Progress
-from .checkpoint import HASH_KEY, KIND_KEY, LAST_CKPT, file_sha256, write_checksum
+from .checkpoint import TrainingState, optimizer_by_index, optimizer_by_name, save_training_state
 
 log = logging.getLogger(__name__)
 
@@ -85,27 +83,60 @@ class StepProgress(pl.Callback):
     on_train_epoch_end = on_test_epoch_end = on_exception = _stop
 
 
-class LastCheckpoint(pl.Callback):
-    """Write ``dirpath/last.ckpt`` every ``every_n_epochs`` epochs, and its checksum beside it (temp files with
-    unique names + rename: a kill mid-write leaves the previous checkpoint intact, or one that fails its
-    checksum and is ignored)."""
+class Checkpoints(pl.Callback):
+    """The job's :class:`~oe_ad.job.checkpoint.TrainingState` into ``last.ckpt`` every ``every_n_epochs`` epochs
+    (the format the stack fitter writes and reads too); a job resuming from ``state`` gets its optimiser, schedule
+    and epoch and step counters back when training starts. Also keeps the per-epoch history the state carries."""
 
-    def __init__(self, dirpath: Path, every_n_epochs: int, config_hash: str) -> None:
-        self.path = Path(dirpath) / LAST_CKPT
-        self.every_n_epochs = every_n_epochs
-        self.config_hash = config_hash
+    def __init__(self, job_dir: Path | None, every_n_epochs: int, config_hash: str, state: TrainingState | None):
+        self.job_dir, self.every, self.config_hash, self.state = job_dir, every_n_epochs, config_hash, state
+        self.history = list(state.history) if state else []
+        self.resumed_time = state.train_time_s if state else 0.0
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if (trainer.current_epoch + 1) % self.every_n_epochs:
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.t0, self.lr = time.perf_counter(), None
+        if self.state is None:
             return
-        tmp = self.path.with_name(f".{LAST_CKPT}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        trainer.save_checkpoint(tmp, weights_only=False)  # every rank calls it; rank 0 writes
-        if trainer.is_global_zero:
-            digest = file_sha256(tmp)
-            os.replace(tmp, self.path)
-            write_checksum(self.path, digest)
-        trainer.strategy.barrier("oe_ad.last_checkpoint")
+        s = self.state
+        pl_module.load_state_dict(s.state_dict)
+        trainer.optimizers[0].load_state_dict(optimizer_by_index(pl_module, s.optimizer))
+        trainer.lr_scheduler_configs[0].scheduler.load_state_dict(s.scheduler)
+        loop = trainer.fit_loop  # as if fit had run epochs_done epochs already
+        for progress in (loop.epoch_progress.total, loop.epoch_progress.current):
+            progress.ready = progress.started = progress.processed = progress.completed = s.epochs_done
+        steps = loop.epoch_loop.automatic_optimization.optim_progress.optimizer.step.total
+        steps.ready = steps.completed = loop.epoch_loop._batches_that_stepped = s.global_step
 
-    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
-        checkpoint[HASH_KEY] = self.config_hash
-        checkpoint[KIND_KEY] = "lightning"
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._epoch_done(trainer, pl_module)  # the previous epoch, its schedule step included
+        self.lr = trainer.optimizers[0].param_groups[0]["lr"]
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._epoch_done(trainer, pl_module)
+        self.t1 = time.perf_counter()
+
+    def _epoch_done(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        stats, epochs = pl_module.meter.last_epoch, trainer.current_epoch
+        if self.lr is None or stats is None or len(self.history) >= epochs:
+            return
+        self.history.append({"train/lr": self.lr, "train/loss": stats.loss, "train/auroc": stats.auroc})
+        if self.job_dir is None or not self.every or epochs % self.every:
+            return
+        if trainer.is_global_zero:
+            scheduler = trainer.lr_scheduler_configs[0].scheduler
+            state = TrainingState(
+                epochs,
+                trainer.global_step,
+                {k: v.detach().cpu() for k, v in pl_module.state_dict().items()},
+                optimizer_by_name(pl_module, trainer.optimizers[0]),
+                scheduler.state_dict(),
+                self.history,
+                self.train_time(),
+            )
+            save_training_state(self.job_dir, self.config_hash, state)
+        trainer.strategy.barrier("oe_ad.checkpoint")
+
+    def train_time(self) -> float:
+        """Seconds of training, the resumed runs' included (0 when nothing trained)."""
+        end = getattr(self, "t1", time.perf_counter())
+        return self.resumed_time + (end - self.t0 if hasattr(self, "t0") else 0.0)

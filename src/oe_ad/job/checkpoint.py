@@ -1,39 +1,66 @@
-"""Checkpoints in a job folder: ``last.ckpt`` to resume an interrupted job, ``model.pt`` for inference.
+"""Checkpoints in a job folder, one format and one module for every fitter: ``last.ckpt`` to resume an interrupted
+job, ``model.pt`` for inference. Both are written atomically with their SHA-256 beside them and loaded weights-only.
 
-``last.ckpt`` is Lightning's full training state (weights, optimiser, schedule, loop counters), written
-atomically every N epochs (``callbacks.LastCheckpoint``) and tagged with the config hash, so a restarted job only
-resumes from its own config. ``model.pt`` is what ``python -m oe_ad.predict`` needs and nothing more: the resolved
-config (method, net, image size), the normalisation and the weights (frozen pretrained ones are rebuilt from the
-config rather than copied into every job folder); and the class names and the distribution of the normal
-training images' scores (``normal_scores``: thresholds), optional fields that older files lack.
+``last.ckpt`` is a :class:`TrainingState`: the method's weights, its optimiser state keyed by parameter name, the
+schedule, the epochs and steps done, the per-epoch history and the training time, tagged with the config hash.
+The Lightning fitter and the stack fitter write and read the same format (a member of a stack is a job), so a job
+interrupted under one launcher resumes under the other. ``model.pt`` is what ``oe-ad-predict`` needs and nothing
+more: the resolved config (method, net, image size), the normalisation and the weights (frozen pretrained ones are
+rebuilt from the config rather than copied into every job folder), the class names and the distribution of the
+normal training images' scores (``normal_scores``: thresholds).
 """
 
 import collections
 import logging
 import os
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from ..atomic import atomic_open, file_sha256
 from ..errors import OEADError
 
 LAST_CKPT = "last.ckpt"
-CHECKSUM_SUFFIX = ".sha256"  # beside each checkpoint: last.ckpt.sha256 holds the SHA-256 of last.ckpt
-# What a Lightning training checkpoint holds besides tensors and plain containers (MultiStepLR's milestones).
-SAFE_GLOBALS = [collections.Counter, collections.OrderedDict, collections.defaultdict]
 MODEL_FILE = "model.pt"
+CHECKSUM_SUFFIX = ".sha256"  # beside each checkpoint: last.ckpt.sha256 holds the SHA-256 of last.ckpt
 HASH_KEY = "oe_ad_config_hash"
-KIND_KEY = "oe_ad_kind"  # lightning: a single job's last.ckpt; stack: a vectorised member's
+RESUME_FORMAT = 2  # 1: Lightning's own checkpoint or the stack's, before they became one
 MODEL_FORMAT = 1
+SAFE_GLOBALS = [collections.Counter, collections.OrderedDict, collections.defaultdict]  # MultiStepLR's milestones
 log = logging.getLogger(__name__)
 
 
-def write_checksum(path: Path, digest: str | None = None) -> None:
-    """``path.sha256`` with the file's SHA-256, written atomically."""
+@dataclass
+class TrainingState:
+    """What resuming a job needs, whichever fitter wrote it. ``optimizer``: ``{"state": {parameter name: its
+    moments}, "param_groups": [hyper-parameters, e.g. the current lr]}``; ``history``: per epoch ``train/lr``,
+    ``train/loss``, ``train/auroc``."""
+
+    epochs_done: int
+    global_step: int
+    state_dict: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    history: list[dict[str, float | None]] = field(default_factory=list)
+    train_time_s: float = 0.0
+
+
+# -- files with a checksum ------------------------------------------------------------------------------------------
+def write_verified(path: Path, payload: Any) -> None:
+    """``payload`` to ``path`` and its checksum beside it, both atomically (a kill mid-write leaves the previous file
+    intact, or one that fails its checksum and is ignored)."""
+    with atomic_open(path, "wb") as fh:
+        torch.save(payload, fh)
+    write_checksum(path)
+
+
+def write_checksum(path: Path) -> None:
+    """``path.sha256``: the file's SHA-256, written atomically."""
     with atomic_open(Path(f"{path}{CHECKSUM_SUFFIX}")) as fh:
-        fh.write(f"{digest or file_sha256(path)}  {Path(path).name}\n")
+        fh.write(f"{file_sha256(path)}  {Path(path).name}\n")
 
 
 def checksum_ok(path: Path) -> tuple[bool, str]:
@@ -48,61 +75,71 @@ def checksum_ok(path: Path) -> tuple[bool, str]:
     return (True, "") if file_sha256(path) == expected else (False, "checksum mismatch (corrupted)")
 
 
-def load_checkpoint_safely(path: Path, **kwargs: Any) -> dict[str, Any]:
-    """``torch.load`` restricted to tensors, plain containers and the few classes Lightning stores: a planted
+def load_safely(path: Path) -> Any:
+    """``torch.load`` restricted to tensors, plain containers and the few classes a schedule holds: a planted
     pickle cannot run code."""
     with torch.serialization.safe_globals(SAFE_GLOBALS):
-        return torch.load(path, map_location="cpu", weights_only=True, **kwargs)
+        return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def verified_checkpoint(job_dir: Path, config_hash: str, kind: str, mmap: bool = False) -> dict[str, Any] | None:
-    """``job_dir/last.ckpt`` loaded (weights only) if it passes its checksum, loads safely, was written by this
-    config and is of ``kind`` (``lightning``: a single job's; ``stack``: a vectorised member's); else None, with
-    one warning: the job trains from scratch."""
-    path = Path(job_dir) / LAST_CKPT
-    if not path.exists():
+# -- last.ckpt ----------------------------------------------------------------------------------------------------
+def save_training_state(job_dir: Path, config_hash: str, state: TrainingState) -> None:
+    fields_ = {f.name: getattr(state, f.name) for f in fields(state)}  # not asdict: it rebuilds a Counter wrongly
+    write_verified(Path(job_dir) / LAST_CKPT, {HASH_KEY: config_hash, "format": RESUME_FORMAT, **fields_})
+
+
+def load_training_state(job_dir: Path | None, config_hash: str) -> TrainingState | None:
+    """``job_dir/last.ckpt`` if it passes its checksum, loads safely, is of this format and was written by this
+    config; else None, with one warning: the job trains from scratch."""
+    path = Path(job_dir or ".") / LAST_CKPT
+    if job_dir is None or not path.exists():
         return None
     ok, why = checksum_ok(path)
+    if ok:
+        try:
+            saved = load_safely(path)
+        except Exception as e:  # an unreadable checkpoint must not kill the job: it just trains from scratch
+            ok, why = False, f"unreadable ({str(e).splitlines()[0][:200]})"
+    if ok and (not isinstance(saved, dict) or saved.get("format") != RESUME_FORMAT):
+        ok, why = False, "written by an older oe_ad, in another format"
+    if ok and saved.get(HASH_KEY) != config_hash:
+        ok, why = False, f"written by another config (hash {saved.get(HASH_KEY)})"
     if not ok:
         log.warning("ignoring %s: %s; training from scratch", path, why)
         return None
-    try:
-        ckpt = load_checkpoint_safely(path, mmap=mmap)
-    except Exception as e:  # an unreadable checkpoint must not kill the job: it just trains from scratch
-        log.warning("ignoring unreadable %s (%s); training from scratch", path, str(e).splitlines()[0][:200])
-        return None
-    if ckpt.get(HASH_KEY) != config_hash:
-        log.warning("ignoring %s: written by another config (hash %s); training from scratch", path, ckpt.get(HASH_KEY))
-        return None
-    if ckpt.get(KIND_KEY, "lightning") != kind:
-        writer = {"stack": "launcher=vectorised", "lightning": "a single job"}.get(ckpt.get(KIND_KEY), "?")
-        log.warning(
-            "ignoring %s: written by %s, which this launcher cannot resume; training from scratch", path, writer
-        )
-        return None
-    log.info("resuming from %s (%d epoch(s) done)", path, ckpt.get("epoch", -1) + (kind == "lightning"))
-    return ckpt
+    log.info("resuming from %s (%d epoch(s) done)", path, saved["epochs_done"])
+    return TrainingState(**{k: v for k, v in saved.items() if k not in (HASH_KEY, "format")})
 
 
-def resume_path(job_dir: Path, config_hash: str) -> Path | None:
-    """``job_dir/last.ckpt`` if a single job can resume from it (:func:`verified_checkpoint`), else None."""
-    ok = verified_checkpoint(job_dir, config_hash, "lightning", mmap=True) is not None  # mmap: reads the tags only
-    return Path(job_dir) / LAST_CKPT if ok else None
+def drop_training_state(job_dir: Path) -> None:
+    for name in (LAST_CKPT, f"{LAST_CKPT}{CHECKSUM_SUFFIX}"):
+        (Path(job_dir) / name).unlink(missing_ok=True)
 
 
-def write_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """``payload`` to ``path`` with its checksum beside it, both atomically (a kill mid-write leaves the previous
-    checkpoint intact, or one that fails its checksum and is ignored)."""
-    with atomic_open(path, "wb") as fh:
-        torch.save(payload, fh)
-    write_checksum(path)
+def trained_names(method: nn.Module) -> list[str]:
+    """The trainable parameters' names, in the order the method's optimiser holds them."""
+    return [name for name, p in method.named_parameters() if p.requires_grad]
 
 
-def drop_last_checkpoint(job_dir: Path) -> None:
-    (Path(job_dir) / LAST_CKPT).unlink(missing_ok=True)
-    (Path(job_dir) / f"{LAST_CKPT}{CHECKSUM_SUFFIX}").unlink(missing_ok=True)
+def optimizer_by_name(method: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """A single model's optimiser state with its parameters named (the checkpoint's form)."""
+    saved, names = optimizer.state_dict(), trained_names(method)
+    groups = [{k: v for k, v in g.items() if k != "params"} for g in saved["param_groups"]]
+    return {"state": {names[i]: s for i, s in saved["state"].items()}, "param_groups": groups}
 
 
+def optimizer_by_index(method: nn.Module, saved: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint's optimiser state as ``torch.optim.Optimizer.load_state_dict`` takes it for ``method``."""
+    names = trained_names(method)
+    index = {name: i for i, name in enumerate(names)}
+    (group,) = saved["param_groups"]
+    return {
+        "state": {index[n]: s for n, s in saved["state"].items()},
+        "param_groups": [{**group, "params": list(range(len(names)))}],
+    }
+
+
+# -- model.pt -----------------------------------------------------------------------------------------------------
 def save_model(
     path: Path,
     module: torch.nn.Module,
@@ -110,23 +147,13 @@ def save_model(
     preprocessing: dict[str, Any],
     extra: dict[str, Any] | None = None,
 ) -> None:
-    """Write what inference needs, atomically: config, preprocessing and the trainable weights + buffers;
-    ``extra``: plain-data fields: ``facts`` (what the method was prepared with, ``methods.base.Facts.saved``: e.g.
-    CLIP's normal class names), ``classes``, ``normal_scores`` (thresholds)."""
+    """Write what inference needs: config, preprocessing and the trainable weights + buffers; ``extra``: plain-data
+    fields: ``facts`` (what the method was prepared with, ``methods.base.Facts.saved``: e.g. CLIP's normal class
+    names), ``classes``, ``normal_scores`` (thresholds)."""
     frozen = sorted(n for n, p in module.named_parameters() if not p.requires_grad)
-    skip = set(frozen)
-    state = {k: v.detach().cpu() for k, v in module.state_dict().items() if k not in skip}
-    payload = {
-        **(extra or {}),
-        "format": MODEL_FORMAT,
-        "config": config,
-        "preprocessing": preprocessing,
-        "state_dict": state,
-        "frozen": frozen,
-    }
-    with atomic_open(path, "wb") as fh:
-        torch.save(payload, fh)
-    write_checksum(path)
+    state = {k: v.detach().cpu() for k, v in module.state_dict().items() if k not in set(frozen)}
+    payload = {**(extra or {}), "format": MODEL_FORMAT, "config": config, "preprocessing": preprocessing}
+    write_verified(path, {**payload, "state_dict": state, "frozen": frozen})
 
 
 def read_model_file(path: str | os.PathLike) -> dict[str, Any]:

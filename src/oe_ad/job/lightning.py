@@ -7,21 +7,19 @@ the loop's ``finish`` logs the result into it.
 """
 
 import logging
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from ..config.factory import SourceCache
 from ..data.datamodule import TrainerClock
 from ..loggers import build_logger, finish_wandb, job_run, log_config, logger_callbacks
-from .callbacks import EpochSummary, LastCheckpoint, StepProgress
-from .checkpoint import SAFE_GLOBALS, resume_path
+from .callbacks import Checkpoints, EpochSummary, StepProgress
+from .checkpoint import load_training_state
 from .loop import BUSY, Failure, Job, JobSpec, Outcome, prepare, ready, run_jobs, set_threads
 
 QUIET = ("pytorch_lightning", "lightning.pytorch", "lightning.fabric")
@@ -63,14 +61,14 @@ class LightningFitter:
     def _trainer(self, job: Job) -> pl.Trainer:
         """The job's trainer (and, when recording, its W&B/CSV run: id from the config hash, resumed with the
         job; the learning rate into its history); the datamodule draws on the trainer's device and epoch."""
-        cfg, callbacks = job.cfg, []
+        cfg = job.cfg
+        every = int((cfg.get("checkpoint") or {}).get("every_n_epochs") or 0) if self.record else 0
+        state = load_training_state(job.spec.dir, job.hash) if self.record else None
+        callbacks: list[pl.Callback] = [Checkpoints(job.spec.dir, every, job.hash, state)]
         if self.record:
             run = job_run(cfg, job.hash, job.datamodule.oe_pool is not None, known_class_name(job))
             job.logger = build_logger(cfg.logger, job.spec.dir, run)
-            every = (cfg.get("checkpoint") or {}).get("every_n_epochs")
-            callbacks = [EpochSummary(), StepProgress(), *logger_callbacks(job.logger)]
-            if every:
-                callbacks.append(LastCheckpoint(job.spec.dir, every, job.hash))
+            callbacks += [EpochSummary(), StepProgress(), *logger_callbacks(job.logger)]
         root = {"default_root_dir": str(job.spec.dir)} if job.spec.dir is not None else {}
         trainer: pl.Trainer = instantiate(cfg.trainer, logger=job.logger or False, callbacks=callbacks, **root)
         job.datamodule.clock = TrainerClock(trainer)
@@ -78,20 +76,16 @@ class LightningFitter:
 
     def _fit_and_test(self, job: Job, trainer: pl.Trainer) -> Outcome:
         """Train (unless the method needs none) and test, with the method's meter measuring both."""
-        resume = resume_path(job.spec.dir, job.hash) if self.record else None
-        t0 = time.perf_counter()
+        checkpoints = next(c for c in trainer.callbacks if isinstance(c, Checkpoints))
         if job.method.needs_training and job.cfg.epochs > 0:
-            with torch.serialization.safe_globals(SAFE_GLOBALS):  # resumes load weights only
-                trainer.fit(job.method, datamodule=job.datamodule, ckpt_path=resume, weights_only=True)
-        train_time = time.perf_counter() - t0
+            trainer.fit(job.method, datamodule=job.datamodule)
         trainer.test(job.method, datamodule=job.datamodule, verbose=False)
-        meter = job.method.meter
-        test_auroc, scores = meter.last_test
-        last = meter.last_epoch
+        test_auroc, scores = job.method.meter.last_test
+        history = checkpoints.history
         return Outcome(
             test_auroc,
-            None if last is None else last.auroc,
-            train_time,
+            history[-1]["train/auroc"] if history else None,
+            checkpoints.train_time(),
             str(trainer.strategy.root_device),
             scores=scores,
             writes=trainer.is_global_zero,  # under DDP every rank tests; rank 0 alone writes

@@ -30,7 +30,8 @@ from ..errors import OEADError
 from ..loggers import log_job_result, log_member_run
 from ..methods.base import AnomalyDetector, Facts
 from ..metrics import aupr
-from .checkpoint import MODEL_FILE, drop_last_checkpoint, save_model
+from .checkpoint import MODEL_FILE, drop_training_state, save_model
+from .failure import Failure, describe
 from .locks import HeldLocks
 from .records import claim_job_dir, config_hash, find_record, index_record, write_record
 from .scores import normal_scores, write_scores
@@ -87,16 +88,6 @@ class Outcome:
     history: list[dict[str, float | None]] = field(default_factory=list)  # per epoch, trained outside Lightning
     steps_per_epoch: int = 0  # where ``history`` goes on a logger's step axis
     writes: bool = True  # False on the extra processes of a multi-device (DDP) job: rank 0 alone writes
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A job that ended in an error: its one-line message (the ``error:`` line), the exception and its kind:
-    ``refused`` by the schema before anything ran, ``error`` (a one-line error found later) or ``crash``."""
-
-    message: str
-    error: BaseException
-    kind: str = "error"
 
 
 Result = dict[str, Any] | Outcome | Failure | str  # record, outcome (no record steps), failure, or BUSY
@@ -207,7 +198,7 @@ def finish(job: Job, outcome: Outcome) -> dict[str, Any]:
     index_record(experiment_dir(job.cfg), path, job.hash)
     log_result(job, outcome, record)
     if not ckpt.get("keep", False):
-        drop_last_checkpoint(job_dir)
+        drop_training_state(job_dir)
     log.info(
         "test AUROC %.2f%% (%s, class %d %s, seed %d, oe_size %s) -> %s",
         100 * outcome.test_auroc,
@@ -234,14 +225,6 @@ def log_result(job: Job, outcome: Outcome, record: dict[str, Any]) -> None:
 
 
 # -- the loop ------------------------------------------------------------------------------------------------
-def _failure(e: BaseException, refused: bool = False) -> Failure:
-    if isinstance(e, OEADError):
-        return Failure(str(e).splitlines()[0], e, "refused" if refused else "error")
-    if isinstance(e, OmegaConfBaseException):
-        return Failure(f"bad config: {str(e).splitlines()[0]}", e, "refused" if refused else "error")
-    return Failure(f"{e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}", e, "crash")
-
-
 def _claim_all(specs: Sequence[JobSpec], record: bool, locks: HeldLocks, results: list) -> list[JobSpec]:
     """Validate and hash each job once; with ``record``, lock it, reuse its record or claim its folder. Returns
     the jobs to train; the others' results (a record, BUSY or a Failure) go into ``results``."""
@@ -251,10 +234,11 @@ def _claim_all(specs: Sequence[JobSpec], record: bool, locks: HeldLocks, results
             # once per job, before anything hashes or reads it
             validate(spec.cfg, identify_data=record, schema=not spec.validated)
         except (OEADError, OmegaConfBaseException) as e:
-            results[i] = _failure(e, refused=True)
+            results[i] = describe(e, refused=True)
             continue
         try:
-            spec.hash = config_hash(OmegaConf.to_container(spec.cfg, resolve=True))
+            resolved = OmegaConf.to_container(spec.cfg, resolve=True)
+            spec.hash = config_hash(resolved)
             if record:
                 # DDP's extra ranks run under rank 0's lock; the record look-up after the lock sees one
                 # written meanwhile
@@ -265,10 +249,10 @@ def _claim_all(specs: Sequence[JobSpec], record: bool, locks: HeldLocks, results
                 results[i] = reuse(spec)
                 if results[i] is not None:
                     continue
-                claim_job_dir(Path(spec.dir), spec.hash, force=bool(spec.cfg.get("force")))
+                claim_job_dir(Path(spec.dir), spec.hash, force=bool(spec.cfg.get("force")), config=resolved)
             todo.append(spec)
         except (OEADError, OmegaConfBaseException) as e:
-            results[i] = _failure(e)
+            results[i] = describe(e)
     return todo
 
 
@@ -284,7 +268,7 @@ def run_jobs(specs: Sequence[JobSpec], fitter: Fitter, record: bool = True) -> l
         for spec, job, outcome in fitter.fit_and_test(todo):
             i = where[id(spec)]
             if isinstance(outcome, BaseException):
-                results[i] = _failure(outcome)
+                results[i] = describe(outcome)
             elif not record:
                 results[i] = outcome
             else:

@@ -28,9 +28,9 @@ NON_EFFECTIVE_KEYS = (
 )
 
 
-def config_hash(config: dict[str, Any]) -> str:
-    """Stable hash of a resolved config, ignoring paths and logging (two runs of one job share it). The data
-    count through their fingerprints (``data.fingerprint``, written by ``data.fingerprint.identify``)."""
+def effective(config: dict[str, Any]) -> dict[str, Any]:
+    """What a resolved config computes: a copy without the keys that change only where, how or how fast a job
+    runs (``NON_EFFECTIVE_KEYS``). The data count through their fingerprints (``data.fingerprint``)."""
     cfg = json.loads(json.dumps(config, default=str))
     for key in NON_EFFECTIVE_KEYS:
         *parents, leaf = key.split(".")
@@ -39,7 +39,56 @@ def config_hash(config: dict[str, Any]) -> str:
             node = node.get(p, {}) if isinstance(node, dict) else {}
         if isinstance(node, dict):
             node.pop(leaf, None)
-    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+    return cfg
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """Stable hash of a resolved config's :func:`effective` part (two runs of one job share it)."""
+    return hashlib.sha256(json.dumps(effective(config), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two plain configs."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [
+            d
+            for k in sorted(old.keys() | new.keys(), key=str)
+            for d in differences(old.get(k), new.get(k), f"{prefix}{k}.")
+        ]
+    return [] if old == new else [prefix.rstrip(".")]
+
+
+def what_differs(record: dict[str, Any], config: dict[str, Any]) -> str:
+    """Why a record is of another config, in words: ``data.fingerprint differs: the images under data.root changed
+    since this record``, ``epochs differs (the record's 3, this job's 2)``."""
+    old, new = effective(record.get("config") or {}), effective(config)
+    keys = differences(old, new)
+    said = []
+    for key in keys[:3]:
+        node, _, leaf = key.partition(".")
+        if leaf == "fingerprint":
+            where = "data.root" if node == "data" else "the OE source (oe.path / oe.root)"
+            said.append(f"{key} differs: the images under {where} changed since this record")
+        else:
+            was, now = (_show(_get(c, key)) for c in (old, new))
+            said.append(f"{key} differs (the record's {was}, this job's {now})")
+    more = f" and {len(keys) - 3} more keys" if len(keys) > 3 else ""
+    return "; ".join(said) + more if said else f"its config hash is {record.get('config_hash')}"
+
+
+_ABSENT = object()
+
+
+def _show(value: Any) -> str:
+    return "absent" if value is _ABSENT else json.dumps(value)
+
+
+def _get(config: dict[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        if not isinstance(config, dict) or part not in config:
+            return _ABSENT
+        config = config[part]
+    return config
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -92,7 +141,7 @@ def without_fingerprints(path: Path) -> bool:
     return isinstance(data, dict) and "fingerprint" not in data
 
 
-def claim_job_dir(job_dir: Path, chash: str, force: bool) -> None:
+def claim_job_dir(job_dir: Path, chash: str, force: bool, config: dict[str, Any] | None = None) -> None:
     """A job folder holds the record of one config. If it holds another config's record, refuse (nothing
     is trained or overwritten); with ``force`` move that record aside to ``result.<its hash>.json``. A record
     written before data fingerprints is moved aside with a warning (its data cannot be told from its paths)."""
@@ -115,8 +164,9 @@ def claim_job_dir(job_dir: Path, chash: str, force: bool) -> None:
         )
         return
     if not force:
+        why = what_differs(read_record(own) or {}, config) if config is not None else f"hash {other}, this job {chash}"
         raise OEADError(
-            f"{own} is the record of another config (hash {other}, this job is {chash}): "
+            f"{own} is the record of another config ({why}): "
             "choose another name=... for this experiment, or force=true to keep it aside and re-run"
         )
     os.replace(own, own.with_name(f"result.{other}.json"))

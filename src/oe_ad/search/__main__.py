@@ -11,9 +11,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from ..cli.entrance import cli, quiet_third_party, run_task
 from ..config import CONF_DIR
 from ..job.locks import JobLock
-from ..run import cli, quiet_third_party, run_task
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="search")
@@ -30,7 +30,7 @@ def _task(cfg: DictConfig) -> float | None:
             logging.getLogger("oe_ad").info("skip: %s is running elsewhere (%s)", out_dir, lock.holder)
             return None
         try:
-            return run_search(cfg, out_dir)["best_fitness"]
+            return run_search(cfg, out_dir, validated=True)["best_fitness"]
         finally:
             lock.release()
 
@@ -42,7 +42,7 @@ def _task(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    cli(_task, config_name="search")
+    cli(_task)
 
 
 if __name__ == "__main__":

@@ -12,33 +12,33 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
 from ..config.factory import SourceCache
 from ..config.factory import validate as validate_job
 from ..data.pools import OEPool, load_in_order
 from ..job.records import SEARCH_RECORD_NAME, config_hash, write_json_atomic
-from .evolution import evolve
+from . import ALGORITHMS
 from .fitness import Fitness, make_fitness
-from .random_search import random_search
 from .state import SearchState
 
 log = logging.getLogger(__name__)
-ALGORITHMS = {"evolution": evolve, "random": random_search}  # schema.SEARCH_ALGORITHMS names them
 
 
 def run_search(
-    cfg: DictConfig, out_dir: Path, pool: OEPool | None = None, fitness: Fitness | None = None
+    cfg: DictConfig, out_dir: Path, pool: OEPool | None = None, fitness: Fitness | None = None, validated: bool = False
 ) -> dict[str, Any]:
-    """Run or resume the configured search in ``out_dir``; return its record (also ``search.json``)."""
-    validate_job(cfg)  # the schema (the search's own rules included) and the data fingerprints, as every job
+    """Run or resume the configured search in ``out_dir``; return its record (also ``search.json``).
+    ``validated``: the config has passed the schema already (the command checks it first)."""
+    validate_job(cfg, schema=not validated)  # the schema (unless passed) and the data fingerprints, as every job
     out_dir = Path(out_dir)
     pool = pool if pool is not None else SourceCache().oe(cfg)
     fitness = fitness if fitness is not None else make_fitness(cfg, pool)
     # one stream per (seed, class): classes of one sweep start from different random images
     rng = np.random.default_rng([cfg.seed, cfg.normal_class])
     t0 = time.perf_counter()
-    state = ALGORITHMS[cfg.search.algorithm](cfg.search, pool, fitness, out_dir, rng)
+    state = get_method(ALGORITHMS[cfg.search.algorithm])(cfg.search, pool, fitness, out_dir, rng)
     return write_outputs(cfg, state, pool, out_dir, getattr(fitness, "classes", None), time.perf_counter() - t0)
 
 

@@ -10,7 +10,6 @@ The plugin class Hydra instantiates is ``hydra_plugins.oe_ad_vectorised``.
 
 import copy
 import logging
-import sys
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -22,8 +21,9 @@ from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from ..config.factory import SourceCache, resolve_device
+from ..job.failure import report
 from ..job.loop import BUSY, Failure, JobSpec, Result, run_jobs
-from ..job.records import ERROR_FILE, write_json_atomic
+from ..job.records import ERROR_FILE
 from .trainer import StackFitter
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,7 @@ def _report_result(result: Result, cfg: DictConfig) -> float | None:
         return None
     (job_dir / ERROR_FILE).unlink(missing_ok=True)
     if isinstance(result, Failure):
-        print(f"error: {result.message}", file=sys.stderr, flush=True)
-        write_json_atomic(job_dir / ERROR_FILE, {"error": result.message, "kind": result.kind})
+        report(result, job_dir)
         return None
     return result["test_auroc"]
 

@@ -22,7 +22,7 @@ import torch
 from ..config.factory import SourceCache, uses_oe
 from ..data.datamodule import FixedClock
 from ..errors import OEADError
-from ..job.checkpoint import HASH_KEY, KIND_KEY, LAST_CKPT, verified_checkpoint, write_checkpoint
+from ..job.checkpoint import TrainingState, load_training_state, save_training_state, trained_names
 from ..job.loop import Job, JobSpec, Outcome, prepare, ready, set_threads
 from ..job.meter import Diverged
 from ..progress import Progress
@@ -35,16 +35,16 @@ log = logging.getLogger(__name__)
 
 
 class Member:
-    """A job in a stack: the job, where it resumes from (epochs done, and the checkpoint's state) and what it
+    """A job in a stack: the job, where it resumes from (its ``last.ckpt``: epochs done and the state) and what it
     has recorded so far."""
 
     def __init__(self, job: Job) -> None:
         self.job = job
-        self.resume = verified_checkpoint(job.spec.dir, job.hash, "stack") if job.spec.dir is not None else None
-        self.start = int(self.resume["epoch"]) if self.resume else 0
-        self.losses: list[float] = list(self.resume["losses"]) if self.resume else []
-        self.history: list[dict] = list(self.resume["history"]) if self.resume else []
-        self.train_time = float(self.resume["train_time_s"]) if self.resume else 0.0
+        self.resume = load_training_state(job.spec.dir, job.hash)
+        self.start = self.resume.epochs_done if self.resume else 0
+        self.losses: list[float] = []  # per training step of this run (a diagnostic)
+        self.history: list[dict] = list(self.resume.history) if self.resume else []
+        self.train_time = self.resume.train_time_s if self.resume else 0.0
         self.train_auroc: float | None = self.history[-1].get("train/auroc") if self.history else None
         self.error: Exception | None = None
 
@@ -130,47 +130,46 @@ def fused_step(
     return out.detach(), loss.detach()
 
 
-# -- per-member checkpoints ----------------------------------------------------------------------------------
+# -- per-member checkpoints: each member's last.ckpt is a single job's (job/checkpoint.py) ----------------------
 def save_member(net: StackedCNN32, i: int, m: Member, opt: torch.optim.Optimizer, sched, epochs_done: int) -> None:
-    """Member ``i``'s ``last.ckpt``: its weights and buffers, its slice of the Adam state, the schedule, and what
-    it has recorded so far (weights only: tensors and plain containers)."""
-    net.export_model(i, m.job.method)
+    """Member ``i``'s ``last.ckpt``: its weights and buffers, its slice of the optimiser state by parameter name, the
+    schedule and what it has recorded so far, as a single job of the same config writes it."""
+    method = m.job.method
+    net.export_model(i, method)
+    trained = set(trained_names(method))
     moments = {}
-    for tensor, index, key in net.slots(i):
+    for tensor, index, name in net.slots(i):
         state = opt.state.get(tensor)
-        if state:
-            moments[key] = {k: v[index].detach().cpu().clone() for k, v in state.items() if k != "step"}
-            moments[key]["step"] = state["step"].detach().cpu().clone()
-    payload = {
-        HASH_KEY: m.job.hash,
-        KIND_KEY: "stack",
-        "epoch": epochs_done,
-        "state_dict": {k: v.detach().cpu() for k, v in m.job.method.state_dict().items()},
-        "optimizer": moments,
-        "scheduler": sched.state_dict(),
-        "losses": m.losses,
-        "history": m.history,
-        "train_time_s": m.train_time,
-    }
-    write_checkpoint(m.job.spec.dir / LAST_CKPT, payload)
+        if state and name in trained:
+            moments[name] = {k: (v if k == "step" else v[index]).detach().cpu().clone() for k, v in state.items()}
+    groups = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+    state = TrainingState(
+        epochs_done,
+        epochs_done * steps(m.job),
+        {k: v.detach().cpu() for k, v in method.state_dict().items()},
+        {"state": moments, "param_groups": groups},
+        sched.state_dict(),
+        m.history,
+        m.train_time,
+    )
+    save_training_state(m.job.spec.dir, m.job.hash, state)
 
 
 def restore_members(net: StackedCNN32, members: Sequence[Member], opt: torch.optim.Optimizer, sched) -> None:
     """Load the members' checkpoints (all at the same epoch: ``plan`` groups them so) into the stack."""
     for i, m in enumerate(members):
-        m.job.method.load_state_dict(m.resume["state_dict"])
+        m.job.method.load_state_dict(m.resume.state_dict)
         net.load_model(i, m.job.method)
-        for tensor, index, key in net.slots(i):
-            saved = m.resume["optimizer"].get(key)
-            if saved is None:
-                continue
-            state = opt.state[tensor]
-            for k, v in saved.items():
+        for tensor, index, name in net.slots(i):
+            for k, v in m.resume.optimizer["state"].get(name, {}).items():
+                state = opt.state[tensor]
                 if k == "step":
                     state["step"] = v.clone()
                 else:
                     state.setdefault(k, torch.zeros_like(tensor))[index] = v.to(tensor.device)
-    sched.load_state_dict(members[0].resume["scheduler"])
+    for group, saved in zip(opt.param_groups, members[0].resume.optimizer["param_groups"]):
+        group.update({k: v for k, v in saved.items() if k != "params"})  # the schedule's current lr
+    sched.load_state_dict(members[0].resume.scheduler)
 
 
 # -- training ------------------------------------------------------------------------------------------------
