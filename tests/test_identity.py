@@ -38,7 +38,7 @@ FOLDER, NPY, CIFAR = target("data", "folder"), target("oe", "npy"), target("data
 
 
 def folder_fp(root: Path, cache: Path | None = None) -> str | None:
-    return fp.source_fingerprint(node(FOLDER, root=str(root)), "data", None if cache is None else str(cache))
+    return fp.source_fingerprint(node(FOLDER, root=str(root)), fp.Cache(cache))
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_the_cache_spares_the_reading_and_a_touch_re_reads_to_the_same_fingerpri
     assert folder_fp(root, cache) == first and reads == [108, 108]  # the touched signature is cached again
     np.save(npy, np.load(npy)[::-1])  # same size and header, other content
     spec = node(NPY, path=str(npy))
-    assert fp.source_fingerprint(spec, "oe", str(cache)) == fp.source_fingerprint(spec, "oe", None)
+    assert fp.source_fingerprint(spec, fp.Cache(str(cache))) == fp.source_fingerprint(spec)
 
 
 def test_the_walk_lists_what_list_images_lists(tmp_path):
@@ -129,11 +129,11 @@ def test_large_sources_are_sampled_yet_a_sampled_change_or_any_size_change_is_se
     monkeypatch.setattr(fp, "SAMPLE_CHUNKS", 3)
     monkeypatch.setattr(fp, "CHUNK_BYTES", 1024)
     spec = node(NPY, path=str(npy))
-    before = fp.source_fingerprint(spec, "oe", None)
+    before = fp.source_fingerprint(spec)
     array = np.load(npy)
     array[-1, -1, -1] ^= 1  # the last byte: in the last chunk
     np.save(npy, array)
-    assert fp.source_fingerprint(spec, "oe", None) != before
+    assert fp.source_fingerprint(spec) != before
 
 
 def test_tiny_images_count_the_excluded_indices_and_cifar_its_batch_files(cifar_root, tmp_path):
@@ -141,19 +141,17 @@ def test_tiny_images_count_the_excluded_indices_and_cifar_its_batch_files(cifar_
     tiny.write_bytes(bytes(range(256)) * 12 * 4)
     exclude.write_text("1\n2\n")
     spec = node(target("oe", "tiny_images"), path=str(tiny), exclude_file=str(exclude))
-    first = fp.source_fingerprint(spec, "oe", None)
+    first = fp.source_fingerprint(spec)
     exclude.write_text("1\n3\n")
-    assert fp.source_fingerprint(spec, "oe", None) != first
+    assert fp.source_fingerprint(spec) != first
     cifar = node(CIFAR, root=str(cifar_root), download=False)
     copy = tmp_path / "cifar-copy"
     shutil.copytree(cifar_root, copy)
     (copy / "cifar-10-batches-py" / "readme.html").write_text("not read")
-    assert fp.source_fingerprint(node(CIFAR, root=str(copy), download=False), "data", None) == (
-        fp.source_fingerprint(cifar, "data", None)
-    )
+    assert fp.source_fingerprint(node(CIFAR, root=str(copy), download=False)) == (fp.source_fingerprint(cifar))
     (copy / "cifar-10-batches-py" / "test_batch").unlink()
     absent = node(CIFAR, root=str(copy), download=False)
-    assert fp.source_fingerprint(absent, "data", None) is None  # the source names what is missing when built
+    assert fp.source_fingerprint(absent) is None  # the source names what is missing when built
 
 
 def test_imagenet22k_is_listed_by_name_and_its_exclusions_count(tmp_path):
@@ -163,13 +161,13 @@ def test_imagenet22k_is_listed_by_name_and_its_exclusions_count(tmp_path):
     for value, wnid in enumerate((IN30, IN1K_NOT_30)):
         save_images(root / wnid, 3, 50 * (value + 1), size=(40, 40), suffix=".JPEG")
     in22k = target("oe", "imagenet22k")
-    first = fp.source_fingerprint(node(in22k, root=str(root), exclude="imagenet1k"), "oe", str(tmp_path / "c"))
+    first = fp.source_fingerprint(node(in22k, root=str(root), exclude="imagenet1k"), fp.Cache(tmp_path / "c"))
     moved = tmp_path / "moved"
     root.rename(moved)
-    assert fp.source_fingerprint(node(in22k, root=str(moved), exclude="imagenet1k"), "oe", None) == first
-    assert fp.source_fingerprint(node(in22k, root=str(moved), exclude="imagenet30"), "oe", None) != first
+    assert fp.source_fingerprint(node(in22k, root=str(moved), exclude="imagenet1k")) == first
+    assert fp.source_fingerprint(node(in22k, root=str(moved), exclude="imagenet30")) != first
     save_images(moved / IN30, 4, 50, size=(40, 40), suffix=".JPEG")  # one more file: the folder's mtime changes
-    assert fp.source_fingerprint(node(in22k, root=str(moved), exclude="imagenet1k"), "oe", str(tmp_path / "c")) != (
+    assert fp.source_fingerprint(node(in22k, root=str(moved), exclude="imagenet1k"), fp.Cache(tmp_path / "c")) != (
         first
     )
 
@@ -178,11 +176,11 @@ def test_a_source_class_the_package_does_not_know_is_identified_by_its_files_les
     (tmp_path / "d" / "cache").mkdir(parents=True)
     (tmp_path / "d" / "x.bin").write_bytes(b"abc")
     spec = node("collections.OrderedDict", root=str(tmp_path / "d"), cache_dir=str(tmp_path / "d" / "cache"))
-    first = fp.source_fingerprint(spec, "data", str(tmp_path / "d" / "cache"))
+    first = fp.source_fingerprint(spec, fp.Cache(str(tmp_path / "d" / "cache")))
     (tmp_path / "d" / "cache" / "images-1.npy").write_bytes(b"cache")
-    assert fp.source_fingerprint(spec, "data", str(tmp_path / "d" / "cache")) == first
+    assert fp.source_fingerprint(spec, fp.Cache(str(tmp_path / "d" / "cache"))) == first
     (tmp_path / "d" / "x.bin").write_bytes(b"abd")
-    assert fp.source_fingerprint(spec, "data", str(tmp_path / "d" / "cache")) != first
+    assert fp.source_fingerprint(spec, fp.Cache(str(tmp_path / "d" / "cache"))) != first
 
 
 # -- the config hash, the folder name, the record ----------------------------------------------------------------
@@ -191,7 +189,7 @@ def test_paths_leave_the_hash_and_the_folder_name_and_the_fingerprint_enters_the
     assert job_dirname([f"{k}=/a/b" for k in PATH_KEYS] + ["seed=1"], []) == "seed=1"
     cfg = make_cfg("method=hsc", f"data.root={root}", f"oe.path={npy}")
     train.validate(cfg)
-    assert (cfg.data.fingerprint, cfg.oe.fingerprint) == (folder_fp(root), fp.source_fingerprint(cfg.oe, "oe", None))
+    assert (cfg.data.fingerprint, cfg.oe.fingerprint) == (folder_fp(root), fp.source_fingerprint(cfg.oe))
     config = OmegaConf.to_container(cfg, resolve=True)
     moved = json.loads(json.dumps(config))
     moved["data"]["root"], moved["oe"]["path"] = "/elsewhere/data", "/elsewhere/pool.npy"
@@ -293,7 +291,9 @@ def test_the_report_pools_seeds_read_from_two_places_and_splits_on_other_data(tm
     assert "data.fingerprint=aaaa" in md and "data.fingerprint=bbbb" in md and "50.0 (n=1)" in md
 
 
-def test_absent_data_the_config_downloads_are_fetched_before_the_fingerprint(cifar_root, oe_npy, tmp_path, monkeypatch):
+def test_identifying_never_downloads_and_the_source_fetches_what_its_config_downloads(
+    cifar_root, oe_npy, tmp_path, monkeypatch
+):
     import sys
 
     import torchvision.datasets.utils as tv_utils
@@ -308,9 +308,14 @@ def test_absent_data_the_config_downloads_are_fetched_before_the_fingerprint(cif
     monkeypatch.setattr(tv_utils, "download_and_extract_archive", fake_archive)
     pools = sys.modules[get_class(NPY).__module__]  # NpyPool's module downloads with its download_url
     monkeypatch.setattr(pools, "download_url", lambda url, root, name: shutil.copy(oe_npy, Path(root) / name))
-    expected = fp.source_fingerprint(node(CIFAR, root=str(cifar_root), download=False), "data", None)
-    assert fp.source_fingerprint(node(CIFAR, root=str(tmp_path / "a"), download=False), "data", None) is None
-    assert fp.source_fingerprint(node(CIFAR, root=str(tmp_path / "b"), download=True), "data", None) == expected
+    expected = fp.source_fingerprint(node(CIFAR, root=str(cifar_root), download=False))
+    absent = node(CIFAR, root=str(tmp_path / "b"), download=True)
+    assert fp.source_fingerprint(absent) is None and fetched == []  # identifying downloads nothing
+    get_class(CIFAR).fetch({"root": str(tmp_path / "b"), "download": True})  # the source's own download
+    assert fp.source_fingerprint(absent) == expected and fetched == ["cifar-10-python.tar.gz"]
+    get_class(CIFAR).fetch({"root": str(tmp_path / "b"), "download": True})  # present: nothing more
     assert fetched == ["cifar-10-python.tar.gz"]
     pool = node(NPY, path=str(tmp_path / "300K.npy"), url="https://example.org/300K.npy")
-    assert fp.source_fingerprint(pool, "oe", None) == fp.source_fingerprint(node(NPY, path=str(oe_npy)), "oe", None)
+    assert fp.source_fingerprint(pool) is None
+    get_class(NPY).fetch({"path": str(tmp_path / "300K.npy"), "url": "https://example.org/300K.npy"})
+    assert fp.source_fingerprint(pool) == fp.source_fingerprint(node(NPY, path=str(oe_npy)))

@@ -10,7 +10,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ..data.datamodule import Clock, OEDataModule
-from ..data.fingerprint import identify
+from ..data.fingerprint import Cache, identify
 from ..data.options import Augmentation, BatchOptions
 from ..data.pools import OEPool
 from ..data.sources import LabelledSource, LoadedSource, NormalSource
@@ -49,15 +49,21 @@ def uses_oe(cfg: DictConfig) -> bool:
     return bool(cfg.oe) and get_class(cfg.method._target_).trains_with_oe(cfg.method)
 
 
-def validate(cfg: DictConfig, identify_data: bool = True, schema: bool = True) -> None:
+def validate(cfg: DictConfig, identify_data: bool = True, schema: bool = True, memory: dict | None = None) -> None:
     """Reject bad or contradictory options before any data is read (the one schema, ``oe_ad.config.schema``;
-    ``schema`` False: the config has passed it already), then identify the data by their content (``data.fingerprint``,
-    ``oe.fingerprint``) so that every config hash taken after this names the data by what it is
-    (``identify_data=False``: jobs that write nothing, e.g. a search's fitness, whose search was identified)."""
+    ``schema`` False: the config has passed it already), fetch data the config downloads, then identify the data by
+    their content (``data.fingerprint``, ``oe.fingerprint``) so that every config hash taken after this names the
+    data by what they are (``identify_data=False``: jobs that write nothing, e.g. a search's fitness, whose search
+    was identified; ``memory``: fingerprints shared by the jobs of one process)."""
     if schema:
         validate_config(cfg)
     if identify_data:
-        identify(cfg, uses_oe(cfg))
+        reads = [cfg.data, *([cfg.oe] if uses_oe(cfg) else [])]
+        for node in reads:  # the source's own download, when its data are missing and it downloads them
+            fetch = getattr(get_class(node._target_), "fetch", None)
+            if fetch is not None:
+                fetch(_instance_spec(node))
+        identify(cfg, uses_oe(cfg), Cache(OmegaConf.select(cfg, "paths.cache_dir", default=None), memory))
 
 
 class SourceCache:

@@ -16,6 +16,7 @@ import numpy as np
 from ..atomic import atomic_open
 from ..errors import OEADError
 from ..progress import progress
+from .fingerprint import Cache
 from .images import IMAGE_EXTENSIONS
 from .sources import ImageFolder, require_dir
 
@@ -39,6 +40,10 @@ class ImageNet30(ImageFolder):
 
     def __init__(self, root: str, image_size: int = 256, cache_dir: str | None = None, workers: int = 0) -> None:
         super().__init__(root, image_size, cache_dir, workers)
+
+    @classmethod
+    def fingerprint(cls, spec: dict, cache: Cache, classes: list[str] | None = None) -> str | None:
+        return super().fingerprint(spec, cache, IMAGENET30_CLASSES)
 
     def load(self):
         require_dir(self.root, "data.root")

@@ -12,6 +12,7 @@ from torchvision.datasets.utils import download_url, extract_archive
 
 from ..atomic import file_sha256
 from ..errors import OEADError
+from .fingerprint import Cache, walk
 from .images import decode_all, list_images
 from .sources import NormalSource, download, require_dir
 
@@ -46,6 +47,27 @@ class MVTecAD(NormalSource):
     ) -> None:
         self.root = Path(root)
         self.image_size, self.cache_dir, self.download, self.workers = image_size, cache_dir, download, workers
+
+    @classmethod
+    def fetch(cls, spec: dict) -> None:
+        """Download and extract the archive when ``root`` holds no category folder and ``download`` is on."""
+        root = Path(spec["root"])
+        if spec.get("download", True) and not any((root / c).is_dir() for c in CATEGORIES):
+            cls(str(root), download=True)._ensure(CATEGORIES[0])
+
+    @classmethod
+    def fingerprint(cls, spec: dict, cache: Cache) -> str | None:
+        """Every category's ``train/good/`` and ``test/<defect or good>/`` images."""
+        root, files = Path(spec["root"]), []
+        for cat in (c for c in CATEGORIES if (Path(spec["root"]) / c).is_dir()):
+            tests = (
+                sorted(p for p in (root / cat / "test").iterdir() if p.is_dir())
+                if (root / cat / "test").is_dir()
+                else []
+            )
+            for folder in [root / cat / "train" / NORMAL, *tests]:
+                files += walk(folder, prefix=f"{folder.relative_to(root)}/")
+        return cache.digest("mvtec", root, files or None)
 
     def _ensure(self, category: str) -> Path:
         base = self.root / category

@@ -7,6 +7,7 @@ and ``pool.read(i)`` (one (3, H, W) uint8 image: how pools too large to hold are
 
 import hashlib
 import logging
+import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -17,10 +18,11 @@ from torchvision.datasets.utils import download_url
 
 from ..atomic import atomic_open, file_sha256
 from ..errors import OEADError
+from .fingerprint import VERSION, Cache, combine, file_digest, one_file, sample, walk
 from .imagenet import load_index, read_wnids
 from .images import decode, decode_all, list_images
 from .npy import checked_indices, read_npy_images
-from .sources import PresentCIFAR100, download, read_cifar, require_dir
+from .sources import PresentCIFAR100, cifar_fingerprint, download, fetch_cifar, read_cifar, require_dir
 from .stream import gather
 
 log = logging.getLogger(__name__)
@@ -59,17 +61,27 @@ class NpyPool(OEPool):
         self, path: str, url: str | None = None, sha256: str | None = None, indices: list[int] | None = None
     ) -> None:
         self.path = Path(path)
-        if not self.path.exists() and url:
-            download(self.path.name, download_url, url, str(self.path.parent), self.path.name)
-            if sha256 and file_sha256(self.path) != sha256:
-                self.path.unlink()
-                raise OEADError(f"checksum mismatch for {self.path} downloaded from {url}; file removed")
+        self.fetch({"path": path, "url": url, "sha256": sha256})
         if not self.path.exists():
             raise OEADError(f"oe.path={self.path}: no such file")
         self.array = read_npy_images(self.path, "oe.path")
         if len(self.array) == 0:
             raise OEADError(f"oe.path={self.path}: the OE pool is empty (0 images)")
         self.keep = None if indices is None else checked_indices(list(indices), len(self.array), "oe.indices")
+
+    @classmethod
+    def fetch(cls, spec: dict) -> None:
+        """Download the file from ``url`` when it is missing (and check its ``sha256`` if given)."""
+        path, url, sha256 = Path(spec["path"]), spec.get("url"), spec.get("sha256")
+        if not path.exists() and url:
+            download(path.name, download_url, url, str(path.parent), path.name)
+            if sha256 and file_sha256(path) != sha256:
+                path.unlink()
+                raise OEADError(f"checksum mismatch for {path} downloaded from {url}; file removed")
+
+    @classmethod
+    def fingerprint(cls, spec: dict, cache: Cache) -> str | None:
+        return cache.digest("file", spec["path"], one_file(Path(spec["path"])))
 
     def __len__(self) -> int:
         return len(self.array) if self.keep is None else len(self.keep)
@@ -94,6 +106,14 @@ class HeldPool(OEPool):
 class CIFAR100Pool(HeldPool):
     """CIFAR-100 training images as OE; ``classes=k`` keeps k classes drawn at random from ``seed``."""
 
+    @classmethod
+    def fetch(cls, spec: dict) -> None:
+        fetch_cifar(PresentCIFAR100, spec["root"], spec.get("download", True))
+
+    @classmethod
+    def fingerprint(cls, spec: dict, cache: Cache) -> str | None:
+        return cifar_fingerprint(PresentCIFAR100, spec["root"], cache, ["train"])  # the pool reads the training images
+
     def __init__(self, root: str, classes: int | None = None, seed: int = 0, download: bool = True) -> None:
         train = read_cifar(PresentCIFAR100, Path(root), True, download, "oe.root")
         images, labels = train.images.numpy(), train.labels.numpy()
@@ -107,6 +127,10 @@ class CIFAR100Pool(HeldPool):
 
 class FolderPool(HeldPool):
     """Every image under ``root`` (recursively), decoded once and cached."""
+
+    @classmethod
+    def fingerprint(cls, spec: dict, cache: Cache) -> str | None:
+        return cache.digest("images", spec["root"], walk(Path(spec["root"])) or None)
 
     def __init__(self, root: str, image_size: int | None = 32, cache_dir: str | None = None) -> None:
         files = list_images(require_dir(Path(root), "oe.root"))
@@ -188,6 +212,12 @@ class TinyImagesPool(OEPool):
         self.excluded = excluded
         self.max_in_memory, self.workers = max_in_memory, workers
 
+    @classmethod
+    def fingerprint(cls, spec: dict, cache: Cache) -> str | None:
+        """The file and the excluded indices' file."""
+        files = [spec["path"], *([spec["exclude_file"]] if spec.get("exclude_file") is not None else [])]
+        return combine(*(cache.digest("file", f, one_file(Path(f))) for f in files))
+
     def __len__(self) -> int:
         return len(self.data) - len(self.excluded)
 
@@ -235,6 +265,27 @@ class ImageNet22kPool(OEPool):
         if not len(self.kept):
             raise OEADError(f"oe.root={root}: no images in <wnid>/ folders left after oe.exclude={exclude}")
         self.kept_synsets = sorted(set(self.synsets.tolist()) - excluded)
+
+    @classmethod
+    def fingerprint(cls, spec: dict, cache: Cache) -> str | None:
+        """Every file's name (from the pool's own index), the sampled files' sizes and contents, the excluded
+        synsets; recomputed when a synset folder's mtime changes (the index's rule)."""
+        root = Path(spec["root"])
+        if not root.is_dir():
+            return None
+        index, key = load_index(root, spec.get("cache_dir"))
+
+        def compute() -> str:
+            rels = [f"{index['synsets'][s]}/{n.decode()}" for s, n in zip(index["synset_of"], index["names"])]
+            h = hashlib.sha256(f"oe_ad data fingerprint v{VERSION}\n{len(rels)} files by name\n".encode())
+            h.update("".join(f"{rel}\n" for rel in rels).encode())
+            for i in sample(len(rels)):  # sizes only of the sampled files: a stat of 14M files is slow
+                size = os.stat(root / rels[i]).st_size
+                h.update(f"{rels[i]}\t{size}\t{file_digest(str(root / rels[i]), size, False)}\n".encode())
+            return h.hexdigest()
+
+        excluded = " ".join(sorted(read_wnids(spec.get("exclude", "imagenet1k"))))
+        return combine(cache.lookup("imagenet22k", root, key, compute), f"exclude {excluded}")
 
     def __len__(self) -> int:
         return len(self.kept)

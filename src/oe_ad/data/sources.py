@@ -4,6 +4,7 @@ A normal dataset gives (train, test) ``Split``s and its class names; an OE pool 
 images at given indices (memory-mapped or decoded once, so drawing a subset never reads the whole pool).
 """
 
+import json
 import pickle
 import urllib.error
 from abc import ABC, abstractmethod
@@ -17,6 +18,7 @@ from torchvision import datasets as tv_datasets
 
 from ..errors import OEADError
 from .benchmarks import split
+from .fingerprint import Cache, combine, named_files, walk
 from .images import decode_all, list_images
 
 
@@ -126,10 +128,36 @@ def read_cifar(kind: type[tv_datasets.CIFAR10], root: Path, train: bool, downloa
     return Split(images, torch.as_tensor(np.asarray(ds.targets, dtype=np.int64)))
 
 
+def fetch_cifar(kind: type[tv_datasets.CIFAR10], root: str, enabled: bool) -> None:
+    """Download CIFAR-10/100 into ``root`` when a batch file is missing and ``download`` is on (torchvision checks
+    the archive's md5); else nothing (a missing file is refused when the source is built)."""
+    base = Path(root) / kind.base_folder
+    if enabled and not all((base / f).is_file() for f, _ in kind.train_list + kind.test_list):
+        what = "CIFAR-100" if issubclass(kind, tv_datasets.CIFAR100) else "CIFAR-10"
+        download_archive = tv_datasets.utils.download_and_extract_archive
+        download(what, download_archive, kind.url, root, filename=kind.filename, md5=kind.tgz_md5)
+
+
+def cifar_fingerprint(kind: type[tv_datasets.CIFAR10], root: str, cache: Cache, only: list[str] | None = None):
+    """The batch files a CIFAR source reads (``only``: those names, e.g. CIFAR-100's ``train``)."""
+    base = Path(root) / kind.base_folder
+    return cache.digest(
+        kind.base_folder, base, named_files(base, only or [f for f, _ in kind.train_list + kind.test_list])
+    )
+
+
 class CIFAR10(LabelledSource):
     """CIFAR-10 from ``root/cifar-10-batches-py`` (downloaded there on first use if ``download``)."""
 
     classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+    @classmethod
+    def fetch(cls, spec: dict) -> None:
+        fetch_cifar(PresentCIFAR10, spec["root"], spec.get("download", True))
+
+    @classmethod
+    def fingerprint(cls, spec: dict, cache: Cache) -> str | None:
+        return cifar_fingerprint(PresentCIFAR10, spec["root"], cache)
 
     def __init__(self, root: str, download: bool = True) -> None:
         self.root = Path(root)
@@ -168,6 +196,20 @@ class ImageFolder(LabelledSource):
         images = decode_all(files, self.image_size, self.cache_dir, self.workers)
         # no copy: a cached array is memory-mapped, so selecting the normal class reads only its rows
         return Split(torch.from_numpy(images), torch.tensor(labels))
+
+    @classmethod
+    def fingerprint(cls, spec: dict, cache: Cache, classes: list[str] | None = None) -> str | None:
+        """The images of ``train/<class>/`` and ``test/<class>/`` (else ``val/``) and the class list (an empty
+        class folder shifts the labels of the others)."""
+        root = Path(spec["root"])
+        test = next((root / n for n in ("test", "val") if (root / n).is_dir()), None)
+        classes = classes or (sorted(p.name for p in (root / "train").iterdir() if p.is_dir()) if test else None)
+        if test is None or not (root / "train").is_dir() or classes is None:
+            return None
+        files = [
+            f for split in (root / "train", test) for c in classes for f in walk(split / c, prefix=f"{split.name}/{c}/")
+        ]
+        return combine(cache.digest(f"folder-{cls.__name__}", root, files), f"classes {json.dumps(classes)}")
 
     def load(self) -> tuple[Split, Split]:
         require_dir(self.root, "data.root")

@@ -24,7 +24,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ..config.factory import SourceCache, build_datamodule, build_method, uses_oe, validate
 from ..data.datamodule import Clock, OEDataModule
-from ..data.fingerprint import inputs, once_per_source
+from ..data.fingerprint import inputs
 from ..data.pools import OEPool
 from ..errors import OEADError
 from ..loggers import log_job_result, log_member_run
@@ -228,11 +228,11 @@ def log_result(job: Job, outcome: Outcome, record: dict[str, Any]) -> None:
 def _claim_all(specs: Sequence[JobSpec], record: bool, locks: HeldLocks, results: list) -> list[JobSpec]:
     """Validate and hash each job once; with ``record``, lock it, reuse its record or claim its folder. Returns
     the jobs to train; the others' results (a record, BUSY or a Failure) go into ``results``."""
-    todo = []
+    todo, memory = [], {}  # the jobs' shared data are fingerprinted once
     for i, spec in enumerate(specs):
         try:
             # once per job, before anything hashes or reads it
-            validate(spec.cfg, identify_data=record, schema=not spec.validated)
+            validate(spec.cfg, identify_data=record, schema=not spec.validated, memory=memory)
         except (OEADError, OmegaConfBaseException) as e:
             results[i] = describe(e, refused=True)
             continue
@@ -262,8 +262,7 @@ def run_jobs(specs: Sequence[JobSpec], fitter: Fitter, record: bool = True) -> l
     results: list[Result | None] = [None] * len(specs)
     locks = HeldLocks()  # held until every record of this call is written
     try:
-        with once_per_source():  # the jobs' shared data is fingerprinted once
-            todo = _claim_all(specs, record, locks, results)
+        todo = _claim_all(specs, record, locks, results)
         where = {id(spec): i for i, spec in enumerate(specs)}
         for spec, job, outcome in fitter.fit_and_test(todo):
             i = where[id(spec)]
