@@ -113,6 +113,13 @@ RUN_CASES = [
     (["milestones=[0.5,2]"], "milestones=[0.5,2]: mixes fractions of epochs with epochs"),
     (["milestones=[0.75,0.5]"], "milestones=[0.75,0.5]: must be increasing"),
     (["milestones=[-0.5]"], "milestones=-0.5"),
+    # your own network (nets/custom.py): its keys are typed by their annotations, its files must exist
+    (["net=resnet18", "net.freeze=maybe"], "net.freeze=maybe: must be bool | list[str]"),
+    (["net=resnet18", "net.head=3"], "net.head=3: must be bool"),
+    (["net=resnet18", "net.snapshot=/no/such.pt"], "net.snapshot=/no/such.pt: no such file"),
+    (["net=resnet18", "+net.heads=true"], "unknown key 'net.heads' (did you mean 'net.head'?)"),
+    (["net=custom"], "net.model._target_ is not set: give it on the command line"),
+    (["net=resnet18", "net.out_dim=0"], "net.out_dim=0: must be >= 1"),
 ]
 SEARCH_CASES = [
     (["search.direction=up"], "search.direction=up"),
@@ -425,3 +432,34 @@ def test_a_diverged_single_job_is_one_error_and_no_record(folder_root, oe_npy, t
 def test_diverged_vectorised_members_are_errors_not_records(folder_root, oe_npy, tmp_path, monkeypatch, capsys):
     code, errors = _diverging_run("vectorised", folder_root, oe_npy, tmp_path, monkeypatch, capsys)
     assert code == 2 and len(errors) == 2 and all("training diverged" in e for e in errors), errors
+
+
+# -- the entrance: one composition and one validation per job ------------------------------------------------------
+def test_a_job_is_composed_once_and_validated_once(folder_root, oe_npy, tmp_path, monkeypatch, capsys):
+    """Hydra composes the job's config once (no composition of ours before it) and the schema's one validation
+    runs once (Hydra's callback before the folder exists; the task does not validate again), single or swept.
+    (Hydra 1.3's ``hydra.main`` also composes the config once, in multirun mode, to read ``hydra.mode`` before it
+    runs anything (``Hydra.get_mode``): a probe of Hydra's own, not counted.)"""
+    from hydra._internal.hydra import Hydra
+    from hydra.types import RunMode
+
+    from oe_ad.config import schema
+
+    compositions, validations = [], []
+    compose, typed = Hydra.compose_config, schema._typed
+
+    def counted(self, *args, **kwargs):
+        if kwargs.get("run_mode") == RunMode.RUN:  # the job's composition (the mode probe composes as MULTIRUN)
+            compositions.append(kwargs.get("config_name"))
+        return compose(self, *args, **kwargs)
+
+    monkeypatch.setattr(Hydra, "compose_config", counted)
+    monkeypatch.setattr(schema, "_typed", lambda cfg: validations.append(1) or typed(cfg))  # validate_config's core
+    argv = merged([*tiny_overrides(folder_root, oe_npy, tmp_path / "runs"), "method=hsc", "epochs=1", "milestones=[]"])
+    code, errors = call_main(run.main, argv, monkeypatch, capsys)
+    assert code == 0 and errors == [] and list((tmp_path / "runs").rglob("result.json"))
+    assert (len(compositions), len(validations)) == (1, 1)
+    validations.clear()
+    sweep = ["-m", *argv, "launcher=vectorised", "normal_class=0", "seed=1,2", "name=v"]
+    code, errors = call_main(run.main, sweep, monkeypatch, capsys)
+    assert (code, errors, len(validations)) == (0, [], 2)  # once per job of the sweep

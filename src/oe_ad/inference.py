@@ -103,7 +103,11 @@ def load_model(checkpoint: str | os.PathLike, device: str = "auto") -> Model:
     path = Path(checkpoint)
     path = path / MODEL_FILE if path.is_dir() else path
     payload = read_model_file(path)
-    method = build_method(OmegaConf.create(payload["config"]))
+    config = OmegaConf.create(payload["config"])
+    for key in ("net.snapshot", "net.model.weights"):  # a FeatureNet's weights are all in model.pt: not loaded again
+        if OmegaConf.select(config, key) is not None:
+            OmegaConf.update(config, key, None)
+    method = build_method(config)
     # prepared as training prepared it (e.g. CLIP's prompts); data-derived state comes with the weights
     method.prepare(Facts(**payload.get("facts", {"normal_names": []})))
     load_weights(method, payload, path)

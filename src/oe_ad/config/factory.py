@@ -89,7 +89,7 @@ class SourceCache:
 
 def build_method(cfg: DictConfig) -> pl.LightningModule:
     """The configured method around its network, at the weights the current RNG state draws."""
-    net = build(cfg.net)
+    net = build(_instance_spec(cfg.net))
     return build(_instance_spec(cfg.method), net=net, lr=cfg.lr, milestones=list(cfg.milestones), _recursive_=True)
 
 

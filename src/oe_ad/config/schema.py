@@ -115,8 +115,11 @@ NODES: dict[str, tuple[dict[str, str], frozenset[str]]] = {
     ),
     "logger": ({"save_dir": "the job folder", "run": "the job"}, frozenset()),
 }
-# Integer keywords of the target nodes, by name, and their least value (None: null is allowed too).
-NODE_INTS = {"image_size": (1, True), "workers": (0, False), "max_in_memory": (1, False), "out_dim": (1, False)}
+# The least value of integer keywords of the target nodes, by name (their types come from the targets' annotations).
+NODE_MINIMA = {"image_size": 1, "workers": 0, "max_in_memory": 1, "out_dim": 1, "input_size": 1}
+# Annotations a keyword's value is checked against (a union of these, ``X | None``, ``Optional[X]``); others are not.
+KINDS = {"int": int, "float": (int, float), "bool": bool, "str": str, "None": type(None), "list": (list, ListConfig)}
+KINDS |= {"Sequence": (list, ListConfig), "tuple": (list, ListConfig)}
 
 
 # -- messages --------------------------------------------------------------------------------------------------
@@ -207,26 +210,35 @@ def node_info(node: Any) -> TargetInfo | None:
     return target_info(str(target)) if target else None
 
 
+def _kinds(annotation: str) -> tuple | None:
+    """The Python types an annotation such as ``int | None`` or ``bool | list[str]`` admits (None: not checked)."""
+    text = annotation.replace(" ", "")
+    if text.startswith("Optional[") and text.endswith("]"):
+        text = f"{text[9:-1]}|None"
+    kinds = [KINDS.get(part.split("[")[0]) for part in text.split("|")]
+    return None if None in kinds else tuple(k for kind in kinds for k in (kind if isinstance(kind, tuple) else (kind,)))
+
+
 def _check_node(node: DictConfig, path: str) -> None:
-    """Every key of ``node`` is a keyword of its ``_target_`` (or a label, or Hydra's); integer options in range."""
+    """Every key of ``node`` is a keyword of its ``_target_`` (or a label, or Hydra's), of the type its annotation
+    says; integers at least their ``NODE_MINIMA``; nested targets too."""
     info = node_info(node)
     if info is None:
         return
-    passed, labels = NODES.get(path, ({}, frozenset()))
+    passed, labels = NODES.get(path, ({}, frozenset({"fingerprint"})))
     for key in node:
         if key in passed:
             refuse(f"{path}.{key}", node._get_node(key)._value(), f"not a key of {path}: it is set by {passed[key]}")
         if info.params is not None and key not in info.params | labels and not str(key).startswith("_"):
             raise unknown_key(f"{path}.{key}", {f"{path}.{a}" for a in info.params - passed.keys() | labels})
-    for key, (low, null) in NODE_INTS.items():
-        if key in node and not OmegaConf.is_missing(node, key):
-            value = node[key]
-            if value is None and null:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int):
-                refuse(f"{path}.{key}", value, "not an integer")
-            if value < low:
-                refuse(f"{path}.{key}", value, f"must be >= {low}")
+        child = node._get_node(key)
+        if child._is_missing() or (isinstance(child, DictConfig) and "_target_" in child):
+            continue
+        value, kinds = node[key], _kinds(info.types.get(key, "object"))
+        if kinds is not None and (not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)):
+            refuse(f"{path}.{key}", value, f"must be {info.types[key]}")
+        if key in NODE_MINIMA and isinstance(value, int) and value < NODE_MINIMA[key]:
+            refuse(f"{path}.{key}", value, f"must be >= {NODE_MINIMA[key]}")
     for key in node:
         child = node._get_node(key)
         if isinstance(child, DictConfig) and not child._is_none() and not child._is_missing() and "_target_" in child:
@@ -292,11 +304,13 @@ def _check_inputs(node: DictConfig, path: str) -> None:
     """The folder or file a data or OE node reads exists, unless the node downloads it there."""
     if node.get("download") or node.get("url"):
         return
-    root, file = node.get("root"), node.get("path")
+    root = node.get("root")
     if root is not None and not Path(str(root)).is_dir():
         refuse(f"{path}.root", root, "no such folder" if not Path(str(root)).exists() else "not a folder")
-    if file is not None and not Path(str(file)).is_file():
-        refuse(f"{path}.path", file, "no such file" if not Path(str(file)).exists() else "not a file")
+    for key in ("path", "snapshot"):
+        file = node.get(key)
+        if file is not None and not Path(str(file)).is_file():
+            refuse(f"{path}.{key}", file, "no such file" if not Path(str(file)).exists() else "not a file")
 
 
 def _check_oe_file(cfg: DictConfig) -> None:
@@ -379,7 +393,7 @@ def validate_config(cfg: DictConfig) -> DictConfig:
         for path in ("method", "net", "data", "oe", "filter", "trainer", "logger"):
             if isinstance(cfg.get(path), DictConfig) and (path != "oe" or with_oe):
                 _check_node(cfg[path], path)
-                if path in ("data", "oe"):
+                if path in ("data", "oe", "net"):
                     _check_inputs(cfg[path], path)
         n = num_classes(cfg)
         if n is not None and cfg.normal_class >= n:

@@ -26,10 +26,12 @@ ROOTS = {"object", "ABC", "Generic", "Protocol"}
 @dataclass(frozen=True)
 class TargetInfo:
     """``params``: the keywords the target accepts (None: any, as far as can be told); ``attrs``: class
-    attributes with literal values, inherited ones included (a subclass's value wins)."""
+    attributes with literal values, inherited ones included (a subclass's value wins); ``types``: the keywords'
+    annotations as written (``int | None``)."""
 
     params: frozenset[str] | None
     attrs: dict[str, Any] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
 
 
 class Unreadable(Exception):
@@ -120,6 +122,10 @@ def _keywords(fn: ast.FunctionDef) -> tuple[set[str], ast.arg | None]:
     return {a.arg for a in [*fn.args.args, *fn.args.kwonlyargs]} - {"self", "cls"}, fn.args.kwarg
 
 
+def _annotations(fn: ast.FunctionDef) -> dict[str, str]:
+    return {a.arg: ast.unparse(a.annotation) for a in [*fn.args.args, *fn.args.kwonlyargs] if a.annotation}
+
+
 def _hands_kwargs_to_base(fn: ast.FunctionDef, kwarg: str) -> bool:
     """Whether ``__init__`` passes its ``**kwargs`` on as ``super().__init__(..., **kwargs)``."""
     inits = [n for n in ast.walk(fn) if isinstance(n, ast.Call) and getattr(n.func, "attr", None) == "__init__"]
@@ -138,12 +144,14 @@ def _info(target: str) -> TargetInfo:
     node, _, names = _find(target)
     if isinstance(node, ast.FunctionDef):
         params, kwarg = _keywords(node)
-        return TargetInfo(None if kwarg else frozenset(params))
+        return TargetInfo(None if kwarg else frozenset(params), {}, _annotations(node))
     bases = [_qualified(b, names) for b in node.bases]
     inherited = [TargetInfo(frozenset()) if b.startswith(FRAMEWORKS) else _info(b) for b in bases]
     attrs: dict[str, Any] = {}
+    types: dict[str, str] = {}
     for info in reversed(inherited):  # the first base wins over later ones, the class over its bases
         attrs |= info.attrs
+        types |= info.types
     fields: set[str] = set()
     for stmt in node.body:
         annotated = isinstance(stmt, ast.AnnAssign)
@@ -152,18 +160,20 @@ def _info(target: str) -> TargetInfo:
         for t in targets:
             if isinstance(t, ast.Name):
                 fields |= {t.id} if annotated else set()
+                types |= {t.id: ast.unparse(stmt.annotation)} if annotated else {}
                 attrs |= {t.id: value} if ok else {}
     base_params = inherited[0].params if inherited else frozenset()
     init = next((s for s in node.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"), None)
     if init is None:
         is_dataclass = any("dataclass" in ast.unparse(d) for d in node.decorator_list)
         if not is_dataclass:
-            return TargetInfo(base_params, attrs)
+            return TargetInfo(base_params, attrs, types)
         inherited_fields = frozenset().union(*(i.params or frozenset() for i in inherited))
-        return TargetInfo(frozenset(fields) | inherited_fields, attrs)
+        return TargetInfo(frozenset(fields) | inherited_fields, attrs, types)
     params, kwarg = _keywords(init)
+    types |= _annotations(init)
     if kwarg is None:
-        return TargetInfo(frozenset(params), attrs)
+        return TargetInfo(frozenset(params), attrs, types)
     if not _hands_kwargs_to_base(init, kwarg.arg) or base_params is None:
-        return TargetInfo(None, attrs)
-    return TargetInfo(frozenset(params) | base_params, attrs)
+        return TargetInfo(None, attrs, types)
+    return TargetInfo(frozenset(params) | base_params, attrs, types)

@@ -37,7 +37,7 @@ SAMPLE_FILES = 1024  # files hashed of a larger source (first and last included)
 SAMPLE_CHUNKS = 256  # chunks hashed of a single file larger than SAMPLE_CHUNKS * CHUNK_BYTES
 CHUNK_BYTES = 1 << 20
 CACHE_FOLDER = "fingerprints"
-PATH_LEAVES = ("root", "path", "url", "exclude_file")  # the keys of a source node that say where its data lie
+PATH_LEAVES = ("root", "path", "url", "exclude_file", "snapshot")  # the keys of a node that say where its files lie
 
 
 @dataclass(frozen=True)
@@ -213,19 +213,24 @@ def source_fingerprint(node: DictConfig, cache: Cache | None = None) -> str | No
 
 
 def identify(cfg: DictConfig, reads_oe: bool, cache: Cache | None = None) -> DictConfig:
-    """Write ``data.fingerprint`` and ``oe.fingerprint`` (None: the job reads no OE) into the config, in place,
-    before its hash is taken: the config hash then names the data by what they are, not where. Idempotent."""
+    """Write ``data.fingerprint``, ``oe.fingerprint`` (None: the job reads no OE) and, for a network initialised from
+    ``net.snapshot``, ``net.fingerprint`` into the config, in place, before its hash is taken: the config hash then
+    names the data and the initial weights by what they are, not where. Idempotent."""
     cache = cache if cache is not None else Cache(OmegaConf.select(cfg, "paths.cache_dir", default=None))
+    snapshot = OmegaConf.select(cfg, "net.snapshot", default=None)  # a network's initial weights count too
     with open_dict(cfg):
         cfg.data.fingerprint = source_fingerprint(cfg.data, cache)
         if cfg.get("oe"):
             cfg.oe.fingerprint = source_fingerprint(cfg.oe, cache) if reads_oe else None
+        if snapshot is not None:
+            cfg.net.fingerprint = (cache.digest("file", snapshot, one_file(Path(snapshot))) or "absent")[:16]
     return cfg
 
 
 def inputs(cfg: DictConfig, reads_oe: bool) -> dict[str, Any]:
     """For the record: per source read, its fingerprint (the identity) and the real paths read (information)."""
     nodes = {"data": cfg.get("data"), "oe": cfg.get("oe") if reads_oe else None}
+    nodes["net"] = cfg.net if OmegaConf.select(cfg, "net.snapshot", default=None) else None
     return {
         name: {
             "fingerprint": node.get("fingerprint"),

@@ -147,10 +147,12 @@ def save_model(
     preprocessing: dict[str, Any],
     extra: dict[str, Any] | None = None,
 ) -> None:
-    """Write what inference needs: config, preprocessing and the trainable weights + buffers; ``extra``: plain-data
-    fields: ``facts`` (what the method was prepared with, ``methods.base.Facts.saved``: e.g. CLIP's normal class
-    names), ``classes``, ``normal_scores`` (thresholds)."""
-    frozen = sorted(n for n, p in module.named_parameters() if not p.requires_grad)
+    """Write what inference needs: config, preprocessing and the weights + buffers (frozen ones only where the net
+    rebuilds them from its config: CLIP's, ``frozen_from_config``); ``extra``: plain-data fields: ``facts`` (what the
+    method was prepared with, ``methods.base.Facts.saved``: e.g. CLIP's normal class names), ``classes``,
+    ``normal_scores`` (thresholds)."""
+    rebuilt = getattr(getattr(module, "net", None), "frozen_from_config", False)
+    frozen = sorted(n for n, p in module.named_parameters() if not p.requires_grad) if rebuilt else []
     state = {k: v.detach().cpu() for k, v in module.state_dict().items() if k not in set(frozen)}
     payload = {**(extra or {}), "format": MODEL_FORMAT, "config": config, "preprocessing": preprocessing}
     write_verified(path, {**payload, "state_dict": state, "frozen": frozen})

@@ -18,9 +18,9 @@ ERROR_FILE = "error.json"  # a failed job's one-line error, for the end-of-sweep
 log = logging.getLogger(__name__)
 _warned: set[str] = set()  # files already named in a warning (a report reads the records more than once)
 INDEX_DIR = ".index"  # in the experiment folder: one small file per finished config hash -> its record
-# Where a job's data lie (every path-valued key of conf/data/*.yaml and conf/oe/*.yaml). They leave the config hash
-# and the job folder name; ``data.fingerprint`` / ``oe.fingerprint`` (data/fingerprint.py) say what the data are.
-PATH_KEYS = ("data.root", "oe.root", "oe.path", "oe.url", "oe.exclude_file")
+# Where a job's data and snapshot lie (the path-valued keys of conf/data, conf/oe, conf/net). They leave the config
+# hash and the job folder name; ``data.fingerprint``, ``oe.fingerprint``, ``net.fingerprint`` say what they hold.
+PATH_KEYS = ("data.root", "oe.root", "oe.path", "oe.url", "oe.exclude_file", "net.snapshot")
 # Keys that change where, how or how fast a job runs, or how it is reported, not what it computes.
 NON_EFFECTIVE_KEYS = (
     *("paths", "data.cache_dir", "oe.cache_dir", "logger", "force", "trainer.enable_progress_bar", "name"),
@@ -67,8 +67,8 @@ def what_differs(record: dict[str, Any], config: dict[str, Any]) -> str:
     for key in keys[:3]:
         node, _, leaf = key.partition(".")
         if leaf == "fingerprint":
-            where = "data.root" if node == "data" else "the OE source (oe.path / oe.root)"
-            said.append(f"{key} differs: the images under {where} changed since this record")
+            where = {"data": "the images under data.root", "oe": "the images under the OE source (oe.path / oe.root)"}
+            said.append(f"{key} differs: {where.get(node, 'the snapshot file net.snapshot')} changed since this record")
         else:
             was, now = (_show(_get(c, key)) for c in (old, new))
             said.append(f"{key} differs (the record's {was}, this job's {now})")

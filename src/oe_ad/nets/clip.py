@@ -129,6 +129,8 @@ def resolve_weights(model: str, pretrained: str | None, cache_dir: str | None = 
 class CLIPNet(nn.Module):
     """An open_clip model: ``forward`` maps [0, 1] images to unit image features; ``encode_text`` maps prompts."""
 
+    frozen_from_config = True  # model.pt leaves the frozen pretrained weights out: the tag or file rebuilds them
+
     def __init__(
         self,
         model: str = "ViT-B-32",
