@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from ..errors import OEADError
-from ..metrics import AUROC, auroc
+from ..metrics import AUROC, auroc, ood_metrics
 
 
 class Diverged(OEADError):
@@ -83,3 +83,8 @@ class Meter:
         labels = torch.cat([y.flatten() for y in self.test_labels]) if self.test_labels else torch.zeros(0)
         self.last_test = (auroc(scores, labels), scores)
         return self.last_test
+
+    def test_metrics(self) -> dict[str, float]:
+        """The latest test's AUROC, AUPR, FPR@95, AUPR-In and AUPR-Out (``metrics.ood_metrics``)."""
+        labels = torch.cat([y.flatten() for y in self.test_labels])
+        return ood_metrics(self.last_test[1], labels)

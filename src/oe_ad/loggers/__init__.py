@@ -9,6 +9,7 @@ from .job import JobRun, job_run, log_config, log_history, log_job_result, log_m
 from .lightning import (
     build_logger,
     csv_logger,
+    finish_logger,
     finish_wandb,
     logger_callbacks,
     wandb_credentials_available,
@@ -20,6 +21,7 @@ __all__ = [
     "JobRun",
     "build_logger",
     "csv_logger",
+    "finish_logger",
     "finish_wandb",
     "job_run",
     "log_config",

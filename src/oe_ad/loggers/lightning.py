@@ -157,6 +157,17 @@ def logger_callbacks(logger: Any) -> "list[pl.Callback]":
     return [LearningRateMonitor(logging_interval="epoch")]
 
 
+def finish_logger(logger: Any) -> None:
+    """Close a logger built outside a Lightning ``Trainer`` (a vectorised member's): its files flushed and
+    closed (CSV, TensorBoard), its W&B run finished. A failure here is a warning."""
+    try:
+        if logger:
+            logger.finalize("success")
+    except Exception as e:
+        log.warning("logger: could not close it (%s)", one_line(e))
+    finish_wandb()
+
+
 def finish_wandb() -> None:
     """End the active W&B run, so the next job of a sweep starts its own run (a failure here is a warning)."""
     wandb = sys.modules.get("wandb")
