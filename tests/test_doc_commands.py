@@ -209,6 +209,10 @@ COMMANDS: dict[str, Run | Validate | Skip] = {
     "python benchmarks/gpu_check.py gpu-out --data DIR --oe FILE.npy": Skip(GPU),
     # docs/wandb.md
     "wandb login": Skip("needs a W&B account"),
+    "oe-ad-run method=hsc logger=tensorboard name=mine": Run(append=TINY, why="200 epochs"),
+    "tensorboard --logdir runs/mine": Skip(
+        "a web server that runs until stopped (tests/test_tensorboard.py reads the events)"
+    ),
     "oe-ad-wandb-sync runs/fig2-cifar10 --dry-run": Run(),
     "oe-ad-wandb-sync runs/fig2-cifar10": Skip("uploads to W&B (an account and the network)"),
 }

@@ -129,7 +129,8 @@ def log_history(
         return
     for epoch, row in enumerate(history):
         if "train/lr" in row:
-            logger.log_metrics({"train/lr": row["train/lr"], "epoch": epoch}, step=epoch * steps_per_epoch)
+            # alone, as Lightning's LearningRateMonitor logs it (no `epoch` at an epoch's first step)
+            logger.log_metrics({"train/lr": row["train/lr"]}, step=epoch * steps_per_epoch)
         rest = {k: v for k, v in row.items() if k != "train/lr" and v is not None}
         if rest:
             logger.log_metrics({**rest, "epoch": epoch}, step=(epoch + 1) * steps_per_epoch - 1)
