@@ -182,6 +182,10 @@ COMMANDS: dict[str, Run | Validate | Skip] = {
     "make real-data": Run(append="batch_size=8", why="the tiny data stand in for the CIFAR-10 copy"),
     ".venv/bin/python tools/check_deps.py": Run(),
     "bash tests/wheel_smoke.sh": Skip("CI (.ci/run) runs it; it builds and installs the wheel"),
+    # docs/export.md (tests/test_export.py checks the files' scores)
+    "oe-ad-export JOB --format onnx": Run(),
+    "oe-ad-export JOB --format torchscript": Run(),
+    "oe-ad-export JOB --format onnx --input float -o detector.onnx": Run(),
     # docs/extending.md (tests/test_extending.py checks the jobs' results)
     "PYTHONPATH=. oe-ad-sweep --config-dir my_conf experiment=stripes-demo": Run(),
     "PYTHONPATH=. oe-ad-run --config-dir my_conf experiment=stripes-demo oe_size=4 logger=csv "

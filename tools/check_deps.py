@@ -23,10 +23,10 @@ LOCAL = {"oe_ad", "hydra_plugins", "benchmarks"}
 # benchmarks/official/README.md sets up; nothing of ours installs it.
 REFERENCE_CODE = {"eoe"}
 # Declared without a direct import: a runtime plugin Hydra finds by itself, a notebook kernel and server, what
-# Lightning's TensorBoardLogger imports for us.
+# Lightning's TensorBoardLogger and torch.onnx.export import for us.
 INDIRECT = {
     *("hydra-joblib-launcher", "hydra-submitit-launcher", "ipykernel", "jupyterlab", "ruff", "pytest"),
-    "tensorboard",
+    *("tensorboard", "onnxscript"),
 }
 
 

@@ -203,6 +203,7 @@ def finish(job: Job, outcome: Outcome) -> dict[str, Any]:
             "facts": job.facts().saved(),
             "classes": list(dm.classes),
             "normal_scores": normal_scores(job.method, dm),
+            "config_hash": job.hash,  # the record's key, for an export's sidecar
         }
         save_model(job_dir / MODEL_FILE, job.method, record["config"], preprocessing, extra)
     if outcome.scores is not None:
