@@ -104,3 +104,18 @@ def test_a_trained_jobs_record_holds_the_ood_table_of_its_scores_csv(trained_job
         assert record[f"test_{key}"] == pytest.approx(expected[key], abs=1e-9), key
     assert record["test_auroc"] == pytest.approx(expected["auroc"], abs=1e-6)
     assert json.loads((trained_job.dir / "result.json").read_text())["test_fpr95"] == record["test_fpr95"]
+
+
+def test_a_meter_whose_test_scores_hold_one_kind_logs_the_auroc_alone():
+    """A DDP rank may see only normal images of a tiny test set: no error, the AUROC as before."""
+    from oe_ad.job.meter import Meter
+
+    meter = Meter()
+    meter.start_test()
+    meter.test_step(torch.tensor([0.1, 0.3]), torch.tensor([False, False]))
+    meter.end_test()
+    assert set(meter.test_metrics()) == {"auroc"}
+    meter.start_test()
+    meter.test_step(torch.tensor([0.1, 0.3]), torch.tensor([False, True]))
+    meter.end_test()
+    assert meter.test_metrics() == {"auroc": 1.0, "aupr": 1.0, "fpr95": 0.0, "aupr_in": 1.0, "aupr_out": 1.0}
