@@ -36,8 +36,9 @@ def run(capsys, main_fn, *args: str) -> tuple[int, str, str]:
 
 
 def predicted(capsys, job: Path, images: Path, tmp: Path) -> np.ndarray:
-    """``oe-ad-predict``'s scores of every image of ``images`` (its CSV, in its order)."""
-    code, _, err = run(capsys, predict_main, job, images, "-o", tmp / "predict.csv")
+    """``oe-ad-predict``'s scores of every image of ``images`` (its CSV, in its order), on the CPU as the exported
+    files run here (a GPU's convolutions, TF32 included, differ from the CPU's by more than 1e-5)."""
+    code, _, err = run(capsys, predict_main, job, images, "-o", tmp / "predict.csv", "--device", "cpu")
     assert code == 0, err
     with open(tmp / "predict.csv") as fh:
         return np.array([float(row["score"]) for row in csv.DictReader(fh)])

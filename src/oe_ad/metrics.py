@@ -17,7 +17,7 @@ from torchmetrics.functional.classification import (
 from torchmetrics.utilities import dim_zero_cat
 
 # The literature uses both conventions (which class is "positive" for FPR@95TPR); this is ours, in one sentence,
-# for every place that shows the numbers (oe-ad-eval, metrics.json, W&B, docs/methods.md).
+# for every place that shows the numbers (oe-ad-eval, metrics.json, the W&B summary; docs/protocol.md).
 CONVENTION = (
     "FPR@95 is the share of anomalous test images scored as normal (score <= t) at the lowest threshold t that "
     "keeps at least 95% of the normal test images (the normal class is the positive one, ties at t count as "
