@@ -24,3 +24,7 @@ def test_the_python_api_example_runs(trained_job, folder_root, capsys):
     assert re.fullmatch(r"flagged: \d of 8 random images", out[2])
     record = trained_job.record
     assert out[3] == f"AUROC {record['test_auroc']:.4f}  AUPR {record['test_aupr']:.4f}  (12 normal, 24 anomalous)"
+    assert out[4] == (
+        f"FPR@95 {record['test_fpr95']:.4f}  AUPR-In {record['test_aupr_in']:.4f}  "
+        f"AUPR-Out {record['test_aupr_out']:.4f}"
+    )

@@ -182,6 +182,10 @@ COMMANDS: dict[str, Run | Validate | Skip] = {
     "make real-data": Run(append="batch_size=8", why="the tiny data stand in for the CIFAR-10 copy"),
     ".venv/bin/python tools/check_deps.py": Run(),
     "bash tests/wheel_smoke.sh": Skip("CI (.ci/run) runs it; it builds and installs the wheel"),
+    # docs/export.md (tests/test_export.py checks the files' scores)
+    "oe-ad-export JOB --format onnx": Run(),
+    "oe-ad-export JOB --format torchscript": Run(),
+    "oe-ad-export JOB --format onnx --input float -o detector.onnx": Run(),
     # docs/extending.md (tests/test_extending.py checks the jobs' results)
     "PYTHONPATH=. oe-ad-sweep --config-dir my_conf experiment=stripes-demo": Run(),
     "PYTHONPATH=. oe-ad-run --config-dir my_conf experiment=stripes-demo oe_size=4 logger=csv "
@@ -209,6 +213,10 @@ COMMANDS: dict[str, Run | Validate | Skip] = {
     "python benchmarks/gpu_check.py gpu-out --data DIR --oe FILE.npy": Skip(GPU),
     # docs/wandb.md
     "wandb login": Skip("needs a W&B account"),
+    "oe-ad-run method=hsc logger=tensorboard name=mine": Run(append=TINY, why="200 epochs"),
+    "tensorboard --logdir runs/mine": Skip(
+        "a web server that runs until stopped (tests/test_tensorboard.py reads the events)"
+    ),
     "oe-ad-wandb-sync runs/fig2-cifar10 --dry-run": Run(),
     "oe-ad-wandb-sync runs/fig2-cifar10": Skip("uploads to W&B (an account and the network)"),
 }

@@ -9,6 +9,7 @@ import pytest
 
 from oe_ad.evaluate import main
 from oe_ad.job.scores import read_scores
+from oe_ad.metrics import CONVENTION
 
 
 def run_eval(capsys, *args: str) -> tuple[int, str, str]:
@@ -28,6 +29,9 @@ def test_eval_on_the_jobs_data_folder_reproduces_its_record(trained_job, folder_
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["auroc"] == pytest.approx(trained_job.record["test_auroc"], abs=1e-6)
     assert metrics["aupr"] == pytest.approx(trained_job.record["test_aupr"], abs=1e-6)
+    for key in ("fpr95", "aupr_in", "aupr_out"):  # the OOD table, as the job recorded it
+        assert metrics[key] == pytest.approx(trained_job.record[f"test_{key}"], abs=1e-6), key
+    assert metrics["convention"] == CONVENTION and "95% of the normal test images" in CONVENTION
     assert (metrics["n_normal"], metrics["n_anomalous"]) == (12, 24)
     assert metrics["normal_classes"] == ["class0"] and metrics["anomalous_classes"] == ["class1", "class2"]
     assert metrics["method"] == "hsc" and len(metrics["model_sha256"]) == 64
@@ -42,6 +46,7 @@ def test_eval_on_the_jobs_data_folder_reproduces_its_record(trained_job, folder_
     for name in ("roc.png", "pr.png"):
         assert (tmp_path / "ev" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"AUROC {100 * trained_job.record['test_auroc']:.2f}%" in out and "12 normal (class0), 24 anomalous" in out
+    assert f"FPR@95 {100 * trained_job.record['test_fpr95']:.2f}%  AUPR-In " in out and f"({CONVENTION})" in out
 
 
 def test_eval_on_the_jobs_dataset_config_reproduces_its_record(trained_job, capsys):

@@ -64,6 +64,7 @@ def test_wheel_declares_the_console_commands_and_dependencies(wheel_names, tmp_p
         "oe-ad-predict",
         "oe-ad-wandb-sync",
         "oe-ad-eval",
+        "oe-ad-export",
     }
 
 

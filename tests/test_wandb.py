@@ -12,7 +12,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from oe_ad import report
 from oe_ad.job.lightning import run_job
 from oe_ad.job.scores import SCORES_NAME, read_scores
-from oe_ad.loggers.job import SUMMARY_KEYS, hyperparameters, run_id
+from oe_ad.loggers.job import CONVENTION_KEY, SUMMARY_KEYS, hyperparameters, run_id
+from oe_ad.metrics import CONVENTION
 from oe_ad.vectorised.launcher import train_jobs
 from wandb_files import offline_runs
 
@@ -62,6 +63,10 @@ def test_job_run_has_its_id_name_tags_config_summary_and_learning_rates(single):
     for key in SUMMARY_KEYS:
         assert run.summary[key] == pytest.approx(record[key]) if isinstance(record[key], float) else record[key]
     assert 0 <= record["test_aupr"] <= 1
+    assert {"test_fpr95", "test_aupr_in", "test_aupr_out"} <= set(SUMMARY_KEYS)
+    assert run.summary[CONVENTION_KEY] == CONVENTION  # what FPR@95 and AUPR-In/Out mean, beside them
+    tests = [row for row in run.history if "test/fpr95" in row]  # the OOD table once, in the history too
+    assert len(tests) == 1 and tests[0]["test/aupr_in"] == pytest.approx(record["test_aupr_in"])
     lrs = [row["train/lr"] for row in run.history if "train/lr" in row]
     assert lrs == pytest.approx([1e-3, 1e-4])  # one per epoch, divided by 10 at milestone 1
     assert {"test/roc_table/_type", "test/scores_normal/bins", "test/scores_anomalous/values"} <= set(run.summary)
@@ -128,6 +133,7 @@ def test_vectorised_members_log_runs_with_the_single_jobs_fields(single, make_cf
     assert set(m0.config) == set(ref.config)
     for key in SUMMARY_KEYS:
         assert key in m1.summary
+    assert m1.summary["test_fpr95"] == pytest.approx(results[1]["test_fpr95"]) and CONVENTION_KEY in m1.summary
     assert m1.summary["test_auroc"] == pytest.approx(results[1]["test_auroc"])
     assert [r["train/lr"] for r in m1.history if "train/lr" in r] == pytest.approx([1e-3, 1e-4])
     history_keys = lambda run: {k for row in run.history for k in row if not k.startswith("_")}  # noqa: E731

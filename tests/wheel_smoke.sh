@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The real install, as a user gets it: build the wheel, install it (not editable) into a fresh venv, and from
-# a folder outside the checkout run one tiny job on data made here, oe-ad-report on it, oe-ad-predict and
-# oe-ad-eval with its model.pt. The fresh venv reuses the dependencies of an existing environment (torch is ~2 GB) through a
-# .pth line naming that environment's site-packages; its .pth files are not run, so the checkout's editable
-# oe_ad stays invisible and only the wheel's copy can be imported.
+# a folder outside the checkout run one tiny job on data made here, oe-ad-report on it, oe-ad-predict,
+# oe-ad-eval and oe-ad-export with its model.pt. The fresh venv reuses the dependencies of an existing
+# environment (torch is ~2 GB) through a .pth line naming that environment's site-packages; its .pth files are
+# not run, so the checkout's editable oe_ad stays invisible and only the wheel's copy can be imported.
 # Usage: tests/wheel_smoke.sh [PYTHON]   (PYTHON: the interpreter of `make install`'s .venv; default .venv/bin/python)
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
@@ -32,7 +32,7 @@ BASE_SITE="$("$BASE_PY" -c 'import sysconfig; print(sysconfig.get_paths()["purel
 cd "$TMP" && mkdir work && cd work  # outside the checkout: nothing can come from $REPO
 "$PY" -c "import oe_ad, sys; p = oe_ad.__file__; sys.exit(0 if p.startswith('$TMP/venv') else f'oe_ad from {p}')"
 VERSION="$("$PY" -c 'import importlib.metadata as m; print(m.version("oe_ad"))')"
-for cmd in oe-ad-run oe-ad-sweep oe-ad-search oe-ad-report oe-ad-predict oe-ad-eval oe-ad-wandb-sync; do
+for cmd in oe-ad-run oe-ad-sweep oe-ad-search oe-ad-report oe-ad-predict oe-ad-eval oe-ad-export oe-ad-wandb-sync; do
   "$TMP/venv/bin/$cmd" --help > help.txt || { echo "error: $cmd --help failed"; exit 1; }
   grep -qi "usage" help.txt || { echo "error: $cmd --help prints no usage"; exit 1; }
   "$TMP/venv/bin/$cmd" --version > version.txt || { echo "error: $cmd --version failed"; exit 1; }
@@ -76,6 +76,11 @@ test "$(wc -l < scores.csv)" -eq 17 || { echo "error: scores.csv should hold 16 
 
 step "oe-ad-eval"
 "$TMP/venv/bin/oe-ad-eval" "$MODEL" data -o eval > eval.log || { cat eval.log; exit 1; }
-grep -q "AUROC" eval.log && test -f eval/metrics.json -a -f eval/roc.png -a -f eval/pr.png \
+grep -q "AUROC" eval.log && grep -q "FPR@95" eval.log \
+  && test -f eval/metrics.json -a -f eval/roc.png -a -f eval/pr.png \
   || { cat eval.log; echo "error: oe-ad-eval wrote no metrics or curves"; exit 1; }
+
+step "oe-ad-export"
+"$TMP/venv/bin/oe-ad-export" "$MODEL" --format onnx -o model.onnx > export.log 2>&1 || { cat export.log; exit 1; }
+test -s model.onnx -a -s model.onnx.json || { cat export.log; echo "error: oe-ad-export wrote no model.onnx"; exit 1; }
 step "ok"

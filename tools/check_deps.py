@@ -22,8 +22,12 @@ LOCAL = {"oe_ad", "hydra_plugins", "benchmarks"}
 # The paper's code: benchmarks/official/patches.py runs inside the reference checkout's own environment, which
 # benchmarks/official/README.md sets up; nothing of ours installs it.
 REFERENCE_CODE = {"eoe"}
-# Declared without a direct import: a runtime plugin Hydra finds by itself, a notebook kernel and server.
-INDIRECT = {"hydra-joblib-launcher", "hydra-submitit-launcher", "ipykernel", "jupyterlab", "ruff", "pytest"}
+# Declared without a direct import: a runtime plugin Hydra finds by itself, a notebook kernel and server, what
+# Lightning's TensorBoardLogger and torch.onnx.export import for us.
+INDIRECT = {
+    *("hydra-joblib-launcher", "hydra-submitit-launcher", "ipykernel", "jupyterlab", "ruff", "pytest"),
+    *("tensorboard", "onnxscript"),
+}
 
 
 def _norm(name: str) -> str:

@@ -3,7 +3,8 @@
 ``MODEL`` is a job's ``model.pt`` (or its job folder). The test images are either a labelled folder
 (``FOLDER/<class>/*`` or ``FOLDER/test/<class>/*``; ``--normal`` names the normal classes) or the test split of
 a dataset config (``--data cifar10 [--data-root PATH]``, labelled by the job's normal class and benchmark).
-Prints AUROC and AUPR (anomalies positive); with ``-o DIR`` writes ``metrics.json``, ``scores.csv``
+Prints AUROC, AUPR, FPR@95, AUPR-In and AUPR-Out (``oe_ad.metrics.CONVENTION``, printed with them); with
+``-o DIR`` writes ``metrics.json``, ``scores.csv``
 (``index,path,label,score``; label 1 = anomalous), ``roc.png`` and ``pr.png``. Scores are computed as
 ``oe-ad-predict`` computes them and metrics as a job's test pass does (``oe_ad.inference``).
 
@@ -30,8 +31,10 @@ EXAMPLES = """examples:
 def parse_args(argv: list[str]) -> Namespace:
     ap = ArgumentParser(
         prog="oe-ad-eval",
-        description="Evaluate a trained job's model.pt on labelled images: AUROC, AUPR, per-image\n"
-        "scores, ROC and PR curves, computed as the job's own test pass computes them.",
+        description="Evaluate a trained job's model.pt on labelled images: AUROC, AUPR, FPR@95, AUPR-In,\n"
+        "AUPR-Out, per-image scores, ROC and PR curves, computed as the job's own test pass computes them.\n"
+        "FPR@95: the share of anomalous images scored as normal at the threshold that keeps 95% of the\n"
+        "normal images; AUPR-In: normal images positive; AUPR-Out (= AUPR): anomalies positive.",
         epilog=EXAMPLES,
         formatter_class=RawDescriptionHelpFormatter,
     )
@@ -89,11 +92,16 @@ def scores_csv(evaluation: Any) -> str:
 def metrics(evaluation: Any, model: Any) -> dict[str, Any]:
     """The content of ``metrics.json``."""
     from .atomic import file_sha256
+    from .metrics import CONVENTION
 
     data = evaluation.data
     return {
         "auroc": evaluation.auroc,
         "aupr": evaluation.aupr,
+        "fpr95": evaluation.fpr95,
+        "aupr_in": evaluation.aupr_in,
+        "aupr_out": evaluation.aupr_out,
+        "convention": CONVENTION,
         "n_normal": evaluation.n_normal,
         "n_anomalous": evaluation.n_anomalous,
         "normal_classes": data.normal,
@@ -148,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         args = parse_args(sys.argv[1:] if argv is None else argv)
         show_progress_and_warnings()
         from .inference import dataset_test_split, evaluate, labelled_folder, load_model  # torch: after parsing
+        from .metrics import CONVENTION
 
         model = load_model(args.model, args.device)
         if args.folder is not None:
@@ -163,6 +172,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"model: {model.path} ({model.config['method']['name']})")
     print(f"data: {data.source}: {result.n_normal} normal ({', '.join(data.normal)}), {result.n_anomalous} anomalous")
     print(f"AUROC {100 * result.auroc:.2f}%  AUPR {100 * result.aupr:.2f}% (anomalies positive)")
+    print(
+        f"FPR@95 {100 * result.fpr95:.2f}%  AUPR-In {100 * result.aupr_in:.2f}%  AUPR-Out {100 * result.aupr_out:.2f}%"
+    )
+    print(f"({CONVENTION})")
     for path in written:
         print(f"-> {path}")
 

@@ -279,12 +279,16 @@ def compose_data(data: str) -> dict[str, Any]:
 
 @dataclass
 class Evaluation:
-    """What ``evaluate`` measured: AUROC and AUPR (anomalies positive, fractions) and the per-image scores."""
+    """What ``evaluate`` measured, as fractions: AUROC, AUPR (anomalies positive), FPR@95, AUPR-In and AUPR-Out
+    (``oe_ad.metrics.CONVENTION`` says which class is positive for each), and the per-image scores."""
 
     auroc: float
     aupr: float
     scores: Tensor
     data: Labelled
+    fpr95: float
+    aupr_in: float
+    aupr_out: float
 
     @property
     def n_normal(self) -> int:
@@ -296,8 +300,10 @@ class Evaluation:
 
 
 def evaluate(model: Model, data: Labelled, batch_size: int = 256) -> Evaluation:
-    """Score labelled test images and measure AUROC/AUPR exactly as a job measures its test set."""
-    from .metrics import aupr, auroc
+    """Score labelled test images and measure AUROC, AUPR, FPR@95 and AUPR-In/Out exactly as a job measures its
+    test set (``oe_ad.metrics.ood_metrics``)."""
+    from .metrics import ood_metrics
 
     _, scores = score_batches(model, data.batches(model.input_size, batch_size), len(data.labels))
-    return Evaluation(auroc(scores, data.labels), aupr(scores, data.labels), scores, data)
+    m = ood_metrics(scores, data.labels)
+    return Evaluation(m["auroc"], m["aupr"], scores, data, m["fpr95"], m["aupr_in"], m["aupr_out"])

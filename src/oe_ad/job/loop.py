@@ -29,7 +29,7 @@ from ..data.pools import OEPool
 from ..errors import OEADError
 from ..loggers import log_job_result, log_member_run
 from ..methods.base import AnomalyDetector, Facts
-from ..metrics import aupr
+from ..metrics import ood_metrics
 from .checkpoint import MODEL_FILE, drop_training_state, save_model
 from .failure import Failure, describe
 from .locks import HeldLocks
@@ -131,6 +131,7 @@ def indices_digest(indices: np.ndarray | None) -> str | None:
 def build_record(job: Job, outcome: Outcome) -> dict[str, Any]:
     """The result record of one finished job."""
     cfg, dm = job.cfg, job.datamodule
+    m = {} if outcome.scores is None else ood_metrics(outcome.scores, dm.test_labels.cpu())  # metrics.CONVENTION
     return {
         "config_hash": job.hash,
         "method": cfg.method.name,
@@ -144,7 +145,10 @@ def build_record(job: Job, outcome: Outcome) -> dict[str, Any]:
         "oe_size": cfg.oe_size,
         "oe_count": None if dm.oe_indices is None else len(dm.oe_indices),
         "test_auroc": outcome.test_auroc,
-        "test_aupr": None if outcome.scores is None else aupr(outcome.scores, dm.test_labels.cpu()),
+        "test_aupr": m.get("aupr"),
+        "test_fpr95": m.get("fpr95"),
+        "test_aupr_in": m.get("aupr_in"),
+        "test_aupr_out": m.get("aupr_out"),
         "train_auroc": outcome.train_auroc,
         "epochs": cfg.epochs,
         "train_time_s": outcome.train_time_s,
@@ -190,6 +194,7 @@ def finish(job: Job, outcome: Outcome) -> dict[str, Any]:
             "facts": job.facts().saved(),
             "classes": list(dm.classes),
             "normal_scores": normal_scores(job.method, dm),
+            "config_hash": job.hash,  # the record's key, for an export's sidecar
         }
         save_model(job_dir / MODEL_FILE, job.method, record["config"], preprocessing, extra)
     if outcome.scores is not None:

@@ -16,11 +16,16 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from ..metrics import roc_points
-from .lightning import JobRun, build_logger, finish_wandb, one_line, wandb_experiment
+from ..metrics import CONVENTION, roc_points
+from .lightning import JobRun, build_logger, finish_logger, one_line, wandb_experiment
 
 log = logging.getLogger("oe_ad.loggers")
-SUMMARY_KEYS = ("test_auroc", "test_aupr", "train_auroc", "class_name", "oe_count", "train_time_s", "time_per_epoch_s")
+TEST_METRICS = ("auroc", "aupr", "fpr95", "aupr_in", "aupr_out")  # record test_<name>, history test/<name>
+SUMMARY_KEYS = (
+    *(f"test_{m}" for m in TEST_METRICS),
+    *("train_auroc", "class_name", "oe_count", "train_time_s", "time_per_epoch_s"),
+)
+CONVENTION_KEY = "metrics_convention"  # the summary's sentence saying what FPR@95 and AUPR-In/Out mean
 HISTOGRAM_BINS = 64
 
 
@@ -115,20 +120,23 @@ def log_config(logger: Any, cfg: DictConfig, class_name: str, oe_count: int | No
 
 @_guarded
 def log_history(
-    logger: Any, history: list[dict[str, float]], steps_per_epoch: int, test_auroc: float | None = None
+    logger: Any, history: list[dict[str, float]], steps_per_epoch: int, test: dict[str, float] | None = None
 ) -> None:
     """Per-epoch metrics of a job trained outside Lightning (a vectorised member), at the steps Lightning
-    would use: ``train/lr`` at the start of each epoch, the others at its end, ``test/auroc`` last."""
+    would use: ``train/lr`` at the start of each epoch, the others at its end, the ``test`` metrics (``test/auroc``,
+    ``test/fpr95``, ...) last."""
     if not logger:
         return
     for epoch, row in enumerate(history):
         if "train/lr" in row:
-            logger.log_metrics({"train/lr": row["train/lr"], "epoch": epoch}, step=epoch * steps_per_epoch)
+            # alone, as Lightning's LearningRateMonitor logs it (no `epoch` at an epoch's first step)
+            logger.log_metrics({"train/lr": row["train/lr"]}, step=epoch * steps_per_epoch)
         rest = {k: v for k, v in row.items() if k != "train/lr" and v is not None}
         if rest:
             logger.log_metrics({**rest, "epoch": epoch}, step=(epoch + 1) * steps_per_epoch - 1)
-    if test_auroc is not None:
-        logger.log_metrics({"test/auroc": test_auroc, "epoch": len(history)}, step=len(history) * steps_per_epoch)
+    test = {k: v for k, v in (test or {}).items() if v is not None}
+    if test:
+        logger.log_metrics({**test, "epoch": len(history)}, step=len(history) * steps_per_epoch)
     logger.save()
 
 
@@ -142,7 +150,7 @@ def log_job_result(logger: Any, record: dict[str, Any], scores: Tensor, is_anoma
     import wandb
 
     plot_x = oe_size_plot(record.get("oe_size"), record.get("oe_count"))
-    run.summary.update({**{k: record.get(k) for k in SUMMARY_KEYS}, "oe_size_plot": plot_x})
+    run.summary.update({**{k: record.get(k) for k in SUMMARY_KEYS}, "oe_size_plot": plot_x, CONVENTION_KEY: CONVENTION})
     s, y = scores.detach().flatten().double().cpu().numpy(), is_anomalous.detach().flatten().bool().cpu().numpy()
     edges = np.histogram_bin_edges(s, bins=HISTOGRAM_BINS)
     fpr, tpr = roc_points(scores, is_anomalous)
@@ -161,8 +169,7 @@ def log_job_result(logger: Any, record: dict[str, Any], scores: Tensor, is_anoma
             "test/scores_anomalous": wandb.Histogram(np_histogram=np.histogram(s[y], bins=edges)),
             # one point per run, for the Figure 2 panel (docs/wandb.md): x = result/oe_size_plot
             "result/oe_size_plot": plot_x,
-            "result/test_auroc": record["test_auroc"],
-            "result/test_aupr": record.get("test_aupr"),
+            **{f"result/test_{m}": record.get(f"test_{m}") for m in TEST_METRICS},
         }
     )
 
@@ -185,7 +192,7 @@ def log_member_run(
         return
     try:
         log_config(logger, cfg, record["class_name"], record["oe_count"], uses_oe)
-        log_history(logger, history, steps_per_epoch, record["test_auroc"])
+        log_history(logger, history, steps_per_epoch, {f"test/{m}": record.get(f"test_{m}") for m in TEST_METRICS})
         log_job_result(logger, record, scores, is_anomalous)
     finally:
-        finish_wandb()
+        finish_logger(logger)

@@ -1,7 +1,7 @@
 """Lightning loggers built from ``logger._target_``, and the one place that decides W&B's mode.
 
 A logger factory is called as ``factory(save_dir=job_dir, run=JobRun, **options from the YAML)``; ``run``
-names the job's run (the CSV logger ignores it).
+names the job's run (the CSV and TensorBoard loggers ignore it).
 """
 
 import logging
@@ -63,7 +63,10 @@ def build_logger(cfg: DictConfig | None, save_dir: Path, run: JobRun) -> Any:
     if not cfg:
         return False
     if "_target_" not in cfg:
-        raise OEADError("logger: needs a _target_ (oe_ad.loggers.wandb_logger or oe_ad.loggers.csv_logger)")
+        raise OEADError(
+            "logger: needs a _target_ (oe_ad.loggers.wandb_logger, oe_ad.loggers.csv_logger or "
+            "oe_ad.loggers.tensorboard_logger)"
+        )
     return instantiate(cfg, _partial_=True)(save_dir=Path(save_dir), run=run)
 
 
@@ -72,6 +75,15 @@ def csv_logger(save_dir: Path, run: JobRun | None = None) -> Any:
     from pytorch_lightning.loggers import CSVLogger
 
     return CSVLogger(save_dir=str(save_dir), name="csv", version="")
+
+
+def tensorboard_logger(save_dir: Path, run: JobRun | None = None) -> Any:
+    """``save_dir/tensorboard/events.out.tfevents.*`` (and ``hparams.yaml``): the scalars the CSV logger gets;
+    ``tensorboard --logdir runs/<name>`` shows every job of an experiment, each under its folder's path."""
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    # default_hp_metric=False: no placeholder `hp_metric` scalar; the hyperparameters go to hparams.yaml
+    return TensorBoardLogger(save_dir=str(save_dir), name="tensorboard", version="", default_hp_metric=False)
 
 
 def wandb_logger(
@@ -155,6 +167,17 @@ def logger_callbacks(logger: Any) -> "list[pl.Callback]":
     from pytorch_lightning.callbacks import LearningRateMonitor
 
     return [LearningRateMonitor(logging_interval="epoch")]
+
+
+def finish_logger(logger: Any) -> None:
+    """Close a logger built outside a Lightning ``Trainer`` (a vectorised member's): its files flushed and
+    closed (CSV, TensorBoard), its W&B run finished. A failure here is a warning."""
+    try:
+        if logger:
+            logger.finalize("success")
+    except Exception as e:
+        log.warning("logger: could not close it (%s)", one_line(e))
+    finish_wandb()
 
 
 def finish_wandb() -> None:

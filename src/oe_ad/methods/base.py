@@ -110,8 +110,9 @@ class AnomalyDetector(pl.LightningModule):
         self.meter.test_step(self.score(self(x)), is_anomalous)
 
     def on_test_epoch_end(self) -> None:
-        test_auroc, _ = self.meter.end_test()
-        self.log("test/auroc", test_auroc)
+        self.meter.end_test()
+        # every logger (CSV, TensorBoard, W&B) gets the OOD table: test/auroc, test/aupr, test/fpr95, ...
+        self.log_dict({f"test/{k}": v for k, v in self.meter.test_metrics().items()})
 
     # -- optimisation ------------------------------------------------------------------------------------
     def optimizers_for(

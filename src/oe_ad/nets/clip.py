@@ -170,7 +170,7 @@ class CLIPNet(nn.Module):
     def preprocess(self, x: Tensor) -> Tensor:
         """CLIP's test transform on a float batch in [0, 1]: resize the shortest side, centre crop, mean/std."""
         th, tw = self.image_size
-        h, w = x.shape[-2:]
+        h, w = (int(d) for d in x.shape[-2:])  # ints: a trace (oe-ad-export) fixes the input size anyway
         if (h, w) != (th, tw):
             scale = max(th / h, tw / w)
             size = (max(th, round(h * scale)), max(tw, round(w * scale)))
