@@ -75,12 +75,10 @@ real-data: $(DATA) ## BCE and HSC on the CIFAR-10 copy, classes 1 and 3, 10 epoc
 #   make gpu-check                                # CIFAR-10 folder + CIFAR-100 OE, prepared once in $(GPU_CHECK_DIR)
 #   make gpu-check GPU_DATA=DIR GPU_OE=FILE.npy   # a 32x32 image folder and an OE .npy of your own
 #   with gpu-bundle/ (below) and no GPU_DATA: the stored CPU reference data, whose AUC section 2 judges
-# Team routine for a GPU machine that has torch but no package index and no $(SHARED): `make gpu-bundle` (on a
-# machine with PyPI and $(SHARED)) writes the missing wheels (cp312), the CIFAR-10 copy and a 10k OE slice into
-# $(BUNDLE)/; copy the checkout with it, then on the GPU one call, e.g. (lent machine, 390 s limit):
-#   run(command="make gpu-check GPU_OUT=$$OUT", carry=["gpu-bundle"], timeout_s=390)
-# The script stops itself at 300 s; rerun what failed with GPU_ARGS="--only 3". Commit the returned
-# gpu_check.json as benchmarks/results/<date>-<gpu>.json (benchmarks/results/README.md).
+# A GPU machine with torch but no package index or data: `make gpu-bundle` (where PyPI and $(SHARED) are at hand)
+# writes the missing wheels (cp312), the CIFAR-10 copy and a 10k OE slice into $(BUNDLE)/; copy the checkout with
+# it to the GPU machine and run `make gpu-check GPU_OUT=DIR` there. The script stops itself at 300 s; rerun what
+# failed with GPU_ARGS="--only 3". Keep DIR/gpu_check.json as benchmarks/results/<date>-<gpu>.json.
 BUNDLE     ?= gpu-bundle
 GPU_OUT    ?= gpu-out
 GPU_DATA   ?=

@@ -36,6 +36,17 @@ def test_reference_file_provenance(path):
         assert (cell["normal_class"], cell["epochs"], cell["milestones"]) == (1, 12, [6, 9]), cid
         if cell["oe"] == "image":
             assert cell["oe_index"] in doc["protocol"]["single_images"]["indices"], cid
+        for run in cell["runs_detail"]:  # the provenance reads the same anywhere: no path of the machine that ran it
+            named = [run["command"], run["data"]["data_folder"], run["data"]["oe_file"]]
+            assert not [w for text in named for w in text.split() if w.startswith("/")], run["job"]
+
+
+def test_a_recorded_command_names_its_paths_by_role(tmp_path):
+    roots = {"<python>": "/venv/bin/python", "<eoe>": "/src/eoe", "<work>": "/runs/official", "<checkout>": "/src/oe"}
+    cmd = "nice -n 19 /venv/bin/python /src/oe/benchmarks/official/patches.py --eoe /src/eoe --out /runs/official/c1"
+    assert runqueue.portable(cmd, roots) == (
+        "nice -n 19 <python> <checkout>/benchmarks/official/patches.py --eoe <eoe> --out <work>/c1"
+    )
 
 
 # ---- validate: every provenance field is required ----------------------------------------------------------

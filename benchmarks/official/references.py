@@ -32,8 +32,10 @@ SCHEMA = {
     "cells.*.oe": "'full' (whole pool), 'subset' (oe_size random pool images, drawn by eoe in each run), "
     "'image' (exactly pool image oe_index), 'none'",
     "cells.*.runs_detail[]": "provenance of each run: job, date (ISO 8601 start), wall_s, eoe_commit, command (the "
-    "exact command line), eoe_args, oe_indices (the pool indices eoe drew per dataset build; 'all' for the whole "
-    "pool, null without OE), environment (python, torch, torchvision, numpy, threads, cpu), data (SHA-256s)",
+    "exact command line, its paths named by role: <python> the interpreter, <eoe> the paper's code's checkout, "
+    "<work> run_official.py's --work folder, <checkout> this repository; <data> and <oe> the --data and --oe "
+    "inputs), eoe_args, oe_indices (the pool indices eoe drew per dataset build; 'all' for the whole pool, null "
+    "without OE), environment (python, torch, torchvision, numpy, threads, cpu), data (SHA-256s)",
 }
 
 

@@ -170,10 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     manifest = data_mod.prepare(args.data, args.oe, work / "data", args.archive)
     pool_size = manifest["oe"]["shape"][0]
     data = {
-        "data_folder": manifest["source"],
+        "data_folder": "<data>",  # the --data folder; its content is named by the SHA-256s
         "archive_sha256": manifest.get("archive", {}).get("sha256"),
         "cifar_batches_sha256": {name: f["sha256"] for name, f in manifest["cifar"]["files"].items()},
-        "oe_file": manifest["oe"]["stat"]["path"],
+        "oe_file": "<oe>",  # the --oe file
         "oe_sha256": manifest["oe"]["sha256"],
         "oe_shape": manifest["oe"]["shape"],
     }

@@ -24,6 +24,15 @@ from pathlib import Path
 from .jobs import BATCH_SIZE, EPOCHS, MILESTONES, Job
 
 PATCHES_SCRIPT = Path(__file__).resolve().with_name("patches.py")
+CHECKOUT = PATCHES_SCRIPT.parents[2]  # this repository
+
+
+def portable(text: str, roots: dict[str, str | Path]) -> str:
+    """``text`` with each root path (the longest first) written as its name (``<work>``, ``<checkout>``, ...), so
+    that a recorded command reads the same on any machine (the reference file's provenance)."""
+    for name, root in sorted(roots.items(), key=lambda kv: -len(str(kv[1]))):
+        text = text.replace(str(root), name)
+    return text
 TRIES = 2
 
 # eoe's per-run line (ad_trainer.ADTrainer.eval_cls), e.g.
@@ -100,6 +109,11 @@ class Context:
     log: Callable[[str], None] = print
     counts: dict = field(default_factory=lambda: {"done": 0, "failed": 0})
 
+    def roots(self) -> dict[str, str | Path]:
+        """The paths a recorded command names by role: the interpreter, the paper's code, the work folder, this
+        checkout."""
+        return {"<python>": self.python, "<eoe>": self.eoe, "<work>": self.work, "<checkout>": CHECKOUT}
+
     def command(self, job: Job, out: Path) -> list[str]:
         cmd = ["nice", "-n", str(self.nice)] if self.nice else []
         cmd += [self.python, str(PATCHES_SCRIPT), "--eoe", str(self.eoe), "--data", str(self.work / "data")]
@@ -153,7 +167,7 @@ def run_job(job: Job, ctx: Context) -> dict | None:
             "finished": now_iso(),
             "wall_s": round(wall, 1),
             "attempt": attempt,
-            "command": shlex.join(cmd),
+            "command": portable(shlex.join(cmd), ctx.roots()),
             "eoe_args": job.cell.eoe_args(),
             "eoe_commit": ctx.eoe_commit,
             "oe_indices": json.loads(indices_file.read_text())["draws"] if indices_file.is_file() else None,
