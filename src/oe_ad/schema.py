@@ -348,6 +348,7 @@ def _check_augmentation(cfg: DictConfig) -> None:
         "padding": lambda k, v: as_int(k, v, low=0),
         "jitter": lambda k, v: as_float(k, v, low=0.0),
         "noise": lambda k, v: as_float(k, v, low=0.0),
+        "flip": as_bool,
     }
     for key, rule in rules.items():
         if key in aug:

@@ -166,6 +166,7 @@ class OEDataModule(pl.LightningDataModule):
         padding: int = 4,
         jitter: float = 0.01,
         noise: float = 0.001,
+        flip: bool = True,
         test_batch_size: int = 1024,
         normalise: bool = True,
         filter: FrequencyFilter | None = None,
@@ -184,6 +185,7 @@ class OEDataModule(pl.LightningDataModule):
             padding=padding,
             jitter=jitter,
             noise=noise,
+            flip=flip,
             enabled=augment,
             per_sample=self.batches.augment == "per_sample",
         )
