@@ -11,7 +11,8 @@ from oe_ad.report.expected import Expected, differences, expected, resolve_miles
 from oe_ad.report.stats import bootstrap_crossover, fmt_cell, paired_seed_differences, summarise
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-PAPER = {"data": "cifar10", "oe": "tiny300k", "epochs": 200, "milestones": [100, 150]}  # fig2-cifar10's setting
+# the setting of fig2-cifar10's paper numbers: its config with the paper's OE set (80MTI, its report.deviations)
+PAPER = {"data": "cifar10", "oe": "tiny_images", "epochs": 200, "milestones": [100, 150]}
 LOCAL = {"data": "folder", "oe": "npy", "epochs": 10, "milestones": [8]}  # the offline copy, a short schedule
 
 
@@ -107,13 +108,13 @@ def test_one_method_one_seed_other_data_no_conclusion_no_std_no_delta(tmp_path):
     assert "No crossover is computed: no records of `hsc` (held: `bce`: 6 records)" in md
     assert "72.4 (n=1 of 10, 2 of 10 classes: *incomplete*)" in md and "72.4 ±" not in md
     header = next(line for line in md.splitlines() if line.startswith("| oe_size |"))
-    assert header.endswith("| bce (ours) | paper (different data/schedule) |")  # no Δ column for bce
+    assert header.endswith("| bce (ours, AUROC) | paper (AUROC) |")  # no Δ column for bce
     assert "-23.7" not in md
     assert (
-        "- `bce`: data.name=folder (paper: cifar10), oe.name=npy (paper: tiny300k), epochs=10 (paper: 200), "
+        "- `bce`: data.name=folder (paper: cifar10), oe.name=npy (paper: tiny_images), epochs=10 (paper: 200), "
         "milestones=[8] (paper: [100, 150])"
     ) in md
-    rows = [line.split(" | ")[0].strip("| ") for line in md.splitlines()[md.splitlines().index(header) + 2 :]]
+    rows = [line.split(" | ")[0].strip("| ") for line in md.splitlines()[md.splitlines().index(header) + 3 :]]
     assert rows[:3] == ["1", "16", "full"]  # numerically, full last (hsc's paper-only `full` cell came first)
     bce_full = table.set_index(["column", "row"]).loc[("bce", "full")]
     assert bce_full["paper"] == 96.1 and np.isnan(bce_full["diff"]) and not bce_full["paper_comparable"]
@@ -128,7 +129,7 @@ def test_unpaired_seeds_give_no_comparison(tmp_path):
     md, _ = report(root)
     assert (
         "No crossover is computed: fewer than 2 paired seeds at every OE size (`hsc` seeds: 0, 1; `bce` seeds: 2, 3; "
-        "paired: none) (paper: about 8)."
+        "paired: none) (paper: about 8, in AUROC)."
     ) in md
     rows = pd.read_csv(root / "comparison.csv", dtype={"row": str})
     assert rows["row"].tolist() == ["1", "full"] and rows["n"].tolist() == [0, 0]
@@ -137,8 +138,8 @@ def test_unpaired_seeds_give_no_comparison(tmp_path):
 
 # -- paired differences and the crossover --------------------------------------------------------------------------
 def test_paired_differences_average_the_shared_classes_of_each_seed():
-    a = pd.DataFrame({"normal_class": [0, 1, 0, 1], "seed": [0, 0, 1, 1], "auc": [80.0, 70.0, 82.0, 72.0]})
-    b = pd.DataFrame({"normal_class": [0, 1, 0, 2], "seed": [0, 0, 1, 1], "auc": [90.0, 74.0, 83.0, 99.0]})
+    a = pd.DataFrame({"normal_class": [0, 1, 0, 1], "seed": [0, 0, 1, 1], "value": [80.0, 70.0, 82.0, 72.0]})
+    b = pd.DataFrame({"normal_class": [0, 1, 0, 2], "seed": [0, 0, 1, 1], "value": [90.0, 74.0, 83.0, 99.0]})
     diffs, unpaired = paired_seed_differences(a, b)
     # seed 0: classes 0 and 1: mean(10, 4) = 7; seed 1: class 0 only: 1 (a's class 1, b's class 2 unpaired)
     assert diffs.to_dict() == {0: 7.0, 1: 1.0} and unpaired == 2
@@ -156,9 +157,9 @@ def test_crossover_with_a_known_bootstrap_interval(tmp_path):
                 record(root, "bce", cls, seed, 0.80 + gap[k] / 100, oe_size)
     md, _ = report(root)
     assert (
-        "`bce` catches up with `hsc` at OE size **16** (paper: about 8); 95 % bootstrap interval 4 – 16 "
-        "(2 paired seeds resampled 2000 times, generator seed 0; in 0% of the resamples `bce` does not catch up "
-        "within the OE sizes run)."
+        "`bce` catches up with `hsc` at OE size **16**, the first where its mean is at least `hsc`'s (paper: about 8, "
+        "in AUROC); 95 % bootstrap interval 4 – 16 (2 paired seeds resampled 2000 times, generator seed 0; in 0% of "
+        "the resamples `bce` does not catch up within the OE sizes compared)."
     ) in md
     rows = pd.read_csv(root / "comparison.csv", dtype={"row": str}).set_index("row")
     assert rows.loc["1", "mean"] == pytest.approx(-10) and rows.loc["1", "verdict"] == "hsc ahead"  # both seeds -10

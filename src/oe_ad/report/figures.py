@@ -10,8 +10,9 @@ import pandas as pd
 
 from ..results import SEARCH_RECORD_NAME
 from .layout import Layout
+from .metric import DEFAULT, METRICS
 from .paper import label_sort, labelled
-from .plots import curve_figure, image_grid, per_class_figure
+from .plots import column_styles, curve_figure, image_grid, per_class_figure
 from .records import search_folders
 from .tables import row_sort
 
@@ -20,19 +21,29 @@ GENERATION_FIGURE = "final_generation.png"
 
 
 def experiment_figures(
-    table: pd.DataFrame, per_class: pd.DataFrame, df: pd.DataFrame, root: Path, name: str, layout: Layout
+    table: pd.DataFrame,
+    per_class: pd.DataFrame,
+    df: pd.DataFrame,
+    root: Path,
+    name: str,
+    layout: Layout,
+    metric: str = DEFAULT,
 ) -> list[Path]:
     """The experiment's PNGs: the curve and its per-class panels, or the best/worst image grid."""
     out: list[Path] = []
     if layout.plot == "curve":
-        x = sorted({r for r in table.dropna(subset=["mean"])["row"] if r != "none"}, key=row_sort)
-        xlabel = "OE size" if layout.rows == "oe_size" else layout.rows
         ours = table.dropna(subset=["mean"])
-        out.append(curve_figure(ours, x, root / f"{name}.png", layout.title, xlabel, layout.log2))
+        x = sorted({r for r in ours["row"] if r != "none"}, key=row_sort)
+        xlabel = "OE size" if layout.rows == "oe_size" else layout.rows
+        columns = list(dict.fromkeys([*ours["column"], *per_class.get("column", [])]))
+        styles = column_styles(columns)
+        ylabel = f"{METRICS[metric].label} % (mean over classes)"
+        out.append(curve_figure(ours, x, root / f"{name}.png", layout.title, xlabel, layout.log2, ylabel, styles))
         if not per_class.empty:
             path = root / f"{name}-per-class.png"
-            out.append(per_class_figure(per_class, x, path, name, xlabel, layout.log2))
-    elif layout.plot == "grid" and not df.empty:
+            ylabel = f"{METRICS[metric].label} %"
+            out.append(per_class_figure(per_class, x, path, layout.title, xlabel, layout.log2, ylabel, styles))
+    elif layout.plot == "grid" and not df.empty and metric == "auroc":
         out.append(search_grid(labelled(df, layout), root / f"{name}-images.png"))
     return out
 
@@ -46,10 +57,10 @@ def search_grid(df: pd.DataFrame, path: Path) -> Path:
         for c in cols:
             hit = df[(df["normal_class"] == cls["normal_class"]) & (df["column"] == c)]
             if len(hit):
-                best = hit.sort_values("auc", ascending=c.endswith("worst")).iloc[0]
+                best = hit.sort_values("value", ascending=c.endswith("worst")).iloc[0]
                 img = np.load(Path(best["_dir"]) / "final_images.npy")[0]
                 blank = np.full_like(img, 255)
-                images.append(img), labels.append(f"{c} {best['auc']:.1f}")
+                images.append(img), labels.append(f"{c} {best['value']:.1f}")
             else:
                 images.append(None), labels.append(f"{c} –")
     images = [blank if im is None else im for im in images]
