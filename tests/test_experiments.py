@@ -468,3 +468,28 @@ def test_results_notebook_on_a_figure_2_only_folder_says_what_is_missing(tmp_pat
     text = _text(outputs)
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 0
     assert "Figure 2 skipped" in text and "Per-class panels skipped" in text and "make fig6-cifar100" in text
+
+
+def test_reduced_imagenet_runs_crop_only():
+    """The paper's reduced runs use only random cropping on ImageNet: no jitter, no noise, no flip (issue 30)."""
+    import torch
+
+    from oe_ad.data.augment import Augmenter, random_crop
+
+    reduced = [e for e in EXPERIMENTS.values() if e.data == "imagenet30" and "epochs: 30" in _text(e.stem)]
+    assert len(reduced) >= 10
+    for exp in reduced:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            cfg = compose("search" if exp.kind == "search" else "config", overrides=[f"experiment={exp.stem}"])
+        aug = cfg.augmentation
+        assert (aug.jitter, aug.noise, aug.flip, aug.crop) == (0, 0, False, 224), exp.stem
+    x = torch.randint(0, 256, (8, 3, 12, 12), dtype=torch.uint8)
+    plain = dict(mean=torch.zeros(3), std=torch.ones(3), crop=8, padding=0, jitter=0.0, noise=0.0)
+    crop_only = Augmenter(**plain, flip=False).train(x, torch.Generator().manual_seed(0))
+    assert torch.equal(crop_only, random_crop(x.float() / 255, 8, 0, torch.Generator().manual_seed(0)))
+    flipped = Augmenter(**plain, flip=True).train(x, torch.Generator().manual_seed(0))
+    assert not torch.equal(flipped, crop_only)
+
+
+def _text(stem: str) -> str:
+    return (CONF_DIR / "experiment" / f"{stem}.yaml").read_text()

@@ -101,12 +101,18 @@ def detect_name(root: Path) -> str:
 def roc_report(root: Path) -> Path | None:
     """``root/roc.png``: the ROC curve of every job under ``root`` that wrote its scores."""
     from ..scores import job_curves
+    from .groups import annotate
     from .plots import roc_figure
 
     curves = job_curves(root)
     if not curves:
         print(f"warning: no scores.csv under {root}: no ROC figure", file=sys.stderr)
         return None
+    records = [c["record"] for c in curves]
+    for curve, group in zip(curves, annotate(records, along=("oe_size",))):  # one configuration per panel
+        rec = curve["record"]
+        oe = "no OE" if rec.get("oe") == "none" else f"OE {rec.get('oe_size') or 'full'}"
+        curve["panel"] = " · ".join(p for p in (curve["method"], oe, group["variant"]) if p)
     path = roc_figure(curves, root / "roc.png", f"ROC curves under {root.name} (positive class: the anomalies)")
     print(f"figure: {path}")
     return path

@@ -11,6 +11,7 @@ it needs two or more rows with two paired seeds. Nothing is concluded when a col
 seeds are paired: the report says what is missing instead.
 """
 
+import json
 from dataclasses import dataclass
 
 import pandas as pd
@@ -68,6 +69,21 @@ def _pair(df: pd.DataFrame, a: str, b: str) -> tuple[str, str] | None:
     return max(((a + v, b + v) for v in both), key=lambda p: (count.get(p[0], 0) + count.get(p[1], 0), p[0] == a))
 
 
+def _signatures(block: pd.DataFrame) -> pd.Series:
+    """Per record, its setting (data, OE set, schedule; :data:`expected.SETTING_KEYS`) as text: two columns are
+    paired only where it is the same (a method's own schedule does not show as a variant)."""
+    from .expected import SETTING_KEYS, setting_of
+
+    configs = block["_config"] if "_config" in block else pd.Series([{}] * len(block), index=block.index)
+    return configs.map(lambda c: json.dumps(setting_of(c or {}, SETTING_KEYS), sort_keys=True, default=str))
+
+
+def _describe(sa: pd.Series, sb: pd.Series) -> str:
+    """The keys in which the (first) settings of two columns differ: ``epochs: 12 vs 1; milestones: [6, 9] vs []``."""
+    a, b = json.loads(sa.iloc[0]), json.loads(sb.iloc[0])
+    return "; ".join(f"{k}: {a.get(k)} vs {b.get(k)}" for k in a if a.get(k) != b.get(k))
+
+
 def compare(df: pd.DataFrame, layout: Layout, metric: str = DEFAULT) -> Comparison | None:
     """The paired comparison of the layout's crossover columns in ``df`` (labelled records: ``column``, ``base``,
     ``row``, ``normal_class``, ``seed``, ``value``); None when the layout names no crossover."""
@@ -89,6 +105,17 @@ def compare(df: pd.DataFrame, layout: Layout, metric: str = DEFAULT) -> Comparis
     others = tuple(sorted(set(df.loc[base.isin([a0, b0]), "column"]) - {a, b}))
     da, db = df[df["column"] == a], df[df["column"] == b]
     common = dict(metric=metric, others=others)
+    sa, sb = _signatures(da), _signatures(db)
+    shared = [sig for sig in dict.fromkeys([*sa, *sb]) if sig in set(sa) and sig in set(sb)]
+    if len(da) and len(db) and not shared:
+        missing = (
+            f"`{a}` and `{b}` were run with different settings ({_describe(sa, sb)}); records of different "
+            "configurations are never paired"
+        )
+        return Comparison(a, b, paper_at, empty, None, missing, **common)
+    if len(shared) > 1 or (shared and (set(sa) | set(sb)) - {shared[0]}):
+        sig = max(shared, key=lambda g: (sa == g).sum() + (sb == g).sum())
+        da, db = da[sa == sig], db[sb == sig]
     if da.empty or db.empty:
         lacking = " and ".join(f"`{c}`" for c, d in ((a, da), (b, db)) if d.empty)
         held = ", ".join(f"`{c}`: {plural(k, 'record')}" for c, k in df["column"].value_counts(sort=False).items())

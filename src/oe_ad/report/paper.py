@@ -10,6 +10,7 @@ exactly what differs, and why where the experiment's config itself differs from 
 """
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,12 +20,14 @@ from ..experiments import EXPERIMENT_DIR
 from .expected import Expected, differences, expected, label
 from .layout import Layout
 from .metric import DEFAULT, METRICS, PAPER_METRIC
+from .records import config_value
 from .stats import fmt_cell, footnote, per_seed_class_mean, spread, summarise
 from .tables import column_sort, row_sort, value_label
 
 BARE = ("method", "found")  # column keys shown by value only ("hsc best"); others as key=value
 NOT_TRANSCRIBED = "not transcribed"  # the paper gives the value; it is not stored here (no number is invented)
 NOT_IN_PAPER = "not in the paper"
+SHARED = ("paper_comparable", "differs", "setting", "paper_setting")  # per column, the same in each of its cells
 TABLE_COLUMNS = [
     *("experiment", "metric", "column", "base", "row", "mean", "std", "ci_low", "ci_high", "n", "seeds_expected"),
     *("classes", "classes_expected", "complete", "class_ids", "spread", "paper", "paper_status", "diff"),
@@ -126,8 +129,10 @@ def _setting(block: pd.DataFrame, exps: dict[str, Expected | None]) -> str:
     )
 
 
-def _oe_name(name: object) -> str:
-    return f"{OE_NAMES[name]} (`{name}`)" if name in OE_NAMES else f"`{name}`"
+def _oe_name(name: object, where: object = None) -> str:
+    """``300K random images (`tiny300k`)``; an .npy file or folder of one's own with its file name."""
+    key = f"`{name}`" if not where else f"`{name}`: {Path(str(where)).name}"
+    return f"{OE_NAMES[name]} ({key})" if name in OE_NAMES else key
 
 
 def _seeds(seeds: list) -> str:
@@ -140,8 +145,6 @@ def _seeds(seeds: list) -> str:
 
 
 def _values(configs: list[dict], key: str) -> list[str]:
-    from .records import config_value
-
     return list(dict.fromkeys(label(config_value(c, key)) for c in configs))
 
 
@@ -152,7 +155,10 @@ def _ours_setting(block: pd.DataFrame) -> str:
         return ""
     uses = list(block["oe"]) if "oe" in block else ["?"] * len(configs)
     trained = [c for c, oe in zip(configs, uses) if oe != "none"]
-    oe = " / ".join(_oe_name(v) for v in _values(trained, "oe.name")) if trained else "no OE"
+    sets = dict.fromkeys(
+        _oe_name(config_value(c, "oe.name"), config_value(c, "oe.path") or config_value(c, "oe.root")) for c in trained
+    )
+    oe = " / ".join(sets) if trained else "no OE"
     schedule = (
         f"epochs {' / '.join(_values(configs, 'epochs'))}, milestones {' / '.join(_values(configs, 'milestones'))}"
     )
@@ -259,24 +265,18 @@ def paper_table(
         cells += got
         per_class += by_class
     have_base = {(c["base"], c["row"]) for c in cells}
-    held = {c["base"] for c in cells}
-    for c, rows in paper.items():  # the paper's cells without records of ours: shown, with the paper's setting
-        exp = None if c in held else expected(name, c.split(" ")[0])
-        setting = {} if exp is None else {"paper_setting": _paper_setting([exp], exp.uses_oe)}
-        cells += [
-            {
-                "column": c,
-                "base": c,
-                "row": r,
-                "mean": np.nan,
-                "n": 0,
-                "paper_comparable": True,
-                "differs": "",
-                **setting,
-            }
-            for r in rows
-            if (c, r) not in have_base
-        ]
+    owner: dict[str, dict] = {}  # base -> the shared fields of its first column of records
+    for c in sorted(cells, key=lambda c: label_sort(c["column"])):
+        owner.setdefault(c["base"], {k: c.get(k) for k in ("column", *SHARED)})
+    for c, rows in paper.items():  # the paper's cells without records of ours: in the column of its records
+        if c in owner:
+            fields = dict(owner[c])
+        else:
+            exp = expected(name, c.split(" ")[0])
+            fields = {"column": c, "paper_comparable": True, "differs": ""}
+            if exp is not None:
+                fields["paper_setting"] = _paper_setting([exp], exp.uses_oe)
+        cells += [{**fields, "base": c, "row": r, "mean": np.nan, "n": 0} for r in rows if (c, r) not in have_base]
     table = pd.DataFrame(cells, columns=TABLE_COLUMNS)
     for count in ("n", "seeds_expected", "classes", "classes_expected"):
         table[count] = table[count].astype("Int64")  # counts stay whole numbers next to missing ones

@@ -14,6 +14,7 @@ figure (a notebook shows it), the ``*_figure`` ones save it and return the path.
 
 import hashlib
 import math
+import re
 import textwrap
 from pathlib import Path
 
@@ -50,11 +51,18 @@ def _shade(colour: str, k: int, n: int) -> str:
     return to_hex(tuple(c + (1 - c) * t for c in to_rgb(colour)))
 
 
+def _natural(text: str) -> list:
+    """``epochs=2`` before ``epochs=12``."""
+    return [
+        (0, float(t), "") if t.replace(".", "", 1).isdigit() else (1, 0.0, t) for t in re.split(r"(\d+\.?\d*)", text)
+    ]
+
+
 def column_styles(columns: list[str]) -> dict[str, dict]:
     """Per column label (``hsc``, ``bce oe_size=16``, ``bce epochs=1``): colour (the method's, shaded per
     column of that method), line style and marker. The method is the label's first word."""
     by_method: dict[str, list[str]] = {}
-    for col in dict.fromkeys(columns):
+    for col in sorted(dict.fromkeys(columns), key=_natural):  # the same shade for a column whatever the folder order
         by_method.setdefault(col.split(" ")[0], []).append(col)
     out = {}
     for method, cols in by_method.items():
@@ -286,7 +294,7 @@ def per_class_plot(
     for ax in list(axes.flat)[len(classes) :]:
         ax.axis("off")
     note = " — hollow markers: fewer seeds than the sweep asks for" if incomplete else ""
-    fig.suptitle(textwrap.fill(f"{title} (per class){note}", int(14 * fig.get_figwidth())), fontsize=11)
+    fig.suptitle(textwrap.fill(f"{title} (per class){note}", int(9.5 * fig.get_figwidth())), fontsize=11)
     _legend_below(fig, _handles(axes.flat), top=1 - 0.6 / fig.get_figheight())
     return fig
 
@@ -337,56 +345,55 @@ ROC_AXES = ("false positive rate (normal images flagged)", "true positive rate (
 
 
 def _job_colours(n: int) -> list:
-    """n distinct colours for the jobs of one panel (never reused within it)."""
+    """n distinct colours for the jobs of one panel, never reused within it and apart from the methods' colours
+    (a method's own colour draws its mean curve)."""
     from matplotlib import colormaps
 
-    if n <= 10:
-        return [colormaps["tab10"](k) for k in range(n)]
-    if n <= 20:
-        return [colormaps["tab20"](k) for k in range(n)]
-    return [colormaps["turbo"](k / max(1, n - 1)) for k in range(n)]
+    return [colormaps["viridis"](0.1 + 0.8 * k / max(1, n - 1)) for k in range(n)]
 
 
 def mean_roc(curves: list[dict], grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, sd) over jobs of the TPR at each FPR of ``grid`` (each ROC step-interpolated)."""
+    """(mean, sd) over jobs of the TPR at each FPR of ``grid`` (each ROC interpolated)."""
     tprs = np.stack([np.interp(grid, c["fpr"], c["tpr"]) for c in curves])
     return tprs.mean(axis=0), tprs.std(axis=0)
 
 
 def roc_figure(curves: list[dict], path: Path, title: str, legend_max: int = 12) -> Path:
-    """ROC curves of single jobs, one panel per method (``curves``: method, label, auc, fpr, tpr), with their
-    mean curve (TPR averaged at each FPR) and a ± sd band in the method's colour; a legend with each job's
-    AUROC (%) when a panel holds at most ``legend_max`` curves, else only the mean's."""
-    methods = list(dict.fromkeys(c["method"] for c in curves))
-    ncols = min(3, max(1, len(methods)))
-    nrows = max(1, math.ceil(len(methods) / ncols))
-    fig = Figure(figsize=(5.2 * ncols, 4.8 * nrows))
+    """ROC curves of single jobs, one panel per method and configuration (``curves``: method, label, auc, fpr,
+    tpr, and ``panel``, the method with its configuration, when jobs of several configurations are drawn), each
+    job in its own colour with its AUROC (%) in the legend (at most ``legend_max`` there), and from two jobs on
+    their mean curve (TPR averaged at each FPR) with a ± sd band in the method's colour."""
+    panels = list(dict.fromkeys(c.get("panel", c["method"]) for c in curves))
+    ncols = min(3, max(1, len(panels)))
+    nrows = max(1, math.ceil(len(panels) / ncols))
+    fig = Figure(figsize=(5.4 * ncols, 5.0 * nrows))
     axes = fig.subplots(nrows, ncols, squeeze=False)
     grid = np.linspace(0, 1, 201)
-    for ax, method in zip(axes.flat, methods):
-        mine = [c for c in curves if c["method"] == method]
+    for ax, panel in zip(axes.flat, panels):
+        mine = [c for c in curves if c.get("panel", c["method"]) == panel]
         thin = len(mine) > legend_max
-        for c, colour in zip(mine, _job_colours(len(mine))):
+        colours = _job_colours(len(mine)) if len(mine) > 1 else [method_colour(mine[0]["method"])]
+        for c, colour in zip(mine, colours):
             ax.plot(
                 c["fpr"],
                 c["tpr"],
                 lw=0.6 if thin else 1.0,
-                alpha=0.45 if thin else 0.8,
+                alpha=0.5 if thin else 0.9,
                 color=colour,
                 label=None if thin else f"{c['label']} ({c['auc']:.1f} %)",
             )
-        mean, sd = mean_roc(mine, grid)
-        colour = method_colour(method)
-        aucs = [c["auc"] for c in mine]
-        ax.fill_between(grid, np.clip(mean - sd, 0, 1), np.clip(mean + sd, 0, 1), color=colour, alpha=0.15, lw=0)
-        ax.plot(grid, mean, lw=2.4, color=colour, label=f"mean of {len(mine)} ± sd (AUROC {np.mean(aucs):.1f} %)")
+        if len(mine) >= 2:
+            mean, sd = mean_roc(mine, grid)
+            colour = method_colour(mine[0]["method"])
+            ax.fill_between(grid, np.clip(mean - sd, 0, 1), np.clip(mean + sd, 0, 1), color=colour, alpha=0.2, lw=0)
+            aucs = np.mean([c["auc"] for c in mine])
+            ax.plot(grid, mean, lw=2.6, color=colour, label=f"mean of {len(mine)} jobs ± sd (mean AUROC {aucs:.1f} %)")
         ax.plot([0, 1], [0, 1], ls=":", lw=0.8, color="grey", label="chance (50 %)")
-        ax.set(
-            title=f"{method} ({len(mine)} job{'s' if len(mine) != 1 else ''})", xlabel=ROC_AXES[0], ylabel=ROC_AXES[1]
-        )
+        ax.set(xlabel=ROC_AXES[0], ylabel=ROC_AXES[1])
+        ax.set_title(f"{panel} ({len(mine)} job{'s' if len(mine) != 1 else ''})", fontsize=10)
         ax.set_aspect("equal")
         ax.legend(fontsize=7, loc="lower right")
-    for ax in list(axes.flat)[len(methods) :]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
