@@ -429,7 +429,8 @@ def _text(outputs: list) -> str:
 
 @pytest.mark.slow
 def test_results_notebook_runs_on_synthetic_records(tmp_path, monkeypatch):
-    """notebooks/results.ipynb executes top to bottom on made-up fig2 and fig6 records."""
+    """notebooks/results.ipynb executes top to bottom on made-up fig2 and fig6 records and a plain sweep's folder,
+    shows the report's figures and saves them."""
     for oe_size in (1, 8, None):
         for cls in (0, 1):
             for seed in (0, 1):
@@ -437,37 +438,42 @@ def test_results_notebook_runs_on_synthetic_records(tmp_path, monkeypatch):
                     fake_record(
                         tmp_path / "fig2-cifar10", "fig2-cifar10", method, cls, seed, auc + 0.01 * seed, oe_size
                     )
+                    fake_record(tmp_path / "default", "default", method, cls, seed, auc, oe_size)  # oe-ad-run -m
     for k in (1, 2, 5):
         for cls in (0, 1):
             for method in ("hsc", "bce"):
                 oe = {"name": "cifar100", "classes": k}
                 fake_record(tmp_path / "fig6-cifar100", "fig6-cifar100", method, cls, 0, 0.8 + 0.01 * k, oe=oe)
     outputs = _run_notebook(tmp_path, monkeypatch)
-    assert sum("image/png" in o.get("data", {}) for o in outputs) == 3  # Figure 2, its per-class panels, Figure 6
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 6  # curve + per-class panels of each folder
+    for folder in ("fig2-cifar10", "fig6-cifar100", "default"):
+        assert len(list((tmp_path / "notebook-figures" / folder).glob("*.png"))) == 2, folder
     text = _text(outputs)
     assert "| full | 80.5 ± 0.7 [74.1, 86.9] (n=2 of 10, 2 of 10 classes: *incomplete*) | 95.9 |" in text
-    assert "`bce` catches up with `hsc` at OE size **8** (paper: about 8)" in text  # 2 paired seeds
+    assert "`bce` catches up with `hsc` at OE size **8**" in text  # 2 paired seeds
     assert "No crossover is computed: fewer than 2 paired seeds" in text  # Figure 6: one seed
+    assert "# Results under" in text and "bce (OE 8)" in text  # the plain sweep: the generic per-class tables
 
 
 @pytest.mark.slow
 def test_results_notebook_on_a_figure_2_only_folder_says_what_is_missing(tmp_path, monkeypatch):
-    """Only BCE records of Figure 2, one seed (issue 20): every cell runs, the missing parts are named."""
+    """Only BCE records of Figure 2, one seed (issue 20): every cell runs, the missing parts are named; the
+    folder itself as OE_AD_RUNS works too; an empty folder gives messages, no figure, no error."""
     for oe_size in (1, None):
         for cls in (0, 1):
             fake_record(tmp_path / "fig2-cifar10", "fig2-cifar10", "bce", cls, 0, 0.9, oe_size)
-    outputs = _run_notebook(tmp_path, monkeypatch)
-    assert sum("image/png" in o.get("data", {}) for o in outputs) == 2  # Figure 2 and its per-class panels
-    text = _text(outputs)
-    assert f"No result records under {tmp_path / 'fig6-cifar100'}: run `make fig6-cifar100`" in text
-    assert "No crossover is computed: no records of `hsc` (held: `bce`: 4 records)" in text
-    assert "90.0 (n=1 of 10, 2 of 10 classes: *incomplete*)" in text
+    for runs in (tmp_path, tmp_path / "fig2-cifar10"):
+        outputs = _run_notebook(runs, monkeypatch)
+        assert sum("image/png" in o.get("data", {}) for o in outputs) == 2  # Figure 2 and its per-class panels
+        text = _text(outputs)
+        assert "No crossover is computed: no records of `hsc` (held: `bce`: 4 records)" in text
+        assert "90.0 (n=1 of 10, 2 of 10 classes: *incomplete*)" in text
     empty = tmp_path / "empty"
     empty.mkdir()
-    outputs = _run_notebook(empty, monkeypatch)  # no records at all: messages, no figure, no error
+    outputs = _run_notebook(empty, monkeypatch)
     text = _text(outputs)
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 0
-    assert "Figure 2 skipped" in text and "Per-class panels skipped" in text and "make fig6-cifar100" in text
+    assert f"No result records under {empty}" in text and "No figure saved." in text
 
 
 def test_reduced_imagenet_runs_crop_only():
@@ -476,7 +482,7 @@ def test_reduced_imagenet_runs_crop_only():
 
     from oe_ad.data.augment import Augmenter, random_crop
 
-    reduced = [e for e in EXPERIMENTS.values() if e.data == "imagenet30" and "epochs: 30" in _text(e.stem)]
+    reduced = [e for e in EXPERIMENTS.values() if e.data == "imagenet30" and "epochs: 30" in _yaml(e.stem)]
     assert len(reduced) >= 10
     for exp in reduced:
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
@@ -491,5 +497,5 @@ def test_reduced_imagenet_runs_crop_only():
     assert not torch.equal(flipped, crop_only)
 
 
-def _text(stem: str) -> str:
+def _yaml(stem: str) -> str:
     return (CONF_DIR / "experiment" / f"{stem}.yaml").read_text()

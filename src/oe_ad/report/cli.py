@@ -39,18 +39,6 @@ DESCRIPTION = (
 )
 
 
-def detect_experiment(root: Path) -> str | None:
-    """The paper experiment a folder holds: the records' ``name`` if known, else the folder's name."""
-    from .layout import paper_layouts
-    from .records import experiment_names
-
-    layouts = paper_layouts()
-    for name, _ in experiment_names(root).most_common():
-        if name in layouts:
-            return name
-    return root.resolve().name if root.resolve().name in layouts else None
-
-
 @dataclass(frozen=True)
 class ExperimentReport:
     """What the report of one paper experiment computed and wrote."""
@@ -62,40 +50,21 @@ class ExperimentReport:
 
 
 def experiment_report(root: Path, name: str, metric: str = DEFAULT) -> ExperimentReport:
-    """The paper table (long), its comparison, markdown and figures for experiment ``name`` from root's records."""
-    import pandas as pd
+    """The paper table (long), its comparison, markdown and figures for experiment ``name`` from root's records;
+    the figures are written into ``root``."""
+    from .figures import search_grid
+    from .paper import labelled
+    from .plots import save
+    from .view import experiment_view
 
-    from .compare import compare, comparison_markdown
-    from .figures import experiment_figures
-    from .layout import paper_layouts
-    from .paper import labelled, paper_markdown, paper_table
-    from .records import SETTING, load_records, load_search_records
-
-    layout = paper_layouts()[name]
-    if layout.source == "search":
-        df = load_search_records(root, metric)
-    else:
-        keys = tuple(k for k in (layout.rows, *layout.columns) if k not in (*SETTING, "class"))
-        along = (layout.rows,) if layout.rows != "class" else ()
-        df = load_records(root, extra=keys, metric=metric, along=along)
-    if df.empty:
-        needed = {"value", "seed", "normal_class", "class_name", "method", "_config", *layout.columns}
-        df = pd.DataFrame(columns=sorted(needed | ({layout.rows} - {"class"})))
-    table, per_class = paper_table(df, name, layout, metric)
-    cmp = compare(labelled(df, layout), layout, metric)
-    extra = []
-    if cmp is not None:
-        pair = table[table["column"].isin([cmp.a, cmp.b])]
-        extra = comparison_markdown(cmp, layout, bool(pair["paper_comparable"].all()))
-    figures = experiment_figures(table, per_class, df, root, name, layout, metric) if len(df) else []
-    return ExperimentReport(table, paper_markdown(table, name, layout, extra, metric), figures, cmp)
-
-
-def detect_name(root: Path) -> str:
-    """The experiment name the records carry (``name=``), else the folder's name."""
-    from .records import experiment_names
-
-    return next((n for n, _ in experiment_names(root).most_common() if n), root.resolve().name)
+    view = experiment_view(root, name, metric)
+    figures = [
+        save(fig, root / f"{stem}.png", 110 if stem.endswith("per-class") else 120)
+        for stem, fig in view.figures.items()
+    ]
+    if view.layout.plot == "grid" and len(view.records) and metric == "auroc":
+        figures.append(search_grid(labelled(view.records, view.layout), root / f"{name}-images.png"))
+    return ExperimentReport(view.table, view.markdown, figures, view.comparison)
 
 
 def roc_report(root: Path) -> Path | None:
@@ -130,6 +99,7 @@ def write_reports(root: Path, experiment: str | None, wandb: bool, roc: bool = F
     from .layout import paper_layouts
     from .records import experiment_names
     from .tables import build_report
+    from .view import detect_experiment, detect_name
 
     long, md = build_report(root, metric)
     if long.empty and not sum(experiment_names(root).values()):

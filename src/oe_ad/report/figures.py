@@ -7,17 +7,37 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from ..results import SEARCH_RECORD_NAME
+from . import plots
 from .layout import Layout
 from .metric import DEFAULT, METRICS
 from .paper import label_sort, labelled
-from .plots import column_styles, curve_figure, image_grid, per_class_figure
+from .plots import column_styles, image_grid
 from .records import search_folders
 from .tables import row_sort
 
 log = logging.getLogger(__name__)
 GENERATION_FIGURE = "final_generation.png"
+
+
+def experiment_plots(
+    table: pd.DataFrame, per_class: pd.DataFrame, layout: Layout, metric: str = DEFAULT
+) -> dict[str, Figure]:
+    """File stem -> figure of an experiment's curve and its per-class panels (none for a table or image grid);
+    one style per column shared by both, so a method has one colour throughout."""
+    if layout.plot != "curve":
+        return {}
+    ours = table.dropna(subset=["mean"])
+    x = sorted({r for r in ours["row"] if r != "none"}, key=row_sort)
+    xlabel = "OE size" if layout.rows == "oe_size" else layout.rows
+    styles = column_styles(list(dict.fromkeys([*ours["column"], *per_class.get("column", [])])))
+    label = METRICS[metric].label
+    out = {"": plots.curve_plot(ours, x, layout.title, xlabel, layout.log2, f"{label} % (mean over classes)", styles)}
+    if not per_class.empty:
+        out["-per-class"] = plots.per_class_plot(per_class, x, layout.title, xlabel, layout.log2, f"{label} %", styles)
+    return out
 
 
 def experiment_figures(
@@ -29,21 +49,13 @@ def experiment_figures(
     layout: Layout,
     metric: str = DEFAULT,
 ) -> list[Path]:
-    """The experiment's PNGs: the curve and its per-class panels, or the best/worst image grid."""
-    out: list[Path] = []
-    if layout.plot == "curve":
-        ours = table.dropna(subset=["mean"])
-        x = sorted({r for r in ours["row"] if r != "none"}, key=row_sort)
-        xlabel = "OE size" if layout.rows == "oe_size" else layout.rows
-        columns = list(dict.fromkeys([*ours["column"], *per_class.get("column", [])]))
-        styles = column_styles(columns)
-        ylabel = f"{METRICS[metric].label} % (mean over classes)"
-        out.append(curve_figure(ours, x, root / f"{name}.png", layout.title, xlabel, layout.log2, ylabel, styles))
-        if not per_class.empty:
-            path = root / f"{name}-per-class.png"
-            ylabel = f"{METRICS[metric].label} %"
-            out.append(per_class_figure(per_class, x, path, layout.title, xlabel, layout.log2, ylabel, styles))
-    elif layout.plot == "grid" and not df.empty and metric == "auroc":
+    """The experiment's PNGs: the curve and its per-class panels (``<name>.png``, ``<name>-per-class.png``), or
+    the best/worst image grid."""
+    out = [
+        plots.save(fig, root / f"{name}{suffix}.png", 110 if suffix else 120)
+        for suffix, fig in experiment_plots(table, per_class, layout, metric).items()
+    ]
+    if layout.plot == "grid" and not df.empty and metric == "auroc":
         out.append(search_grid(labelled(df, layout), root / f"{name}-images.png"))
     return out
 
