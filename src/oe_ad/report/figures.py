@@ -1,4 +1,4 @@
-"""An experiment's PNGs (drawn with :mod:`oe_ad.report.plots`): its curve and per-class panels, its image grid,
+"""An experiment's figures (drawn with :mod:`oe_ad.report.plots`): its curve and per-class panels, its image grid,
 and each search's final generation (the search writes records and images; the report draws them)."""
 
 import json
@@ -13,7 +13,7 @@ from ..results import SEARCH_RECORD_NAME
 from . import plots
 from .layout import Layout
 from .metric import DEFAULT, METRICS
-from .paper import label_sort, labelled
+from .paper import label_sort
 from .plots import column_styles, image_grid
 from .records import search_folders
 from .tables import row_sort
@@ -37,26 +37,6 @@ def experiment_plots(
     out = {"": plots.curve_plot(ours, x, layout.title, xlabel, layout.log2, f"{label} % (mean over classes)", styles)}
     if not per_class.empty:
         out["-per-class"] = plots.per_class_plot(per_class, x, layout.title, xlabel, layout.log2, f"{label} %", styles)
-    return out
-
-
-def experiment_figures(
-    table: pd.DataFrame,
-    per_class: pd.DataFrame,
-    df: pd.DataFrame,
-    root: Path,
-    name: str,
-    layout: Layout,
-    metric: str = DEFAULT,
-) -> list[Path]:
-    """The experiment's PNGs: the curve and its per-class panels (``<name>.png``, ``<name>-per-class.png``), or
-    the best/worst image grid."""
-    out = [
-        plots.save(fig, root / f"{name}{suffix}.png", 110 if suffix else 120)
-        for suffix, fig in experiment_plots(table, per_class, layout, metric).items()
-    ]
-    if layout.plot == "grid" and not df.empty and metric == "auroc":
-        out.append(search_grid(labelled(df, layout), root / f"{name}-images.png"))
     return out
 
 

@@ -9,7 +9,7 @@ dashed horizontal line is kept for a method without OE (its row ``none``), which
 
 Figures are built as ``matplotlib.figure.Figure`` objects and saved with the Agg canvas, without pyplot, so they
 work on servers without a display and leave a notebook's backend alone; the ``*_plot`` functions return the
-figure (a notebook shows it), the ``*_figure`` ones save it and return the path.
+figure (a notebook shows it), :func:`save` writes it, the ``*_figure`` ones write theirs and return the path.
 """
 
 import hashlib
@@ -251,20 +251,6 @@ def save(fig: Figure, path: Path, dpi: int = 120) -> Path:
     return path
 
 
-def curve_figure(
-    summary: pd.DataFrame,
-    x: list[str],
-    path: Path,
-    title: str,
-    xlabel: str,
-    log2: bool = False,
-    ylabel: str = "AUROC %",
-    styles: dict[str, dict] | None = None,
-) -> Path:
-    """:func:`curve_plot` saved as ``path``."""
-    return save(curve_plot(summary, x, title, xlabel, log2, ylabel, styles), path)
-
-
 def per_class_plot(
     per_class: pd.DataFrame,
     x: list[str],
@@ -297,20 +283,6 @@ def per_class_plot(
     fig.suptitle(textwrap.fill(f"{title} (per class){note}", int(9.5 * fig.get_figwidth())), fontsize=11)
     _legend_below(fig, _handles(axes.flat), top=1 - 0.6 / fig.get_figheight())
     return fig
-
-
-def per_class_figure(
-    per_class: pd.DataFrame,
-    x: list[str],
-    path: Path,
-    title: str,
-    xlabel: str,
-    log2: bool,
-    ylabel: str = "AUROC %",
-    styles: dict[str, dict] | None = None,
-) -> Path:
-    """:func:`per_class_plot` saved as ``path``."""
-    return save(per_class_plot(per_class, x, title, xlabel, log2, ylabel, styles), path, dpi=110)
 
 
 def image_grid(
