@@ -4,6 +4,7 @@ Configs that use a data/oe/net/method option that is not in conf/ yet are skippe
 they are checked as soon as that option lands.
 """
 
+import itertools
 import os
 import re
 import shutil
@@ -63,7 +64,7 @@ def test_experiment_composes_and_expands(name):
     first = dict(j.split("=", 1) for j in jobs[0])
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name, overrides=[f"{k}={v}" for k, v in first.items()])
-    expected_name = re.sub(r"-baselines$", "", name)
+    expected_name = re.sub(r"-(baselines|bce-cl)$", "", name)  # a figure's extra sweeps write into its folder
     assert cfg.name == expected_name == exp.name  # records land in runs/<name>/, where the report looks
     assert cfg.data.name == exp.data  # the class order of per-class paper values
     if exp.kind == "search":
@@ -79,11 +80,119 @@ def test_experiment_report_layout_parses(name):
         return
     layout = paper_layouts()[name]
     assert layout.title and layout.source == ("search" if exp.kind == "search" else "jobs")
-    assert all(isinstance(v, float) for rows in layout.paper.values() for v in rows.values())
+    values = [v for rows in layout.paper.values() for v in rows.values()]
+    values += [v for per_class in layout.paper_classes.values() for v in per_class or ()]
+    assert all(v is None or isinstance(v, float) for v in values)  # a number, or null: not transcribed
     for column in layout.paper_classes:  # one paper value per class the experiment's sweep runs
-        exp = expected(name, column)
-        assert exp is not None, f"{name}: the experiment does not compose for method {column}"
-        check_paper_classes(name, layout, exp)
+        method = column.split(" ")[0]
+        found = expected(name, method)
+        assert found is not None, f"{name}: the experiment does not compose for method {method}"
+        check_paper_classes(name, layout, found)
+
+
+# -- the paper's values: every method, class and table the paper reports for an experiment ----------------------
+# The paper's tables this package reproduces, and the experiments whose report.tables must name them (the per-class
+# appendix tables included: Table 8 is Table 1's CIFAR-10 per class, Tables 13 and 14 leave-one-class-out
+# ImageNet-30 and CIFAR-10, Table 15 MVTec-AD).
+PAPER_TABLES = {
+    "Table 1": ("table1-cifar10", "table1-imagenet30", "fig2-cifar10", "fig2-imagenet30", "fig13-focal"),
+    "Table 2": ("table2-cifar10", "table2-imagenet30"),
+    "Table 3": ("table3-cifar10", "table3-imagenet30"),
+    "Table 4": ("table4-lpf-cifar10", "table4-hpf-cifar10", "table4-lpf-imagenet30", "table4-hpf-imagenet30"),
+    "Table 5": (
+        *("table5-cifar10", "table5-imagenet30", "table5-lpf-cifar10", "table5-hpf-cifar10"),
+        *("table5-lpf-imagenet30", "table5-hpf-imagenet30"),
+    ),
+    "Table 6": ("table6-hsc",),
+    "Table 8": ("table1-cifar10",),
+    "Table 9": ("table1-imagenet30",),
+    "Table 11": ("table2-cifar10",),
+    "Table 12": ("table2-imagenet30",),
+    "Table 13": ("fig3-imagenet30",),
+    "Table 14": ("fig3-cifar10",),
+    "Table 15": ("fig4-mvtec",),
+}
+WITH_TABLES = sorted({n for names in PAPER_TABLES.values() for n in names})
+
+
+def sweep_columns(name: str) -> set[str]:
+    """The column labels the sweeps writing into runs/<name>/ produce: the layout's column keys' swept values."""
+    from oe_ad.report.expected import sweep_values
+    from oe_ad.report.paper import BARE
+    from oe_ad.report.tables import value_label
+
+    layout = paper_layouts()[name]
+    labels = set()
+    for exp in (e for e in EXPERIMENTS.values() if e.name == name):
+        config_name = "search" if exp.kind == "search" else "config"
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name, overrides=[f"experiment={exp.stem}"], return_hydra_config=True)
+        params = {str(k): v for k, v in (OmegaConf.to_container(cfg.hydra.sweeper.params) or {}).items()}
+        per_key = []
+        for key in layout.columns:
+            if key == "found":
+                per_key.append([{"max": "best", "min": "worst"}[d] for d in sweep_values(params["search.direction"])])
+            elif key in params:
+                per_key.append(sweep_values(params[key]))
+            else:
+                per_key.append([str(OmegaConf.select(cfg, "method.name" if key == "method" else key))])
+        for combo in itertools.product(*per_key):
+            labels.add(
+                " ".join(
+                    value_label(v) if k in BARE else f"{k}={value_label(yaml_value(v))}"
+                    for k, v in zip(layout.columns, combo)
+                )
+            )
+    return labels
+
+
+def yaml_value(text: str):
+    """A swept value as the records hold it (``false`` -> False)."""
+    return OmegaConf.create({"v": text})["v"] if isinstance(text, str) else text
+
+
+@pytest.mark.parametrize("table", PAPER_TABLES)
+def test_every_paper_table_is_named_by_its_experiments(table):
+    for name in PAPER_TABLES[table]:
+        tables = paper_layouts()[name].tables
+        assert re.search(rf"\b{table}\b", tables), f"{name}: report.tables does not name {table} ({tables!r})"
+
+
+@pytest.mark.parametrize("name", WITH_TABLES)
+def test_paper_values_have_every_method_and_class(name):
+    """Every column the experiment's sweeps produce has the paper's value (a number, or null where the paper gives
+    one that is not transcribed) or is listed as not in the paper; per-class values cover every class; each
+    column's line in the YAML names its table."""
+    layout = paper_layouts()[name]
+    columns = sweep_columns(name)
+    missing = columns - set(layout.paper) - set(layout.not_in_paper)
+    assert not missing, f"{name}: no paper value for {sorted(missing)}: add it (null: not transcribed) or not_in_paper"
+    assert not set(layout.paper) - columns, f"{name}: paper values for columns no sweep runs"
+    for column, rows in layout.paper.items():
+        assert rows, f"{name}: report.paper.{column} holds no row"
+        per_class = layout.paper_classes.get(column)
+        if per_class is not None:
+            found = expected(name, column.split(" ")[0])
+            assert len(per_class) == found.classes, f"{name}: {column} per-class values != {found.classes} classes"
+    lines = (CONF_DIR / "experiment" / f"{name}.yaml").read_text().splitlines()
+    start = next(k for k, line in enumerate(lines) if line.startswith("  paper:"))
+    for line in lines[start + 1 :]:
+        if re.match(r"^  \S", line):  # the next key of report:
+            break
+        if re.match(r"^    \S", line):  # a column's first line
+            assert re.search(r"#.*\bTables? \d+", line), f"{name}: no comment naming the paper's table: {line!r}"
+
+
+def test_the_paper_values_test_fails_on_a_missing_method_or_class(tmp_path):
+    """The check above with a method and a class taken out of table1-cifar10's values."""
+    layout = paper_layouts()["table1-cifar10"]
+    short = dict(layout.paper)
+    short.pop("focal")
+    assert sweep_columns("table1-cifar10") - set(short) == {"focal"}
+    report = {"title": "t", "paper": {"hsc": {"classes": [90.0] * 9}}}
+    bad = parse_layout(Experiment("table1-cifar10", "table1-cifar10", "run", "x (1 job)", "cifar10", report))
+    with pytest.raises(OEADError, match="needs one value per class"):
+        check_paper_classes("table1-cifar10", bad, expected("table1-cifar10", "hsc"))
 
 
 def test_per_class_paper_values_take_their_class_names_from_the_records():
@@ -172,10 +281,11 @@ def test_experiment_settings_reach_the_job_config():
 CLASSES = CIFAR10.classes
 
 
-# the setting of the paper's CIFAR-10 numbers (the experiments' configs): records in it get the paper's Δ
+# the setting of the paper's CIFAR-10 numbers (the experiments' configs with the paper's OE, 80MTI: their
+# report.deviations): records in it get the paper's Δ
 PAPER_SETTING = {
     "data": {"name": "cifar10"},
-    "oe": {"name": "tiny300k"},
+    "oe": {"name": "tiny_images"},
     "benchmark": "ovr",
     "epochs": 200,
     "milestones": [100, 150],
@@ -193,7 +303,7 @@ def fake_record(root, name: str, method: str, cls: int, seed: int, auc: float, o
         "config_hash": f"{method}-{cls}-{seed}-{oe_size}-{cfg}",
         "method": method,
         "data": "cifar10",
-        "oe": "none" if method == "deep_svdd" else "tiny300k",
+        "oe": "none" if method == "deep_svdd" else cfg["oe"]["name"],
         "benchmark": "ovr",
         "normal_class": cls,
         "class_name": CLASSES[cls],
@@ -230,7 +340,7 @@ def test_table1_report_puts_the_paper_values_in_the_right_cells(tmp_path):
     assert cell.loc[("hsc", "mean"), "mean"] == pytest.approx(90 + 2.25 + 0.5)
     md = (root / "paper.md").read_text()
     header = next(line for line in md.split("\n") if line.startswith("| class |"))
-    assert header.index("deep_sad (ours)") < header.index("hsc (ours)") < header.index("focal") < header.index("bce")
+    assert header.index("deep_sad (ours") < header.index("hsc (ours") < header.index("focal") < header.index("bce")
     cat = next(line for line in md.split("\n") if line.startswith("| cat |"))
     assert "| 92.0 ± 0.7 [85.6, 98.4] (n=2 of 10: *incomplete*) | 89.8 | +2.2 |" in cat
     assert cat.endswith("| 94.0 ± 0.7 [87.6, 100.4] (n=2 of 10: *incomplete*) | 90.0 | +4.0 |")
@@ -254,7 +364,11 @@ def test_curve_report_finds_the_crossover_and_draws_the_figures(tmp_path):
     assert list(table.loc["hsc"].index) == ["1", "4", "16", "full"]
     assert table.loc[("bce", "full"), "paper"] == 96.1 and table.loc[("bce", "full"), "mean"] == pytest.approx(91)
     md = (root / "paper.md").read_text()
-    assert "`bce` catches up with `hsc` at OE size **16** (paper: about 8); 95 % bootstrap interval 16 – 16" in md
+    assert (
+        "`bce` catches up with `hsc` at OE size **16**, the first where its mean is at least `hsc`'s (paper: about 8"
+        in md
+    )
+    assert "95 % bootstrap interval 16 – 16" in md
     for png in ("fig2-cifar10.png", "fig2-cifar10-per-class.png"):
         assert (root / png).stat().st_size > 5000
 
@@ -315,7 +429,8 @@ def _text(outputs: list) -> str:
 
 @pytest.mark.slow
 def test_results_notebook_runs_on_synthetic_records(tmp_path, monkeypatch):
-    """notebooks/results.ipynb executes top to bottom on made-up fig2 and fig6 records."""
+    """notebooks/results.ipynb executes top to bottom on made-up fig2 and fig6 records and a plain sweep's folder,
+    shows the report's figures and saves them."""
     for oe_size in (1, 8, None):
         for cls in (0, 1):
             for seed in (0, 1):
@@ -323,34 +438,64 @@ def test_results_notebook_runs_on_synthetic_records(tmp_path, monkeypatch):
                     fake_record(
                         tmp_path / "fig2-cifar10", "fig2-cifar10", method, cls, seed, auc + 0.01 * seed, oe_size
                     )
+                    fake_record(tmp_path / "default", "default", method, cls, seed, auc, oe_size)  # oe-ad-run -m
     for k in (1, 2, 5):
         for cls in (0, 1):
             for method in ("hsc", "bce"):
                 oe = {"name": "cifar100", "classes": k}
                 fake_record(tmp_path / "fig6-cifar100", "fig6-cifar100", method, cls, 0, 0.8 + 0.01 * k, oe=oe)
     outputs = _run_notebook(tmp_path, monkeypatch)
-    assert sum("image/png" in o.get("data", {}) for o in outputs) == 3  # Figure 2, its per-class panels, Figure 6
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 6  # curve + per-class panels of each folder
+    for folder in ("fig2-cifar10", "fig6-cifar100", "default"):
+        assert len(list((tmp_path / "notebook-figures" / folder).glob("*.png"))) == 2, folder
     text = _text(outputs)
     assert "| full | 80.5 ± 0.7 [74.1, 86.9] (n=2 of 10, 2 of 10 classes: *incomplete*) | 95.9 |" in text
-    assert "`bce` catches up with `hsc` at OE size **8** (paper: about 8)" in text  # 2 paired seeds
+    assert "`bce` catches up with `hsc` at OE size **8**" in text  # 2 paired seeds
     assert "No crossover is computed: fewer than 2 paired seeds" in text  # Figure 6: one seed
+    assert "# Results under" in text and "bce (OE 8)" in text  # the plain sweep: the generic per-class tables
 
 
 @pytest.mark.slow
 def test_results_notebook_on_a_figure_2_only_folder_says_what_is_missing(tmp_path, monkeypatch):
-    """Only BCE records of Figure 2, one seed (issue 20): every cell runs, the missing parts are named."""
+    """Only BCE records of Figure 2, one seed (issue 20): every cell runs, the missing parts are named; the
+    folder itself as OE_AD_RUNS works too; an empty folder gives messages, no figure, no error."""
     for oe_size in (1, None):
         for cls in (0, 1):
             fake_record(tmp_path / "fig2-cifar10", "fig2-cifar10", "bce", cls, 0, 0.9, oe_size)
-    outputs = _run_notebook(tmp_path, monkeypatch)
-    assert sum("image/png" in o.get("data", {}) for o in outputs) == 2  # Figure 2 and its per-class panels
-    text = _text(outputs)
-    assert f"No result records under {tmp_path / 'fig6-cifar100'}: run `make fig6-cifar100`" in text
-    assert "No crossover is computed: no records of `hsc` (held: `bce`: 4 records)" in text
-    assert "90.0 (n=1 of 10, 2 of 10 classes: *incomplete*)" in text
+    for runs in (tmp_path, tmp_path / "fig2-cifar10"):
+        outputs = _run_notebook(runs, monkeypatch)
+        assert sum("image/png" in o.get("data", {}) for o in outputs) == 2  # Figure 2 and its per-class panels
+        text = _text(outputs)
+        assert "No crossover is computed: no records of `hsc` (held: `bce`: 4 records)" in text
+        assert "90.0 (n=1 of 10, 2 of 10 classes: *incomplete*)" in text
     empty = tmp_path / "empty"
     empty.mkdir()
-    outputs = _run_notebook(empty, monkeypatch)  # no records at all: messages, no figure, no error
+    outputs = _run_notebook(empty, monkeypatch)
     text = _text(outputs)
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 0
-    assert "Figure 2 skipped" in text and "Per-class panels skipped" in text and "make fig6-cifar100" in text
+    assert f"No result records under {empty}" in text and "No figure saved." in text
+
+
+def test_reduced_imagenet_runs_crop_only():
+    """The paper's reduced runs use only random cropping on ImageNet: no jitter, no noise, no flip (issue 30)."""
+    import torch
+
+    from oe_ad.data.augment import Augmenter, random_crop
+
+    reduced = [e for e in EXPERIMENTS.values() if e.data == "imagenet30" and "epochs: 30" in _yaml(e.stem)]
+    assert len(reduced) >= 10
+    for exp in reduced:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            cfg = compose("search" if exp.kind == "search" else "config", overrides=[f"experiment={exp.stem}"])
+        aug = cfg.augmentation
+        assert (aug.jitter, aug.noise, aug.flip, aug.crop) == (0, 0, False, 224), exp.stem
+    x = torch.randint(0, 256, (8, 3, 12, 12), dtype=torch.uint8)
+    plain = dict(mean=torch.zeros(3), std=torch.ones(3), crop=8, padding=0, jitter=0.0, noise=0.0)
+    crop_only = Augmenter(**plain, flip=False).train(x, torch.Generator().manual_seed(0))
+    assert torch.equal(crop_only, random_crop(x.float() / 255, 8, 0, torch.Generator().manual_seed(0)))
+    flipped = Augmenter(**plain, flip=True).train(x, torch.Generator().manual_seed(0))
+    assert not torch.equal(flipped, crop_only)
+
+
+def _yaml(stem: str) -> str:
+    return (CONF_DIR / "experiment" / f"{stem}.yaml").read_text()

@@ -11,7 +11,8 @@ from oe_ad.report.expected import Expected, differences, expected, resolve_miles
 from oe_ad.report.stats import bootstrap_crossover, fmt_cell, paired_seed_differences, summarise
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-PAPER = {"data": "cifar10", "oe": "tiny300k", "epochs": 200, "milestones": [100, 150]}  # fig2-cifar10's setting
+# the setting of fig2-cifar10's paper numbers: its config with the paper's OE set (80MTI, its report.deviations)
+PAPER = {"data": "cifar10", "oe": "tiny_images", "epochs": 200, "milestones": [100, 150]}
 LOCAL = {"data": "folder", "oe": "npy", "epochs": 10, "milestones": [8]}  # the offline copy, a short schedule
 
 
@@ -107,13 +108,13 @@ def test_one_method_one_seed_other_data_no_conclusion_no_std_no_delta(tmp_path):
     assert "No crossover is computed: no records of `hsc` (held: `bce`: 6 records)" in md
     assert "72.4 (n=1 of 10, 2 of 10 classes: *incomplete*)" in md and "72.4 ±" not in md
     header = next(line for line in md.splitlines() if line.startswith("| oe_size |"))
-    assert header.endswith("| bce (ours) | paper (different data/schedule) |")  # no Δ column for bce
+    assert header.endswith("| bce (ours, AUROC) | paper (AUROC) |")  # no Δ column for bce
     assert "-23.7" not in md
     assert (
-        "- `bce`: data.name=folder (paper: cifar10), oe.name=npy (paper: tiny300k), epochs=10 (paper: 200), "
+        "- `bce`: data.name=folder (paper: cifar10), oe.name=npy (paper: tiny_images), epochs=10 (paper: 200), "
         "milestones=[8] (paper: [100, 150])"
     ) in md
-    rows = [line.split(" | ")[0].strip("| ") for line in md.splitlines()[md.splitlines().index(header) + 2 :]]
+    rows = [line.split(" | ")[0].strip("| ") for line in md.splitlines()[md.splitlines().index(header) + 3 :]]
     assert rows[:3] == ["1", "16", "full"]  # numerically, full last (hsc's paper-only `full` cell came first)
     bce_full = table.set_index(["column", "row"]).loc[("bce", "full")]
     assert bce_full["paper"] == 96.1 and np.isnan(bce_full["diff"]) and not bce_full["paper_comparable"]
@@ -128,7 +129,7 @@ def test_unpaired_seeds_give_no_comparison(tmp_path):
     md, _ = report(root)
     assert (
         "No crossover is computed: fewer than 2 paired seeds at every OE size (`hsc` seeds: 0, 1; `bce` seeds: 2, 3; "
-        "paired: none) (paper: about 8)."
+        "paired: none) (paper: about 8, in AUROC)."
     ) in md
     rows = pd.read_csv(root / "comparison.csv", dtype={"row": str})
     assert rows["row"].tolist() == ["1", "full"] and rows["n"].tolist() == [0, 0]
@@ -137,8 +138,8 @@ def test_unpaired_seeds_give_no_comparison(tmp_path):
 
 # -- paired differences and the crossover --------------------------------------------------------------------------
 def test_paired_differences_average_the_shared_classes_of_each_seed():
-    a = pd.DataFrame({"normal_class": [0, 1, 0, 1], "seed": [0, 0, 1, 1], "auc": [80.0, 70.0, 82.0, 72.0]})
-    b = pd.DataFrame({"normal_class": [0, 1, 0, 2], "seed": [0, 0, 1, 1], "auc": [90.0, 74.0, 83.0, 99.0]})
+    a = pd.DataFrame({"normal_class": [0, 1, 0, 1], "seed": [0, 0, 1, 1], "value": [80.0, 70.0, 82.0, 72.0]})
+    b = pd.DataFrame({"normal_class": [0, 1, 0, 2], "seed": [0, 0, 1, 1], "value": [90.0, 74.0, 83.0, 99.0]})
     diffs, unpaired = paired_seed_differences(a, b)
     # seed 0: classes 0 and 1: mean(10, 4) = 7; seed 1: class 0 only: 1 (a's class 1, b's class 2 unpaired)
     assert diffs.to_dict() == {0: 7.0, 1: 1.0} and unpaired == 2
@@ -156,9 +157,9 @@ def test_crossover_with_a_known_bootstrap_interval(tmp_path):
                 record(root, "bce", cls, seed, 0.80 + gap[k] / 100, oe_size)
     md, _ = report(root)
     assert (
-        "`bce` catches up with `hsc` at OE size **16** (paper: about 8); 95 % bootstrap interval 4 – 16 "
-        "(2 paired seeds resampled 2000 times, generator seed 0; in 0% of the resamples `bce` does not catch up "
-        "within the OE sizes run)."
+        "`bce` catches up with `hsc` at OE size **16**, the first where its mean is at least `hsc`'s (paper: about 8, "
+        "in AUROC); 95 % bootstrap interval 4 – 16 (2 paired seeds resampled 2000 times, generator seed 0; in 0% of "
+        "the resamples `bce` does not catch up within the OE sizes compared)."
     ) in md
     rows = pd.read_csv(root / "comparison.csv", dtype={"row": str}).set_index("row")
     assert rows.loc["1", "mean"] == pytest.approx(-10) and rows.loc["1", "verdict"] == "hsc ahead"  # both seeds -10
@@ -213,3 +214,149 @@ def test_milestone_fractions_compare_as_the_epochs_they_resolve_to():
         ("milestones", "[8]", "[100, 150]"),
     ]
     assert differences({}, paper) == [("epochs", "missing", "200"), ("milestones", "missing", "[100, 150]")]
+
+
+# -- issue 30: the paper's setting beside the paper column, class names, text ----------------------------------
+TINY300K = {**PAPER, "oe": "tiny300k"}  # fig2/table1-cifar10's own config: the substitute for the paper's 80MTI
+
+
+def with_classes(root) -> None:
+    """Give every record under root the dataset's class list (as jobs write it)."""
+    for path in root.rglob("result.json"):
+        rec = json.loads(path.read_text())
+        rec["classes"] = CLASSES
+        path.write_text(json.dumps(rec))
+
+
+def test_the_substitute_oe_set_is_shown_beside_the_paper_column_without_a_delta(tmp_path):
+    root = tmp_path / "table1-cifar10"
+    for seed in range(2):
+        record(root, "bce", 3, seed, 0.90, setting=TINY300K, name="table1-cifar10")
+    with_classes(root)
+    md, table = report(root)
+    cat = table.set_index(["column", "row"]).loc[("bce", "cat")]
+    assert cat["paper"] == 90.0 and np.isnan(cat["diff"]) and not cat["paper_comparable"]
+    setting = next(line for line in md.splitlines() if line.startswith("| *setting* |"))
+    assert "OE 300K random images (`tiny300k`)" in setting  # ours
+    assert "OE 80 Million Tiny Images (`tiny_images`)" in setting  # the paper's
+    assert "oe.name=tiny300k (paper: tiny_images) [the experiment's own choice: The paper's CIFAR-10 OE" in md
+    assert "a difference between them is not a reproduction gap" in md
+    # rows are named from the records' class list, not "class 0"
+    rows = [line.split(" | ")[0].strip("| ") for line in md.splitlines() if line.startswith("| ")]
+    assert "airplane" in rows and "class 0" not in rows
+
+
+def test_the_mean_row_gives_the_papers_spread_over_classes(tmp_path):
+    root = tmp_path / "table1-cifar10"
+    for cls, auc in ((0, 0.90), (1, 0.94)):
+        for seed in range(2):
+            record(root, "hsc", cls, seed, auc + 0.01 * seed, name="table1-cifar10")
+    md, table = report(root)
+    mean = table.set_index(["column", "row"]).loc[("hsc", "mean")]
+    # class values 90.5 and 94.5: np.std (population, as the paper's code) = 2.0
+    assert mean["spread"] == pytest.approx(2.0)
+    assert "; over classes ± 2.00" in md
+
+
+def test_one_oe_size_gives_no_crossover_and_the_csv_names_its_difference(tmp_path):
+    root = tmp_path / "fig2-cifar10"
+    for seed in range(3):
+        record(root, "hsc", 3, seed, 0.66 + 0.02 * seed)
+        record(root, "bce", 3, seed, 0.67 + 0.01 * seed)
+    md, _ = report(root)
+    assert "catches up" not in md and "full – full" not in md
+    assert "No crossover is computed: only one OE size (full) has 2 paired seeds" in md
+    rows = pd.read_csv(root / "comparison.csv", dtype={"row": str})
+    assert rows["difference"].tolist() == ["bce − hsc"] and rows["metric"].tolist() == ["auroc"]
+
+
+def test_configurations_are_never_paired(tmp_path):
+    root = tmp_path / "fig2-cifar10"
+    for seed in range(2):
+        record(root, "hsc", 3, seed, 0.66, setting={**LOCAL, "epochs": 12, "milestones": [6, 9]})
+        record(root, "bce", 3, seed, 0.70, setting={**LOCAL, "epochs": 1, "milestones": []})
+    md, table = report(root)
+    assert "`hsc` and `bce` were run with different settings (epochs: 12 vs 1; milestones: [6, 9] vs [])" in md
+    assert "never paired" in md and "catches up" not in md
+
+
+def test_an_empty_folder_is_an_error_and_writes_nothing(tmp_path, capsys):
+    assert main([str(tmp_path)]) == 2
+    assert "no result records" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_one_record_is_one_record(tmp_path):
+    record(tmp_path / "x", "bce", 0, 0, 0.8, name="my-own")
+    assert main([str(tmp_path / "x")]) == 0
+    assert "\n1 record. " in (tmp_path / "x" / "report.md").read_text()
+
+
+# -- --metric (issue 27): any per-job metric, its convention stated, missing never 0 -------------------------
+def metric_folder(root) -> None:
+    for seed in range(2):
+        record(root, "bce", 0, seed, 0.9, name="fig2-cifar10")
+        record(root, "hsc", 0, seed, 0.8, name="fig2-cifar10")
+    for path in root.rglob("result.json"):  # FPR95 in all records but one; AUPR-In in none
+        rec = json.loads(path.read_text())
+        if not (rec["method"] == "hsc" and rec["seed"] == 1):
+            rec["test_fpr95"] = 0.2 if rec["method"] == "bce" else 0.4
+        rec["test_aupr"] = 0.5
+        path.write_text(json.dumps(rec))
+
+
+@pytest.mark.parametrize(
+    "metric, words",
+    [
+        ("auroc", "AUROC in % (area under the ROC curve"),
+        ("aupr", "AUPR in % (area under the precision-recall curve (average precision) with the anomalies as the "),
+        ("aupr_in", "AUPR-In in % (area under the precision-recall curve with the normal images as the positive"),
+        ("aupr_out", "AUPR-Out in % (area under the precision-recall curve with the anomalies as the positive"),
+        ("fpr95", "FPR95 in % (share of the anomalous test images scored as normal at the threshold that keeps 95 %"),
+    ],
+)
+def test_every_table_header_states_the_metric_and_its_convention(tmp_path, metric, words):
+    root = tmp_path / "fig2-cifar10"
+    metric_folder(root)
+    assert main([str(root), "--metric", metric]) == 0
+    for name in ("paper.md", "report.md"):
+        assert words in (root / name).read_text(), name
+
+
+def test_a_metric_a_record_lacks_is_missing_not_zero_and_never_set_against_the_paper(tmp_path):
+    root = tmp_path / "fig2-cifar10"
+    metric_folder(root)
+    assert main([str(root), "--metric", "fpr95"]) == 0
+    table = pd.read_csv(root / "paper.csv", dtype={"row": str}).set_index(["column", "row"])
+    hsc, bce = table.loc[("hsc", "full")], table.loc[("bce", "full")]
+    assert (hsc["mean"], hsc["n"]) == (pytest.approx(40.0), 1)  # the record without FPR95 is not a 0
+    assert bce["mean"] == pytest.approx(20.0) and np.isnan(bce["paper"]) and np.isnan(bce["diff"])
+    assert bce["paper_status"] == "AUROC only"
+    md = (root / "paper.md").read_text()
+    assert "| paper (AUROC only) |" in md and "*AUROC only*" in md and "| Δ |" not in md
+    generic = (root / "report.md").read_text()
+    assert "1 record lack FPR95 (shown as missing)" in generic
+    assert main([str(root), "--metric", "aupr_in"]) == 0  # no record has it: every cell missing
+    table = pd.read_csv(root / "paper.csv", dtype={"row": str}).set_index(["column", "row"])
+    assert table.loc[("bce", "full"), "n"] == 0 and np.isnan(table.loc[("bce", "full"), "mean"])
+    # lower is better for FPR95: bce (20) is ahead of hsc (40) where a seed pairs
+    rows = pd.read_csv(root / "comparison.csv", dtype={"row": str})
+    assert rows["metric"].tolist() == ["aupr_in"]
+
+
+def test_fpr95_comparison_counts_lower_as_better(tmp_path):
+    root = tmp_path / "fig2-cifar10"
+    for seed in range(3):
+        for oe_size, (h, b) in ((1, (0.3, 0.5)), (None, (0.4, 0.2 + 0.01 * seed))):
+            record(root, "hsc", 0, seed, 0.8, oe_size)
+            record(root, "bce", 0, seed, 0.8, oe_size)
+            for method, v in (("hsc", h), ("bce", b)):
+                path = next((root / method).glob(f"{method}-0-{seed}-{oe_size}-*/result.json"))
+                rec = json.loads(path.read_text())
+                rec["test_fpr95"] = v
+                path.write_text(json.dumps(rec))
+    assert main([str(root), "--metric", "fpr95"]) == 0
+    md = (root / "paper.md").read_text()
+    assert "`bce` catches up with `hsc` at OE size **full**" in md
+    rows = pd.read_csv(root / "comparison.csv", dtype={"row": str}).set_index("row")
+    assert rows.loc["1", "verdict"] == "hsc ahead" and rows.loc["full", "verdict"] == "bce ahead"

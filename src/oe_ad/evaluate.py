@@ -126,13 +126,15 @@ def write_outputs(out: Path, evaluation: Any, model: Any) -> list[Path]:
     write_text_atomic(out / "metrics.json", json.dumps(metrics(evaluation, model), indent=2) + "\n")
     write_text_atomic(out / "scores.csv", scores_csv(evaluation))
     labels, scores = evaluation.data.labels, evaluation.scores
-    name = f"{model.config['method']['name']} on {evaluation.data.source}"
+    cfg = model.config
+    normal = ", ".join(model.normal_classes or [f"class {cfg.get('normal_class')}"])
+    name = f"{cfg['method']['name']} · normal: {normal} · seed {cfg.get('seed')}"  # the job, not a file path
     fpr, tpr = roc_points(scores, labels)
     roc = evaluation_figure(
         fpr.numpy(),
         tpr.numpy(),
-        f"AUROC {100 * evaluation.auroc:.1f}",
-        ([0, 1], [0, 1], "random 50.0"),
+        f"AUROC {100 * evaluation.auroc:.1f} %",
+        ([0, 1], [0, 1], "random 50.0 %"),
         ("false positive rate (normal flagged)", "true positive rate (anomalies found)"),
         f"ROC: {name}",
         out / "roc.png",
@@ -142,8 +144,8 @@ def write_outputs(out: Path, evaluation: Any, model: Any) -> list[Path]:
     pr = evaluation_figure(
         recall.numpy(),
         precision.numpy(),
-        f"AUPR {100 * evaluation.aupr:.1f}",
-        ([0, 1], [rate, rate], f"random {100 * rate:.1f}"),
+        f"AUPR {100 * evaluation.aupr:.1f} % (anomalies positive)",
+        ([0, 1], [rate, rate], f"random {100 * rate:.1f} %"),
         ("recall (anomalies found)", "precision"),
         f"PR: {name}",
         out / "pr.png",

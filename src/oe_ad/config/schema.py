@@ -26,7 +26,7 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 from ..data.npy import checked_indices, npy_header
 from ..data.options import Augmentation, BatchOptions, rule
 from ..errors import OEADError
-from ..methods.oe_use import OE_USES, trains_with_oe
+from ..oe_use import OE_USES, trains_with_oe
 from ..search import ALGORITHMS
 from .targets import TargetInfo, target_info
 

@@ -80,6 +80,7 @@ class Augmenter:
     padding: int = 4
     jitter: float = 0.01
     noise: float = 0.001
+    flip: bool = True  # random horizontal flip (the paper's reduced ImageNet runs crop only: augmentation.flip=false)
     enabled: bool = True
     per_sample: bool = False  # the paper's torchvision pipeline, image by image (batches.augment=per_sample)
 
@@ -98,7 +99,9 @@ class Augmenter:
             return self.normalise(center_crop(x, self.crop))
         if self.jitter:
             x = color_jitter(x, self.jitter, gen)
-        x = random_hflip(random_crop(x, self.crop, self.padding, gen), gen)
+        x = random_crop(x, self.crop, self.padding, gen)
+        if self.flip:
+            x = random_hflip(x, gen)
         if self.noise:
             x = x + self.noise * torch.randn(x.shape, generator=gen, device=x.device)
         return self.normalise(x)
@@ -115,7 +118,8 @@ class Augmenter:
         from torchvision import transforms as T
 
         steps = [T.ColorJitter(self.jitter, self.jitter, self.jitter, self.jitter)] if self.jitter else []
-        pipeline = T.Compose([*steps, T.RandomHorizontalFlip(), T.RandomCrop(self.crop, self.padding), T.ToTensor()])
+        flip = [T.RandomHorizontalFlip()] if self.flip else []
+        pipeline = T.Compose([*steps, *flip, T.RandomCrop(self.crop, self.padding), T.ToTensor()])
         images = x.permute(0, 2, 3, 1).cpu().numpy()
         seed = int(torch.randint(0, 2**62, (1,), generator=gen, device=gen.device))
         with torch.random.fork_rng(devices=[]):

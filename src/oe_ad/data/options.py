@@ -85,7 +85,8 @@ class BatchOptions:
 @dataclass
 class Augmentation:
     """The training augmentation (the ``augmentation`` config node; docs/protocol.md, Augmentation): a random crop
-    of ``crop`` pixels after zero padding by ``padding`` (``crop`` None: the image size, no crop), horizontal flip,
+    of ``crop`` pixels after zero padding by ``padding`` (``crop`` None: the image size, no crop), horizontal flip
+    (``flip``),
     colour jitter of strength ``jitter`` and additive Gaussian pixel noise of std ``noise``; test images are only
     resized / centre-cropped to ``crop``. ``augment=false`` turns the random part off."""
 
@@ -93,6 +94,7 @@ class Augmentation:
     padding: int = rule(4, min=0)
     jitter: float = rule(0.01, min=0)
     noise: float = rule(0.001, min=0)
+    flip: bool = True  # the random horizontal flip (the paper's reduced ImageNet runs crop only: false)
 
     def __post_init__(self) -> None:
         check_rules(self, "augmentation")

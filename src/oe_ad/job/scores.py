@@ -108,7 +108,8 @@ def job_curves(root: Path) -> list[dict]:
         curves.append(
             {
                 "method": rec["method"],
-                "label": f"{rec.get('class_name')} · {oe} · s{rec.get('seed')}",
+                "record": rec,  # the report groups jobs of one configuration
+                "label": f"{rec.get('class_name')} · {oe} · {rec.get('epochs')} ep · s{rec.get('seed')}",
                 "auc": 100 * auroc(scores, labels),
                 "fpr": fpr.numpy(),
                 "tpr": tpr.numpy(),

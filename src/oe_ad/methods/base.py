@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from ..job.meter import Meter
-from .oe_use import trains_with_oe
+from ..oe_use import trains_with_oe
 
 
 @dataclass
@@ -38,7 +38,7 @@ class AnomalyDetector(pl.LightningModule):
 
     ``oe_use``: ``"required"`` for OE methods (a config without an OE pool is refused), ``"none"`` for one-class
     methods (batches are normal only; a configured pool is ignored), ``"optional"`` for a method that trains
-    with a pool when one is configured and without one otherwise (``oe_ad.methods.oe_use``).
+    with a pool when one is configured and without one otherwise (``oe_ad.oe_use``).
     ``oe_switch``: the name of a boolean option that makes a ``"none"`` method train with OE (Deep SVDD's
     ``with_oe``, as the paper's code trains it).
     ``needs_training``: False for zero-shot methods (``fit`` is skipped).
@@ -70,7 +70,7 @@ class AnomalyDetector(pl.LightningModule):
     @classmethod
     def trains_with_oe(cls, options: Mapping) -> bool:
         """Whether the method configured with ``options`` (its ``method`` config node) trains with a configured
-        OE pool; what the job builds its batches from, before any instance exists (``oe_ad.methods.oe_use``)."""
+        OE pool; what the job builds its batches from, before any instance exists (``oe_ad.oe_use``)."""
         return trains_with_oe(cls.oe_use, cls.oe_switch, options)
 
     def prepare(self, facts: Facts) -> None:

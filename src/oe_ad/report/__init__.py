@@ -4,9 +4,10 @@
 statistic over seeds (t-intervals, paired differences, the bootstrapped crossover), ``layout`` reads an
 experiment's ``report:`` node, ``expected`` what its sweep asks for and the setting of the paper's numbers,
 ``paper`` puts our numbers next to the paper's, ``compare`` sets two methods against each other on paired seeds,
-``plots`` draws PNGs and ``figures`` the experiment's (and each search's), and ``cli`` is ``python -m
-oe_ad.report`` (its ``--wandb`` summary run: ``oe_ad.loggers.summary``). The report reads records only: it
-imports neither the data nor the training code (tests/test_layering.py).
+``metric`` names the per-job metrics a report can show, ``plots`` draws figures and ``figures`` the
+experiment's (and each search's), ``view`` computes all of it for a folder without writing (the notebook's entry
+point), and ``cli`` is ``python -m oe_ad.report`` (its ``--wandb`` summary run: ``oe_ad.loggers.summary``).
+The report reads records only: it imports neither the data nor the training code (tests/test_layering.py).
 
 The names below are imported on first use (pandas, matplotlib): ``oe-ad-report --help`` answers at once.
 """
@@ -23,8 +24,20 @@ _LAZY = {
     "load_records": "records",
     "build_report": "tables",
     "per_class": "tables",
+    "experiment_view": "view",
+    "folder_view": "view",
 }
-__all__ = ["Layout", "build_report", "load_records", "main", "paper_layouts", "paper_table", "per_class"]
+__all__ = [
+    "Layout",
+    "build_report",
+    "experiment_view",
+    "folder_view",
+    "load_records",
+    "main",
+    "paper_layouts",
+    "paper_table",
+    "per_class",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -3,16 +3,18 @@
 The reference is the experiment's config as ``make <experiment>`` composes it without ``ARGS``
 (``conf/config.yaml``, or ``conf/search.yaml`` for a search, with ``experiment=<stem> method=<method>``):
 its sweep (``hydra.sweeper.params``) says how many seeds and normal classes a cell needs to be complete, and its
-data, OE set and schedule (:data:`SETTING_KEYS`) are the setting of the paper's numbers in the experiment's
-``report.paper``. A record whose config differs in one of these keys was run on something else than the paper's
-numbers were, so the report shows no difference to them. Keys the experiment itself sweeps (``augment`` in
-Table 6) are its rows or columns, not part of the setting.
+data, OE set and schedule (:data:`SETTING_KEYS`) are its setting. The setting of the paper's numbers is that one
+except where the experiment's ``report.deviations`` says the config differs from the paper (the 300K random
+images standing in for 80 Million Tiny Images, say): there the paper's value counts. A record whose config
+differs from the paper's setting in one of these keys was run on something else than the paper's numbers were,
+so the report shows no difference to them. Keys the experiment itself sweeps (``augment`` in Table 6) are its
+rows or columns, not part of the setting. OE keys are not compared for a method that trains without OE.
 """
 
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -34,7 +36,16 @@ class Expected:
     method: str
     seeds: int  # seeds the sweep runs per (class, cell)
     classes: int  # normal classes the sweep runs
-    setting: dict[str, Any]  # SETTING_KEYS it does not sweep -> the value the paper's numbers were made with
+    setting: dict[str, Any]  # SETTING_KEYS it does not sweep -> the value the experiment's config runs
+    paper: dict[str, Any] = field(default_factory=dict)  # key -> the paper's value where it differs (deviations)
+    why: dict[str, str] = field(default_factory=dict)  # key -> why the config keeps its own value
+    uses_oe: bool = True  # the method trains with the OE set (OE keys are compared)
+    trains: bool = True  # the method trains at all (its schedule keys are compared; not zero-shot CLIP)
+
+    @property
+    def paper_setting(self) -> dict[str, Any]:
+        """The setting of the paper's numbers: the config's, with the paper's value for each deviation."""
+        return {**self.setting, **self.paper}
 
 
 def _compose(config_name: str, overrides: list[str]) -> Any:
@@ -120,20 +131,79 @@ def _experiment(stem: str, method: str | None) -> tuple[Expected, list[str]] | N
     seeds = len(sweep_values(params["seed"])) if "seed" in params else 1
     classes = len(sweep_values(params["normal_class"])) if "normal_class" in params else 1
     methods = sweep_values(params["method"]) if "method" in params else [config["method"]["name"]]
-    return Expected(stem, method or config["method"]["name"], seeds, classes, setting), methods
+    uses_oe, trains = _traits(cfg)
+    found = Expected(stem, method or config["method"]["name"], seeds, classes, setting, uses_oe=uses_oe, trains=trains)
+    return found, methods
+
+
+def _traits(cfg: Any) -> tuple[bool, bool]:
+    """(trains with OE, trains at all) of the composed config's method, read from its class without importing it
+    (``oe_ad.config.targets``); (True, True) when that cannot be told."""
+    from ..config.targets import target_info
+    from ..oe_use import trains_with_oe
+
+    try:
+        method = OmegaConf.to_container(cfg.method, resolve=False)
+        attrs = target_info(str(method["_target_"])).attrs
+    except Exception:
+        return True, True
+    uses = trains_with_oe(attrs.get("oe_use", "required"), attrs.get("oe_switch"), method)
+    return bool(uses and cfg.get("oe")), bool(attrs.get("needs_training", True))
 
 
 def expected(name: str, method: str) -> Expected | None:
     """What experiment folder ``name`` asks of ``method``: from the experiment YAML (of those writing into
-    ``runs/<name>/``, the main one first) whose sweep runs the method; None when none composes."""
+    ``runs/<name>/``, the main one first) whose sweep runs the method; None when none composes. The paper's
+    setting adds the folder's ``report.deviations`` (keys the experiment sweeps excepted)."""
     stems = sorted((e.stem for e in experiments().values() if e.name == name), key=lambda s: s != name)
+    found = None
     for stem in stems:
-        found = _experiment(stem, None)
-        if found is not None and method in found[1]:
-            with_method = _experiment(stem, method)
-            return None if with_method is None else with_method[0]
-    found = _experiment(stems[0], method) if stems else None
-    return None if found is None else found[0]
+        runs = _experiment(stem, None)
+        if runs is not None and method in runs[1]:
+            found = _experiment(stem, method)
+            break
+    else:
+        found = _experiment(stems[0], method) if stems else None
+    if found is None:
+        return None
+    exp, _ = found
+    return _with_deviations(exp, name)
+
+
+def _with_deviations(exp: Expected, name: str) -> Expected:
+    from .layout import paper_layouts
+
+    layout = paper_layouts().get(name)
+    if layout is None or not layout.deviations:
+        return exp
+    swept = _swept(exp.stem)
+    setting, paper, why = dict(exp.setting), {}, {}
+    for d in layout.deviations:
+        if d.key in swept:
+            continue
+        paper[d.key], why[d.key] = d.paper, d.why
+        if d.key not in setting:  # a key beyond SETTING_KEYS: compared with the config's own value
+            setting[d.key] = _config_value(exp.stem, exp.method, d.key)
+    if "milestones" in paper:
+        paper["milestones"] = resolve_milestones(paper["milestones"], {**setting, **paper}.get("epochs"))
+    return Expected(exp.stem, exp.method, exp.seeds, exp.classes, setting, paper, why, exp.uses_oe, exp.trains)
+
+
+@cache
+def _swept(stem: str) -> frozenset[str]:
+    exp = experiments()[stem]
+    try:
+        cfg = _compose("search" if exp.kind == "search" else "config", [f"experiment={stem}"])
+    except Exception:
+        return frozenset()
+    return frozenset(str(k) for k in (OmegaConf.to_container(cfg.hydra.sweeper.params) or {}))
+
+
+@cache
+def _config_value(stem: str, method: str, key: str) -> Any:
+    exp = experiments()[stem]
+    cfg = _compose("search" if exp.kind == "search" else "config", [f"experiment={stem}", f"method={method}"])
+    return _select(cfg, key)
 
 
 def label(value: Any) -> str:
@@ -155,7 +225,15 @@ def _same(ours: Any, paper: Any) -> bool:
     return ours == paper
 
 
-def differences(config: dict[str, Any], exp: Expected) -> list[tuple[str, str, str]]:
-    """The setting keys in which a record's config differs from the paper's: (key, ours, paper)."""
-    ours = setting_of(config, tuple(exp.setting))
-    return [(k, label(ours[k]), label(v)) for k, v in exp.setting.items() if ours[k] is None or not _same(ours[k], v)]
+SCHEDULE_KEYS = ("epochs", "milestones", "lr", "augment")
+
+
+def differences(config: dict[str, Any], exp: Expected, uses_oe: bool = True) -> list[tuple[str, str, str]]:
+    """The setting keys in which a record's config differs from the setting of the paper's numbers: (key, ours,
+    paper). The OE keys are not compared for a record trained without OE (``uses_oe=False``) or a method that
+    uses none, the schedule keys not for a method that does not train (zero-shot CLIP)."""
+    target = exp.paper_setting
+    ours = setting_of(config, tuple(target))
+    keys = [k for k in target if (uses_oe and exp.uses_oe) or not k.startswith("oe.")]
+    keys = [k for k in keys if exp.trains or k not in SCHEDULE_KEYS]
+    return [(k, label(ours[k]), label(target[k])) for k in keys if ours[k] is None or not _same(ours[k], target[k])]

@@ -1,4 +1,4 @@
-"""An experiment's PNGs (drawn with :mod:`oe_ad.report.plots`): its curve and per-class panels, its image grid,
+"""An experiment's figures (drawn with :mod:`oe_ad.report.plots`): its curve and per-class panels, its image grid,
 and each search's final generation (the search writes records and images; the report draws them)."""
 
 import json
@@ -7,11 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from ..job.records import SEARCH_RECORD_NAME
+from . import plots
 from .layout import Layout
-from .paper import label_sort, labelled
-from .plots import curve_figure, image_grid, per_class_figure
+from .metric import DEFAULT, METRICS
+from .paper import label_sort
+from .plots import column_styles, image_grid
 from .records import search_folders
 from .tables import row_sort
 
@@ -19,21 +22,21 @@ log = logging.getLogger(__name__)
 GENERATION_FIGURE = "final_generation.png"
 
 
-def experiment_figures(
-    table: pd.DataFrame, per_class: pd.DataFrame, df: pd.DataFrame, root: Path, name: str, layout: Layout
-) -> list[Path]:
-    """The experiment's PNGs: the curve and its per-class panels, or the best/worst image grid."""
-    out: list[Path] = []
-    if layout.plot == "curve":
-        x = sorted({r for r in table.dropna(subset=["mean"])["row"] if r != "none"}, key=row_sort)
-        xlabel = "OE size" if layout.rows == "oe_size" else layout.rows
-        ours = table.dropna(subset=["mean"])
-        out.append(curve_figure(ours, x, root / f"{name}.png", layout.title, xlabel, layout.log2))
-        if not per_class.empty:
-            path = root / f"{name}-per-class.png"
-            out.append(per_class_figure(per_class, x, path, name, xlabel, layout.log2))
-    elif layout.plot == "grid" and not df.empty:
-        out.append(search_grid(labelled(df, layout), root / f"{name}-images.png"))
+def experiment_plots(
+    table: pd.DataFrame, per_class: pd.DataFrame, layout: Layout, metric: str = DEFAULT
+) -> dict[str, Figure]:
+    """File stem -> figure of an experiment's curve and its per-class panels (none for a table or image grid);
+    one style per column shared by both, so a method has one colour throughout."""
+    if layout.plot != "curve":
+        return {}
+    ours = table.dropna(subset=["mean"])
+    x = sorted({r for r in ours["row"] if r != "none"}, key=row_sort)
+    xlabel = "OE size" if layout.rows == "oe_size" else layout.rows
+    styles = column_styles(list(dict.fromkeys([*ours["column"], *per_class.get("column", [])])))
+    label = METRICS[metric].label
+    out = {"": plots.curve_plot(ours, x, layout.title, xlabel, layout.log2, f"{label} % (mean over classes)", styles)}
+    if not per_class.empty:
+        out["-per-class"] = plots.per_class_plot(per_class, x, layout.title, xlabel, layout.log2, f"{label} %", styles)
     return out
 
 
@@ -46,10 +49,10 @@ def search_grid(df: pd.DataFrame, path: Path) -> Path:
         for c in cols:
             hit = df[(df["normal_class"] == cls["normal_class"]) & (df["column"] == c)]
             if len(hit):
-                best = hit.sort_values("auc", ascending=c.endswith("worst")).iloc[0]
+                best = hit.sort_values("value", ascending=c.endswith("worst")).iloc[0]
                 img = np.load(Path(best["_dir"]) / "final_images.npy")[0]
                 blank = np.full_like(img, 255)
-                images.append(img), labels.append(f"{c} {best['auc']:.1f}")
+                images.append(img), labels.append(f"{c} {best['value']:.1f}")
             else:
                 images.append(None), labels.append(f"{c} –")
     images = [blank if im is None else im for im in images]

@@ -4,6 +4,9 @@ A report averages over seeds only. Two records that differ in any other key that
 (``epochs``, ``lr``, ``augment``, ``net.*``, ``method.radial``, ``filter``, ...) land in different groups, and
 every such key that varies within the folder becomes a labelled column (``variant``), unless a column the
 table already shows (method, data, OE, benchmark, OE size) determines it (``method.gamma`` comes with focal).
+A key a figure draws along (its x, e.g. the OE size of Figure 2) determines nothing: a schedule that changes with
+the OE size is a different configuration, and a curve never joins its points. A varying key that another one
+determines (``trainer.max_epochs`` or ``milestones`` with ``epochs``) is left out of the label (but still separates).
 """
 
 import hashlib
@@ -16,6 +19,7 @@ from ..job.records import NON_EFFECTIVE_KEYS
 POOLED = ("seed", "oe.seed")  # the seed, and the keys interpolated from it
 SHOWN = ("method", "data", "oe", "benchmark", "oe_size")  # record fields the tables show already
 ROW_KEYS = ("normal_class",)  # rows of the per-class tables
+LABELLED = ("epochs",)  # always named in a variant when it varies; other keys only when nothing named fixes them
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -40,42 +44,53 @@ def group_id(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def _determined(key: str, configs: Sequence[dict], records: Sequence[dict]) -> bool:
+def _consistent(key: str, labels: Sequence[str], configs: Sequence[dict]) -> bool:
+    """Whether each label goes with one value of ``key`` throughout."""
+    seen: dict[str, Any] = {}
+    for label, cfg in zip(labels, configs):
+        if seen.setdefault(label, cfg.get(key, "<absent>")) != cfg.get(key, "<absent>"):
+            return False
+    return True
+
+
+def _determined(key: str, configs: Sequence[dict], records: Sequence[dict], fields: Sequence[str] = SHOWN) -> bool:
     """Whether one of the fields the table shows already fixes ``key`` (e.g. ``method.gamma`` by the method)."""
-    for field in SHOWN:
-        seen: dict[str, Any] = {}
-        consistent = True
-        for cfg, rec in zip(configs, records):
-            label = json.dumps(rec.get(field), default=str)
-            value = cfg.get(key, "<absent>")
-            if seen.setdefault(label, value) != value:
-                consistent = False
-                break
-        if consistent:
-            return True
-    return False
+    return any(_consistent(key, [json.dumps(rec.get(f), default=str) for rec in records], configs) for f in fields)
 
 
-def varying_keys(records: Sequence[dict], shown: Iterable[str] = ()) -> list[str]:
-    """The effective keys with more than one value in ``records`` that a table must show as columns."""
+def varying_keys(records: Sequence[dict], shown: Iterable[str] = (), along: Iterable[str] = ()) -> list[str]:
+    """The effective keys with more than one value in ``records`` that a table must show as columns; ``along``:
+    the fields a figure draws along, which determine no other key."""
     configs = [effective(r) for r in records]
     keys = sorted({k for c in configs for k in c})
-    skip = {*ROW_KEYS, *shown}
+    skip = {*ROW_KEYS, *shown, *along}
+    fields = [f for f in SHOWN if f not in set(along)]
     out = []
     for key in keys:
         if key in skip or len({json.dumps(c.get(key, "<absent>"), default=str) for c in configs}) < 2:
             continue
-        if not _determined(key, configs, records):
+        if not _determined(key, configs, records, fields):
             out.append(key)
     return out
 
 
-def annotate(records: Sequence[dict], shown: Iterable[str] = ()) -> list[dict[str, str]]:
+def _shortest(keys: list[str], configs: Sequence[dict]) -> list[str]:
+    """``keys`` without those another kept key determines (``epochs`` always stays)."""
+    order = sorted(keys, key=lambda k: (k not in LABELLED, k.count("."), k not in ("milestones", "lr", "augment"), k))
+    kept: list[str] = []
+    for key in order:
+        by = [json.dumps([c.get(k, "<absent>") for k in kept], default=str) for c in configs]
+        if key in LABELLED or not kept or not _consistent(key, by, configs):
+            kept.append(key)
+    return [k for k in keys if k in kept]
+
+
+def annotate(records: Sequence[dict], shown: Iterable[str] = (), along: Iterable[str] = ()) -> list[dict[str, str]]:
     """Per record: ``variant`` (``"epochs=3 lr=0.01"``, empty when nothing varies) and ``config_group``."""
-    keys = varying_keys(records, shown)
+    configs = [effective(r) for r in records]
+    keys = _shortest(varying_keys(records, shown, along), configs)
     out = []
-    for rec in records:
-        cfg = effective(rec)
+    for cfg in configs:
         variant = " ".join(f"{k}={_label(cfg.get(k))}" for k in keys)
         out.append({"variant": variant, "config_group": group_id(cfg)})
     return out

@@ -1,7 +1,7 @@
 """The report's statistics over seeds: cell summaries with a t-interval, paired differences, a bootstrapped crossover.
 
 Every number a report prints about several seeds comes from here, so the footnote of the tables
-(:data:`FOOTNOTE`) describes all of them:
+(:func:`footnote`) describes all of them:
 
 - a cell: mean, sample standard deviation (n − 1) and the 95 % t-interval of the mean over the seeds' values
   (mean ± t(0.975, n − 1) · sd / √n); with one seed only the mean (no sd, no interval);
@@ -29,11 +29,20 @@ BOOTSTRAP_SEED = 0
 NEVER = "never"
 STAT_FIELDS = ("mean", "std", "ci_low", "ci_high", "n")  # a Summary's fields, and the tables' columns
 
-FOOTNOTE = (
-    "Cells: mean ± sample sd (n − 1) over seeds [95 % t-interval of the mean], n = seeds; with n = 1 only the mean. "
-    "A mean over classes is taken per seed first (mean over that seed's classes), then over seeds, as in the paper. "
-    "*incomplete*: fewer seeds or classes than the experiment's sweep asks for."
-)
+
+def footnote(metric: str = "auroc") -> str:
+    """What every cell of a report's tables is, and how its ± relates to the paper's."""
+    from .metric import METRICS
+
+    return (
+        f"Cells ({METRICS[metric].label} in %): mean ± sample sd (n − 1) over seeds [95 % t-interval of the mean], "
+        "n = seeds; with n = 1 only the mean; *incomplete*: fewer seeds or classes than the experiment's sweep asks "
+        "for; a value a record lacks is missing, not 0. A mean over classes is taken per seed first (the mean over "
+        "that seed's classes), then over seeds; its ± is therefore the spread between seeds. The paper's ± is "
+        "another quantity: on a per-class row the population sd (n) over seeds, on a Mean row the population sd "
+        "of the class values (the spread between classes: Table 11's 98.46 ± 0.96 is that of its ten class "
+        "values), which the mean rows give as *over classes ±*."
+    )
 
 
 @dataclass(frozen=True)
@@ -69,9 +78,16 @@ def summarise(values: Sequence[float] | pd.Series) -> Summary:
     return Summary(mean, sd, mean - half, mean + half, n)
 
 
-def per_seed_class_mean(df: pd.DataFrame, value: str = "auc") -> pd.Series:
+def per_seed_class_mean(df: pd.DataFrame, value: str = "value") -> pd.Series:
     """Per seed, the mean of ``value`` over the classes that seed holds (the paper's mean over classes)."""
-    return df.groupby("seed")[value].mean()
+    return df.dropna(subset=[value]).groupby("seed")[value].mean()
+
+
+def spread(df: pd.DataFrame, value: str = "value") -> float:
+    """The paper's ± of a mean over classes: the population sd (numpy's ``np.std``, n) of the class values, each
+    the mean over that class's seeds (the paper's code, ``ADTrainer.run``); NaN without values."""
+    by_class = df.dropna(subset=[value]).groupby("normal_class")[value].mean()
+    return float(by_class.std(ddof=0)) if len(by_class) else math.nan
 
 
 def _field(s: Any, key: str, default: Any = None) -> Any:
@@ -106,12 +122,12 @@ def fmt_cell(s: Any) -> str:
 
 
 # -- two columns on paired seeds -----------------------------------------------------------------------------
-def paired_seed_differences(a: pd.DataFrame, b: pd.DataFrame, value: str = "auc") -> tuple[pd.Series, int]:
+def paired_seed_differences(a: pd.DataFrame, b: pd.DataFrame, value: str = "value") -> tuple[pd.Series, int]:
     """(per seed: mean over the classes both hold of b − a, number of unpaired (class, seed) values left out).
 
     ``a`` and ``b``: one row per (normal_class, seed) of one cell each (columns normal_class, seed, ``value``)."""
-    ka = a.groupby(["normal_class", "seed"])[value].mean()
-    kb = b.groupby(["normal_class", "seed"])[value].mean()
+    ka = a.dropna(subset=[value]).groupby(["normal_class", "seed"])[value].mean()
+    kb = b.dropna(subset=[value]).groupby(["normal_class", "seed"])[value].mean()
     both = ka.index.intersection(kb.index)
     unpaired = len(ka) + len(kb) - 2 * len(both)
     diff = (kb.loc[both] - ka.loc[both]).rename("diff").reset_index()

@@ -1,12 +1,13 @@
-"""The generic report of any records folder: per normal class, AUC (%) over seeds with n and a t-interval."""
+"""The generic report of any records folder: per normal class, the metric (%) over seeds with n and a t-interval."""
 
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .metric import DEFAULT, METRICS
 from .records import CONFIG, SETTING, SHOWN, group_by_setting, load_records
-from .stats import FOOTNOTE, fmt_cell, per_seed_class_mean, summarise
+from .stats import fmt_cell, footnote, per_seed_class_mean, summarise
 
 STAT_COLUMNS = ["mean", "std", "ci_low", "ci_high", "n"]
 
@@ -54,7 +55,7 @@ def per_class(df: pd.DataFrame) -> pd.DataFrame:
     distinct seeds (a seed's records of one class are averaged first; :mod:`oe_ad.report.stats`)."""
     rows = []
     for key, block in group_by_setting(df, within=("normal_class", "class_name")):
-        s = summarise(block.groupby("seed")["auc"].mean())
+        s = summarise(block.dropna(subset=["value"]).groupby("seed")["value"].mean())
         rows.append({**dict(zip([*SHOWN, "normal_class", "class_name", *CONFIG], key)), **s.as_dict()})
     out = pd.DataFrame(rows, columns=[*SHOWN, "normal_class", "class_name", *CONFIG, *STAT_COLUMNS])
     return out.sort_values([*SETTING, "normal_class"], key=_oe_sort_key).reset_index(drop=True)
@@ -89,11 +90,18 @@ def markdown_tables(df: pd.DataFrame, long: pd.DataFrame) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def build_report(root: Path) -> tuple[pd.DataFrame, str]:
-    """(long table, markdown) of every job record under ``root``."""
-    df = load_records(root)
+def plural(n: int, word: str) -> str:
+    """``1 record``, ``2 records``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def build_report(root: Path, metric: str = DEFAULT) -> tuple[pd.DataFrame, str]:
+    """(long table, markdown) of every job record under ``root``, in ``metric`` (records lacking it: missing)."""
+    df = load_records(root, metric=metric)
     if df.empty:
         return df, "No result records found.\n"
     long = per_class(df)
-    md = f"# Results under {root}\n\n{len(df)} records; AUC in %. {FOOTNOTE}\n\n" + markdown_tables(df, long)
-    return long, md
+    lacking = int(df["value"].isna().sum())
+    without = f" {plural(lacking, 'record')} lack {METRICS[metric].label} (shown as missing)." if lacking else ""
+    head = f"# Results under {root}\n\n{plural(len(df), 'record')}. {METRICS[metric].sentence}{without} "
+    return long, head + footnote(metric) + "\n\n" + markdown_tables(df, long)
