@@ -7,7 +7,9 @@ the loop's ``finish`` logs the result into it.
 """
 
 import logging
+import os
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,17 @@ from .loggers import build_logger, finish_wandb, job_run, log_config, logger_cal
 from .train import BUSY, Failure, Job, JobSpec, Outcome, prepare, ready, run_jobs, set_threads
 
 QUIET = ("pytorch_lightning", "lightning.pytorch", "lightning.fabric")
+SRUN_HINT = "The `srun` command is available on your system but is not used"  # Lightning's, at every Trainer
 log = logging.getLogger(__name__)
+
+
+def hide_srun_hint_outside_slurm() -> None:
+    """Lightning tells every process on a machine with ``srun`` to prepend ``srun``. Inside a SLURM job started
+    without it (an sbatch script that forgot it) that is the fix, so the hint stays; everywhere else (the local,
+    joblib and vectorised launchers, a login node, a workstation with SLURM's clients) it is noise. Under
+    ``launcher=slurm`` the tasks run under ``srun``: Lightning uses the SLURM environment and has no hint to give."""
+    if "SLURM_JOB_ID" not in os.environ:
+        warnings.filterwarnings("ignore", message=f"{SRUN_HINT}.*")
 
 
 class LightningFitter:
@@ -33,6 +45,7 @@ class LightningFitter:
 
     def __init__(self, sources: SourceCache | None = None, record: bool = True) -> None:
         self.sources, self.record = sources, record
+        hide_srun_hint_outside_slurm()
         if not record:  # a search trains thousands of models
             for name in QUIET:
                 logging.getLogger(name).setLevel(logging.WARNING)
