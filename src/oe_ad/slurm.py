@@ -10,6 +10,7 @@ node failure) becomes one line that names its state and its log, not a traceback
 """
 
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -64,19 +65,20 @@ class ControllerWatcher(SlurmInfoWatcher):
         if not arrays:
             return
         self._num_calls += 1
+        self._last_status_check = time.time()
         command = ["squeue", "--noheader", "--array", "--states=all", "--format=%i|%T|%N", f"--jobs={','.join(arrays)}"]
         try:
             proc = subprocess.run(command, capture_output=True, text=True, timeout=60)
-        except (OSError, subprocess.SubprocessError) as e:  # something is wrong: say it, try again at the next poll
-            log.warning("squeue failed (%s); task states unknown until the next poll", e)
+        except (OSError, subprocess.SubprocessError) as e:  # something is wrong: say so, ask again at the next poll
+            log.warning("squeue failed (%s); the tasks' states are unknown until the next poll", e)
             return
-        if proc.returncode != 0 and "Invalid job id" not in proc.stderr:  # all ids purged: every task is gone
+        # squeue fails with "Invalid job id" only when it knows none of the ids: then every task is gone
+        if proc.returncode != 0 and "Invalid job id" not in proc.stderr:
             log.warning("squeue failed: %s", (proc.stderr.strip() or f"exit {proc.returncode}").splitlines()[0])
             return
         info = self.read_info("JobID|State|NodeList\n" + proc.stdout)
         for job_id in self._registered - self._finished:
             self._info_dict[job_id] = info.get(job_id) or {"State": GONE}
-        self._last_status_check = time.time()
         for job_id in self._registered - self._finished:
             if self.is_done(job_id, mode="cache"):
                 self._finished.add(job_id)
@@ -174,7 +176,10 @@ def launch_jobs(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_j
     setup_globals()
     ex = executor(launcher.params)
     log.info(f"Submitit 'slurm' sweep output dir : {config.hydra.sweep.dir}")
-    Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+    sweep_dir = Path(str(config.hydra.sweep.dir))
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    if "mode" in config.hydra.sweep:
+        os.chmod(sweep_dir, mode=int(str(config.hydra.sweep.mode), 8))
     params = []
     for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
         log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
