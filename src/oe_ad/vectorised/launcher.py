@@ -149,13 +149,17 @@ class StackTask:
 
         logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
         quiet_third_party()
-        signal.signal(signal.SIGTERM, _interrupt)
+        received = _stop_on_signals()
         try:
-            return [_portable(r) for r in train_jobs(cfgs, job_dirs, **options)]
-        except Interrupted as e:  # no result: the submitting command says what became of each job
+            results = train_jobs(cfgs, job_dirs, **options)
+        except Interrupted:
+            results = []
+        if received:  # no result: the submitting command says what became of each job
+            e = Interrupted(signal.Signals(received[0]).name)
             e.rerun = "resume its jobs from their last.ckpt (finished jobs are skipped)"
             print(f"error: {e}", file=sys.stderr, flush=True)
-            raise SystemExit(e.exit_code) from None
+            raise SystemExit(e.exit_code)
+        return [_portable(r) for r in results]
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         import submitit
@@ -163,8 +167,28 @@ class StackTask:
         return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise Interrupted(signal.Signals(signum).name)
+def _stop_on_signals() -> list[int]:
+    """SIGTERM (``scancel``) raises :class:`~oe_ad.errors.Interrupted`; submitit's requeue signal (USR1/USR2) runs
+    submitit's handler, which requeues the task and exits. The signals received are remembered in the list returned:
+    an exception raised inside ``torch.save`` or caught by the stack fitter as a failed stack does not get out, and
+    the task must still end without a result."""
+    received: list[int] = []
+
+    def stop(signum: int, frame: object) -> None:
+        received.append(signum)
+        raise Interrupted(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, stop)
+    for requeue in (signal.SIGUSR1, signal.SIGUSR2):
+        submitits = signal.getsignal(requeue)
+        if callable(submitits):
+
+            def remember(signum: int, frame: Any, handler: Any = submitits) -> None:
+                received.append(signum)
+                handler(signum, frame)
+
+            signal.signal(requeue, remember)
+    return received
 
 
 def _portable(result: Result) -> Result:
