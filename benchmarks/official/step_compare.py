@@ -69,6 +69,7 @@ def record(overrides: list[str], epochs: int) -> tuple[dict, Run, torch.Tensor]:
     from hydra.utils import instantiate
 
     from oe_ad.data.datamodule import TrainerClock
+    from oe_ad.lightning_fitter import hide_srun_hint_outside_slurm
     from oe_ad.run import compose_job
     from oe_ad.train import JobSpec, prepare, ready
 
@@ -89,6 +90,7 @@ def record(overrides: list[str], epochs: int) -> tuple[dict, Run, torch.Tensor]:
         return value
 
     job.method.loss = recording_loss
+    hide_srun_hint_outside_slurm()
     trainer = instantiate(
         cfg.trainer, logger=False, callbacks=[], enable_progress_bar=False, enable_checkpointing=False
     )
