@@ -20,6 +20,7 @@ import torch
 from oe_ad.data.datamodule import OEDataModule
 from oe_ad.data.pools import OEPool
 from oe_ad.data.sources import LabelledSource, Split
+from oe_ad.job.lightning import hide_srun_hint_outside_slurm
 from oe_ad.methods.bce import BCE
 from oe_ad.nets.cnn32 import CNN32
 
@@ -82,6 +83,7 @@ class StepTimer(pl.Callback):
 def pipeline_step_time(steps: int, device: str) -> float:
     dm = OEDataModule(RandomImages(128 * (steps + 3)), RandomPool(5000), normal_class=0, oe_size=None, seed=0)
     timer = StepTimer()
+    hide_srun_hint_outside_slurm()
     trainer = pl.Trainer(
         max_epochs=1,
         accelerator=device,

@@ -130,6 +130,17 @@ COMMANDS: dict[str, Run | Validate | Skip] = {
     "python -m oe_ad.run -m launcher=slurm method=bce oe_size=256 name=bce-256 hydra.launcher.partition=gpu "
     "hydra.launcher.timeout_min=240 hydra.launcher.array_parallelism=32 hydra.launcher.cpus_per_task=8 "
     "hydra.launcher.mem_gb=32 checkpoint.every_n_epochs=5": Validate("needs a SLURM cluster"),
+    # docs/gpu.md: SLURM (tests/test_slurm.py runs these cases on a one-node SLURM)
+    "python -m oe_ad.run -m launcher=slurm method=bce oe_size=256 name=bce-256 hydra.launcher.partition=gpu "
+    "hydra.launcher.timeout_min=240 hydra.launcher.array_parallelism=32 hydra.launcher.cpus_per_task=8 "
+    "hydra.launcher.mem_gb=32 checkpoint.every_n_epochs=5 hydra.launcher.max_num_timeout=3": Validate(
+        "needs a SLURM cluster"
+    ),
+    "python -m oe_ad.run -m launcher=vectorised_slurm method=bce oe_size=256 normal_class=0 seed=0,1,2,3,4,5,6,7 "
+    "name=bce-seeds hydra.launcher.max_models=4 hydra.launcher.partition=gpu hydra.launcher.timeout_min=240 "
+    "checkpoint.every_n_epochs=5 hydra.launcher.max_num_timeout=3": Validate("needs a SLURM cluster"),
+    "sudo tools/slurm.sh start": Skip("installs packages and starts daemons as root (tests/test_slurm.py uses it)"),
+    "sudo tools/slurm.sh stop": Skip("stops the daemons of the command above"),
     # README and docs/api.md: inference and evaluation
     "oe-ad-predict runs/default/bce/normal_class=3,oe_size=256,seed=0 path/to/images --output scores.csv "
     "--threshold-percentile 99": Run(),

@@ -409,3 +409,30 @@ def test_the_schema_imports_neither_torch_nor_lightning(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
     proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_a_kill_between_the_checkpoint_and_its_checksum_leaves_a_pair_that_verifies(tmp_path, monkeypatch):
+    """The new digest joins the checksum file before the new last.ckpt replaces the old one, and the old digest
+    leaves after: a kill at either moment leaves a file whose digest the checksum file holds."""
+    from oe_ad.job import checkpoint
+
+    path = tmp_path / LAST_CKPT
+    checkpoint.write_verified(path, {"epoch": 1})
+    replace = os.replace
+
+    def killed(src, dst):
+        if Path(dst).name == LAST_CKPT:
+            raise KeyboardInterrupt  # the kill, just before the new file is renamed into place
+        return replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.write_verified(path, {"epoch": 2})
+    assert checkpoint.checksum_ok(path) == (True, "") and len(checkpoint.digests(path)) == 2
+    assert torch.load(path, weights_only=True) == {"epoch": 1}  # the previous checkpoint, still verified
+    monkeypatch.setattr(os, "replace", replace)
+    write = checkpoint.write_checksum
+    monkeypatch.setattr(checkpoint, "write_checksum", lambda p, d=None: write(p, d) if len(d or []) > 1 else 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # the kill after the rename, before the old digest leaves
+        checkpoint.write_verified(path, {"epoch": 3})
+    assert checkpoint.checksum_ok(path) == (True, "") and torch.load(path, weights_only=True) == {"epoch": 3}

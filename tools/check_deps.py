@@ -1,6 +1,7 @@
 """Compare the imports of the code with the dependencies it declares (run by .ci/run).
 
-Fails when ``src/`` imports a distribution that ``install_requires`` lacks, when ``install_requires``
+Fails when ``src/`` imports a distribution that ``install_requires`` lacks (or, for the launchers' own modules such as
+``oe_ad.slurm``, the ``launchers`` extra), when ``install_requires``
 names a distribution nothing in ``src/`` imports, when tests/benchmarks/notebooks import one that neither
 ``install_requires`` nor an extra (``dev``, ``launchers``, ``notebook``) declares, or when a declared
 distribution is not pinned in ``requirements.lock``. Run it in the environment made by ``make install`` (it
@@ -38,13 +39,15 @@ def _requirement_names(lines: str) -> set[str]:
     return {_norm(re.split(r"[<>=!~\[; ]", line.strip(), maxsplit=1)[0]) for line in lines.splitlines() if line.strip()}
 
 
-def declared() -> tuple[set[str], set[str]]:
-    """(install_requires, the dev, launchers and notebook extras) of setup.cfg, as normalised distribution names."""
+def declared() -> tuple[set[str], set[str], set[str]]:
+    """(install_requires, the dev, launchers and notebook extras, the launchers extra alone) of setup.cfg, as
+    normalised distribution names."""
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg")
     extras = cfg["options.extras_require"]
     runtime = _requirement_names(cfg["options"]["install_requires"])
-    return runtime, _requirement_names("\n".join(extras[e] for e in ("dev", "launchers", "notebook")))
+    launchers = _requirement_names(extras["launchers"])
+    return runtime, _requirement_names("\n".join(extras[e] for e in ("dev", "launchers", "notebook"))), launchers
 
 
 def _module_imports(source: str) -> set[str]:
@@ -86,7 +89,7 @@ def distributions(modules: set[str]) -> tuple[set[str], set[str]]:
 
 
 def main() -> int:
-    runtime, dev = declared()
+    runtime, dev, launchers = declared()
     pinned = _requirement_names((ROOT / "requirements.lock").read_text())
     src_dists, src_unknown = distributions(imports(ROOT / "src"))
     other = set().union(*(imports(ROOT / d) for d in ("tests", "benchmarks", "notebooks", "tools")))
@@ -95,10 +98,13 @@ def main() -> int:
     problems += [
         f"tests/benchmarks import {m}, which no installed distribution provides" for m in sorted(other_unknown)
     ]
-    problems += [f"src imports {d}: add it to install_requires in setup.cfg" for d in sorted(src_dists - runtime)]
+    problems += [
+        f"src imports {d}: add it to install_requires in setup.cfg" for d in sorted(src_dists - runtime - launchers)
+    ]
     problems += [f"install_requires names {d}, which src never imports" for d in sorted(runtime - src_dists - INDIRECT)]
     problems += [f"tests/benchmarks import {d}: add it to the dev extra" for d in sorted(other_dists - runtime - dev)]
-    problems += [f"dev extra names {d}, which nothing imports" for d in sorted(dev - other_dists - runtime - INDIRECT)]
+    unused = dev - other_dists - src_dists - runtime - INDIRECT
+    problems += [f"dev extra names {d}, which nothing imports" for d in sorted(unused)]
     problems += [f"{d} is declared but not pinned in requirements.lock" for d in sorted((runtime | dev) - pinned)]
     for p in problems:
         print(f"error: {p}", file=sys.stderr)

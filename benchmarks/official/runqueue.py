@@ -33,6 +33,8 @@ def portable(text: str, roots: dict[str, str | Path]) -> str:
     for name, root in sorted(roots.items(), key=lambda kv: -len(str(kv[1]))):
         text = text.replace(str(root), name)
     return text
+
+
 TRIES = 2
 
 # eoe's per-run line (ad_trainer.ADTrainer.eval_cls), e.g.

@@ -71,6 +71,7 @@ def record(overrides: list[str], epochs: int) -> tuple[dict, Run, torch.Tensor]:
     from oe_ad.config import compose, job_config
     from oe_ad.config.schema import validate_config
     from oe_ad.data.datamodule import TrainerClock
+    from oe_ad.job.lightning import hide_srun_hint_outside_slurm
     from oe_ad.job.loop import JobSpec, prepare, ready
 
     cfg = validate_config(job_config(compose(overrides), resolve=True))
@@ -90,6 +91,7 @@ def record(overrides: list[str], epochs: int) -> tuple[dict, Run, torch.Tensor]:
         return value
 
     job.method.loss = recording_loss
+    hide_srun_hint_outside_slurm()
     trainer = instantiate(
         cfg.trainer, logger=False, callbacks=[], enable_progress_bar=False, enable_checkpointing=False
     )

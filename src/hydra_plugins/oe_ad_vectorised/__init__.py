@@ -1,16 +1,23 @@
-"""Hydra plugin behind ``launcher=vectorised`` (Hydra instantiates launchers only from ``hydra_plugins``).
+"""Hydra plugins behind ``launcher=vectorised`` and ``launcher=vectorised_slurm`` (Hydra instantiates launchers only
+from ``hydra_plugins``).
 
 Hydra imports this at every start-up, so it stays light; the work is in ``oe_ad.vectorised.launcher``.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+
+try:  # the SLURM options are hydra-submitit-launcher's (the `launchers` extra)
+    from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
+except ImportError:
+    SlurmQueueConf = None
 
 
 @dataclass
@@ -37,3 +44,38 @@ class VectorisedLauncher(Launcher):
         from oe_ad.vectorised.launcher import launch
 
         return launch(self.hydra_context, self.config, job_overrides, initial_job_idx, **self.options)
+
+
+if SlurmQueueConf is not None:
+
+    @dataclass
+    class VectorisedSlurmLauncherConf(SlurmQueueConf):
+        """hydra-submitit-launcher's SLURM options plus the stacks': ``max_models`` is also the most jobs per task."""
+
+        _target_: str = "hydra_plugins.oe_ad_vectorised.VectorisedSlurmLauncher"
+        device: str = "auto"
+        max_models: int | None = None
+        memory_fraction: float = 0.8
+
+    ConfigStore.instance().store(
+        group="hydra/launcher", name="oe_ad_vectorised_slurm", node=VectorisedSlurmLauncherConf
+    )
+
+
+class VectorisedSlurmLauncher(VectorisedLauncher):
+    """Trains the stacks as SLURM array tasks, one stack per task; one record per job as usual."""
+
+    def __init__(
+        self, device: str = "auto", max_models: int | None = None, memory_fraction: float = 0.8, **slurm: Any
+    ) -> None:
+        super().__init__(device, max_models, memory_fraction)
+        self.slurm = {
+            k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v for k, v in slurm.items()
+        }
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from oe_ad.vectorised.launcher import launch_on_slurm
+
+        return launch_on_slurm(
+            self.hydra_context, self.config, job_overrides, initial_job_idx, self.options, self.slurm
+        )

@@ -67,7 +67,8 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """The counts, each failed job's line, and the exit code: 0 when nothing failed, 2 when every job failed
-        on bad input (refused by the schema or an ``error:`` found later, as a single job exits 2), else 1. A job
+        on bad input (refused by the schema or an ``error:`` found later, as a single job exits 2), else 1 (a crash,
+        or a SLURM task that ended without a result: ``kind`` ``interrupted``, ``oe_ad.cli.slurm``). A job
         the schema refused leaves no folder (only Hydra's ``.hydra/`` and log, and ``error.json``, were in it)."""
         sweep_dir = Path(config.hydra.sweep.dir)
         failed = []
@@ -90,7 +91,7 @@ class SweepSummary(Callback):
             print(f"  {job_dir}: {err}", file=sys.stderr)
             if kind == "refused":
                 remove_refused_job_dir(job_dir, sweep_dir)
-        bad_input = all(kind != "crash" for _, _, kind in failed)
+        bad_input = all(kind in ("refused", "error") for _, _, kind in failed)  # not a crash, nor an interrupted task
         every_job = finished == 0 and (total is None or len(failed) >= total)
         sys.exit(2 if bad_input and every_job else 1)
 

@@ -13,6 +13,7 @@ normal training images' scores (``normal_scores``: thresholds).
 import collections
 import logging
 import os
+import uuid
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -50,29 +51,45 @@ class TrainingState:
 
 # -- files with a checksum ------------------------------------------------------------------------------------------
 def write_verified(path: Path, payload: Any) -> None:
-    """``payload`` to ``path`` and its checksum beside it, both atomically (a kill mid-write leaves the previous file
-    intact, or one that fails its checksum and is ignored)."""
-    with atomic_open(path, "wb") as fh:
-        torch.save(payload, fh)
-    write_checksum(path)
+    """``payload`` to ``path`` with its SHA-256 in ``path.sha256``, so that a kill at any moment leaves a pair that
+    verifies: the new digest joins the old one in the checksum file before the new file replaces the old, and the
+    old digest leaves only after."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        torch.save(payload, tmp)
+        new = file_sha256(tmp)
+        write_checksum(path, [new, *digests(path)[:1]])
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    write_checksum(path, [new])
 
 
-def write_checksum(path: Path) -> None:
-    """``path.sha256``: the file's SHA-256, written atomically."""
+def write_checksum(path: Path, digests_: list[str] | None = None) -> None:
+    """``path.sha256``: the file's SHA-256 (or ``digests_``, each a line), written atomically."""
     with atomic_open(Path(f"{path}{CHECKSUM_SUFFIX}")) as fh:
-        fh.write(f"{file_sha256(path)}  {Path(path).name}\n")
+        fh.writelines(f"{d}  {Path(path).name}\n" for d in digests_ or [file_sha256(path)])
+
+
+def digests(path: Path) -> list[str]:
+    """The digests ``path.sha256`` holds (none when it is missing or not a checksum file)."""
+    try:
+        lines = Path(f"{path}{CHECKSUM_SUFFIX}").read_text(encoding="ascii").splitlines()
+    except (OSError, ValueError):
+        return []
+    return [line.split()[0] for line in lines if line.split() and len(line.split()[0]) == 64]
 
 
 def checksum_ok(path: Path) -> tuple[bool, str]:
-    """Whether ``path`` matches the checksum written beside it (and why not)."""
+    """Whether ``path`` matches a checksum written beside it (and why not)."""
     side = Path(f"{path}{CHECKSUM_SUFFIX}")
-    try:
-        expected = side.read_text(encoding="ascii").split()[0]
-    except (OSError, IndexError):
+    if not side.exists():
         return False, f"no checksum file {side.name}"
-    except ValueError:  # binary garbage: not a checksum line
+    known = digests(path)
+    if not known:
         return False, f"unreadable checksum file {side.name}"
-    return (True, "") if file_sha256(path) == expected else (False, "checksum mismatch (corrupted)")
+    return (True, "") if file_sha256(path) in known else (False, "checksum mismatch (corrupted)")
 
 
 def load_safely(path: Path) -> Any:

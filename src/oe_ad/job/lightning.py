@@ -1,12 +1,14 @@
 """The Lightning fitter: one job at a time, with a Lightning ``Trainer`` built from the job's ``trainer`` config.
 
-The job loop (``train.run_jobs``) hands it validated, claimed jobs; it builds each (``train.prepare``), starts the
-job's W&B/CSV run, sets the data up on the trainer's device (``train.ready``), trains (resuming from the job's
+The job loop (``loop.run_jobs``) hands it validated, claimed jobs; it builds each (``loop.prepare``), starts the
+job's W&B/CSV run, sets the data up on the trainer's device (``loop.ready``), trains (resuming from the job's
 ``last.ckpt`` when this config left one there) and tests, and yields the outcome while the run is still open, so
 the loop's ``finish`` logs the result into it.
 """
 
 import logging
+import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,17 @@ from .checkpoint import load_training_state
 from .loop import BUSY, Failure, Job, JobSpec, Outcome, prepare, ready, run_jobs, set_threads
 
 QUIET = ("pytorch_lightning", "lightning.pytorch", "lightning.fabric")
+SRUN_HINT = "The `srun` command is available on your system but is not used"  # Lightning's, at every Trainer
 log = logging.getLogger(__name__)
+
+
+def hide_srun_hint_outside_slurm() -> None:
+    """Lightning tells every process on a machine with ``srun`` to prepend ``srun``. Inside a SLURM job started
+    without it (an sbatch script that forgot it) that is the fix, so the hint stays; everywhere else (the local,
+    joblib and vectorised launchers, a login node, a workstation with SLURM's clients) it is noise. Under
+    ``launcher=slurm`` the tasks run under ``srun``: Lightning uses the SLURM environment and has no hint to give."""
+    if "SLURM_JOB_ID" not in os.environ:
+        warnings.filterwarnings("ignore", message=f"{SRUN_HINT}.*")
 
 
 class LightningFitter:
@@ -31,6 +43,7 @@ class LightningFitter:
 
     def __init__(self, sources: SourceCache | None = None, record: bool = True) -> None:
         self.sources, self.record = sources, record
+        hide_srun_hint_outside_slurm()
         if not record:  # a search trains thousands of models
             for name in QUIET:
                 logging.getLogger(name).setLevel(logging.WARNING)
