@@ -1,7 +1,7 @@
 """The job loop: validate once -> lock -> reuse -> claim -> prepare -> fit and test -> finish.
 
 One job = one (method, data, normal class, OE size, seed). Every path that produces a job result runs
-:func:`run_jobs`: a single job (``lightning_fitter.run_job``, Hydra's basic launcher), the vectorised launcher, and the
+:func:`run_jobs`: a single job (``lightning.run_job``, Hydra's basic launcher), the vectorised launcher, and the
 search's fitness (without the record steps: no lock, record or files). Only the fitter differs: Lightning, one
 job at a time (``oe_ad.job.lightning``), or stacks of many models (``oe_ad.vectorised.trainer``). Both build a
 job with :func:`prepare` and :func:`ready` and measure it with the method's :class:`~oe_ad.job.meter.Meter`, so a

@@ -4,7 +4,7 @@ A fitness is any callable ``(candidates: list[int]) -> list[float]`` taking indi
 returning, per image, the mean test AUC (a fraction) of models trained with that image as the only OE sample,
 over ``search.seeds``. It is built from the Hydra node ``search.fitness`` (``conf/search/fitness/``: a
 ``_target_`` with ``_partial_: true``, called with ``cfg=`` and ``pool=``), so another trainer plugs in as a
-config. Both fitnesses of the package train through the job loop (``train.run_jobs``) without its record steps.
+config. Both fitnesses of the package train through the job loop (``job.loop.run_jobs``) without its record steps.
 """
 
 from collections.abc import Callable

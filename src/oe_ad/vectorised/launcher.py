@@ -1,7 +1,7 @@
 """Hydra launcher ``launcher=vectorised``: a multirun's compatible jobs train as stacks, one record per job.
 
 Unlike Hydra's basic launcher, which runs the jobs one after another, this one composes every job's config
-first and runs them all through the one job loop (``train.run_jobs``: validate, lock, reuse, claim, fit, finish)
+first and runs them all through the one job loop (``job.loop.run_jobs``: validate, lock, reuse, claim, fit, finish)
 with the stack fitter (``trainer.StackFitter``), so each job ends exactly as a single job would: the same
 ``model.pt``, ``scores.csv``, ``result.json`` and W&B run, or the same one-line error and no files. Hydra then
 "runs" each job with a task that reports its AUROC (or writes its ``error.json``) in its usual folder.

@@ -1,8 +1,8 @@
 """The stack fitter: M jobs trained as one stacked model, each with its own data stream, weights, BatchNorm
 statistics, optimiser state and :class:`~oe_ad.job.meter.Meter`.
 
-The job loop (``train.run_jobs``) hands it validated, claimed jobs. Each member is built by ``train.prepare`` and
-``train.ready`` exactly as a single job (seeded initial weights, datamodule, OE subset, batch order,
+The job loop (``job.loop.run_jobs``) hands it validated, claimed jobs. Each member is built by ``job.loop.prepare`` and
+``job.loop.ready`` exactly as a single job (seeded initial weights, datamodule, OE subset, batch order,
 augmentation, the method's facts such as the Deep SVDD centre), then copied into the stack. The stack uses the
 method's own optimiser and schedule (``AnomalyDetector.optimizers_for``: Adam is elementwise, and all members of
 a group share lr, milestones and the number of steps) and its own loss and score per slice
