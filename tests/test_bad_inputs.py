@@ -446,7 +446,7 @@ def test_a_job_is_composed_once_and_validated_once(folder_root, oe_npy, tmp_path
     from oe_ad.config import schema
 
     compositions, validations = [], []
-    compose, typed = Hydra.compose_config, schema._typed
+    compose, declared = Hydra.compose_config, schema._declared
 
     def counted(self, *args, **kwargs):
         if kwargs.get("run_mode") == RunMode.RUN:  # the job's composition (the mode probe composes as MULTIRUN)
@@ -454,7 +454,13 @@ def test_a_job_is_composed_once_and_validated_once(folder_root, oe_npy, tmp_path
         return compose(self, *args, **kwargs)
 
     monkeypatch.setattr(Hydra, "compose_config", counted)
-    monkeypatch.setattr(schema, "_typed", lambda cfg: validations.append(1) or typed(cfg))  # validate_config's core
+
+    def counted_validation(kind, node, prefix=""):  # validate_config's check of the declarations, once per call
+        if kind is schema.Job:
+            validations.append(1)
+        return declared(kind, node, prefix)
+
+    monkeypatch.setattr(schema, "_declared", counted_validation)
     argv = merged([*tiny_overrides(folder_root, oe_npy, tmp_path / "runs"), "method=hsc", "epochs=1", "milestones=[]"])
     code, errors = call_main(run.main, argv, monkeypatch, capsys)
     assert code == 0 and errors == [] and list((tmp_path / "runs").rglob("result.json"))

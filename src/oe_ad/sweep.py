@@ -8,14 +8,16 @@ than the OE pool, a class out of range, a value left ``???``) before hours of th
 
 import copy
 import itertools
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from .cli.args import ArgumentParser
 from .config import GROUPS, compose, job_config
@@ -59,40 +61,78 @@ def check(
     """Compose every job of ``-m overrides`` (or the one job of ``overrides`` when not ``multirun``) and pass it
     through ``oe_ad.config.schema.validate_config``, as the job itself does before reading data (types, ranges,
     unknown keys, ``oe_size`` against a ``.npy`` pool's header, a folder dataset's classes, values left ``???``).
-    No image is read. Jobs that make the same group choices share one composition, to which each job's values are
-    applied. Returns (jobs, failures), a failure being (job, its one-line error)."""
+    No image is read. Jobs that make the same group choices share one composition and one working copy of it, to
+    which each job's values are applied (the jobs of one composition set the same keys, each replacing the previous
+    job's, and validation is idempotent; ``+``/``~`` overrides get a fresh copy). Returns (jobs, failures), a
+    failure being (job, its one-line error)."""
     from .config.schema import validate_config
     from .job.failure import describe
 
     jobs = expand(overrides, config_name, config_dirs) if multirun else [list(overrides)]
     groups = set(GROUPS) | {p.name for d in config_dirs for p in Path(d).iterdir() if p.is_dir()}
-    parser, parsed = OverridesParser.create(), {}
-    bases: dict[tuple, DictConfig | str] = {}
+    parser, parsed, fixed = OverridesParser.create(), {}, set(overrides)  # the command line's own, in every job
+    bases: dict[tuple, tuple[DictConfig, DictConfig] | str] = {}
     failures: list[tuple[list[str], str]] = []
     hydra_config = HydraConfig.instance().cfg
     try:
         for job in jobs:
-            ov = [parsed.setdefault(o, parser.parse_overrides([o])[0]) for o in job]
-            composes = tuple(o for o, p in zip(job, ov) if p.key_or_group in groups or "/" in p.key_or_group or
-                             p.key_or_group.startswith("hydra"))  # fmt: skip
+            ov = [parsed[o] if o in parsed else parsed.setdefault(o, parser.parse_overrides([o])[0]) for o in job]
+            composes = tuple(o for o, p in zip(job, ov) if o in fixed or p.key_or_group in groups or
+                             "/" in p.key_or_group or p.key_or_group.startswith("hydra"))  # fmt: skip
             if composes not in bases:
                 try:
-                    bases[composes] = job_config(compose(list(composes), config_name, config_dirs))
+                    base = job_config(compose(list(composes), config_name, config_dirs))
+                    resolve_fixed(base, {p.key_or_group for o, p in zip(job, ov) if o not in composes})
+                    bases[composes] = (base, copy.deepcopy(base))
                 except Exception as e:
                     bases[composes] = describe(e).message
-            base = bases[composes]
-            if isinstance(base, str):
-                failures.append((job, base))
+            if isinstance(bases[composes], str):
+                failures.append((job, bases[composes]))
                 continue
+            base, cfg = bases[composes]
+            values = [p for o, p in zip(job, ov) if o not in composes]
             try:
-                cfg = copy.deepcopy(base)
-                _apply([p for o, p in zip(job, ov) if o not in composes], cfg)
+                if any(p.is_add() or p.is_delete() or p.is_force_add() for p in values):
+                    cfg = copy.deepcopy(base)
+                _apply(values, cfg)
                 validate_config(cfg)
             except Exception as e:
                 failures.append((job, describe(e).message))
     finally:
         HydraConfig.instance().cfg = hydra_config
     return jobs, failures
+
+
+def resolve_fixed(cfg: DictConfig, swept: set[str]) -> None:
+    """Replace each interpolation of ``cfg`` that cannot depend on a ``swept`` key by its value, so that the jobs
+    of one composition do not resolve it again (most of the cost of checking a job). An interpolation depends on a
+    key when it names it, a key above or below it, or another interpolation that does; relative ones (``${.x}``)
+    are kept."""
+    found: list[tuple[Any, Any, str, set[str]]] = []
+
+    def walk(node: Any, prefix: str) -> None:
+        for key in node.keys() if isinstance(node, DictConfig) else range(len(node)):
+            child, path = node._get_node(key), f"{prefix}{key}"
+            if OmegaConf.is_interpolation(node, key):
+                text = str(child._value())
+                found.append((node, key, path, set() if "${." in text else set(re.findall(r"[A-Za-z_][\w.]*", text))))
+            elif isinstance(child, (DictConfig, ListConfig)) and not child._is_none() and not child._is_missing():
+                walk(child, f"{path}.")
+
+    def related(a: str, b: str) -> bool:
+        return a == b or a.startswith(f"{b}.") or b.startswith(f"{a}.")
+
+    walk(cfg, "")
+    moving, changed = set(swept), True
+    while changed:  # until no interpolation newly depends on a moving key
+        changed = False
+        for *_, path, names in found:
+            if path not in moving and (not names or any(related(n, m) for n in names for m in moving)):
+                moving.add(path)
+                changed = True
+    for node, key, path, _ in found:
+        if path not in moving:
+            node[key] = node[key]
 
 
 def main(argv: list[str] | None = None) -> None:

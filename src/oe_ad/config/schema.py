@@ -12,16 +12,16 @@ records and config hashes hold ``augment: false`` and the milestones as epochs, 
 import difflib
 import math
 import os
-import re
 import tempfile
 from dataclasses import dataclass, field, fields, is_dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, get_args, get_origin
 
 import numpy as np
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf, open_dict
-from omegaconf.errors import ConfigKeyError, ValidationError
+from omegaconf.errors import ValidationError
+from omegaconf.nodes import BooleanNode, FloatNode, IntegerNode, StringNode
 
 from ..data.npy import checked_indices, npy_header
 from ..data.options import Augmentation, BatchOptions, rule
@@ -139,68 +139,51 @@ def unknown_key(key: str, options: Any) -> OEADError:
     return OEADError(f"unknown key '{key}'" + (f" (did you mean '{match[0]}'?)" if match else ""))
 
 
-TYPE_WORDS = {"Integer": "not an integer", "Float": "not a number", "bool": "not a boolean (use true/false, "
-              "yes/no, on/off or 1/0)"}  # fmt: skip
-
-
-def one_line(e: Exception, parent_keys: Any = ()) -> str:
-    """The line of an OmegaConf type or key error (as the rules word theirs)."""
-    key = re.sub(r"\[\d+\]$", "", str(e.full_key))  # search.seeds[0] -> search.seeds
-    if isinstance(e, ConfigKeyError):
-        prefix = key.rpartition(".")[0]
-        return str(unknown_key(key, [f"{prefix}.{k}" if prefix else str(k) for k in parent_keys]))
-    why = next((w for word, w in TYPE_WORDS.items() if word in str(e)), str(e).splitlines()[0])
-    return f"{key}={show(e.value)}: {why}"
+TYPE_WORDS = {int: "not an integer", float: "not a number", str: "not a string"}
+TYPE_WORDS[bool] = "not a boolean (use true/false, yes/no, on/off or 1/0)"
+VALUE_NODES = {int: IntegerNode, float: FloatNode, bool: BooleanNode, str: StringNode}
 
 
 # -- the declarations, checked ------------------------------------------------------------------------------------
-def _typed(cfg: DictConfig) -> DictConfig:
-    """The config's values merged into the :class:`Job` declaration (types converted, unknown keys refused); the
-    nodes it declares as ``Any`` (``data``, ``method``, ...) are checked against their targets instead."""
-    declared = {f.name: f.type is not Any for f in fields(Job)}
-    values = {}
-    for key in cfg:
-        node = cfg._get_node(key)
-        values[key] = None if not declared.get(key, True) else node if node._is_missing() else OmegaConf.to_object(
-            node) if isinstance(node, DictConfig) else node._dereference_node()._value()  # fmt: skip
+def _declared(declared: type, node: DictConfig, prefix: str = "") -> None:
+    """``node`` against the dataclass ``declared``: unknown keys refused, each value converted by OmegaConf's typed
+    value nodes (``no`` -> false, ``"3"`` -> 3), checked against its ``rule`` and written back normalised; nested
+    declarations alike. Fields declared ``Any`` are left to their targets (:func:`_check_node`)."""
+    known = {f.name: f for f in fields(declared)}
+    for key in node:
+        if key not in known:
+            raise unknown_key(f"{prefix}{key}", [f"{prefix}{k}" for k in known])
+    for name, f in known.items():
+        if name not in list(node) or OmegaConf.is_missing(node, name) or f.type is Any:
+            continue
+        key, value = f"{prefix}{name}", node[name]
+        args = [a for a in get_args(f.type) if a is not type(None)] if isinstance(f.type, UnionType) else [f.type]
+        if value is None and len(args) < len(get_args(f.type)):  # X | None
+            continue
+        if is_dataclass(args[0]):
+            if not isinstance(value, DictConfig):
+                refuse(key, value, "must be a group of keys")
+            _declared(args[0], value, f"{key}.")
+            continue
+        typed = _convert(key, value, args[0])
+        if "rule" in f.metadata:
+            f.metadata["rule"].check(key, typed)
+        if type(value) is not type(typed) or value != typed:
+            node[name] = typed
+
+
+def _convert(key: str, value: Any, kind: Any) -> Any:
+    """``value`` as the declared ``kind`` (``int``, ``float``, ``bool``, ``str`` or ``list[...]`` of them)."""
+    if get_origin(kind) is list:
+        if not isinstance(value, (list, ListConfig)):
+            refuse(key, value, "must be a list")
+        return [_convert(key, v, get_args(kind)[0]) for v in value]
+    if kind is bool and isinstance(value, int) and not isinstance(value, bool) and value not in (0, 1):
+        refuse(key, value, TYPE_WORDS[bool])
     try:
-        return OmegaConf.merge(_job_schema(), values)
-    except (ValidationError, ConfigKeyError) as e:
-        parent = e.parent_node
-        raise OEADError(one_line(e, parent.keys() if isinstance(parent, DictConfig) else ())) from None
-
-
-@lru_cache(maxsize=1)
-def _job_schema() -> DictConfig:
-    return OmegaConf.structured(Job)
-
-
-def _check_rules(declared: type, typed: DictConfig, raw: Any, prefix: str = "") -> None:
-    """Each declared field's ``rule`` (range, choices), and booleans written as 0/1 only; nested declarations too.
-    Writes the typed value back into ``raw`` (the job's config), where it is set."""
-    for f in fields(declared):
-        key, value = f"{prefix}{f.name}", typed.get(f.name)
-        if f.type is Any or not isinstance(raw, DictConfig) or f.name not in raw or OmegaConf.is_missing(raw, f.name):
-            continue
-        given = raw[f.name]
-        kind = f.type if isinstance(f.type, type) else None
-        if is_dataclass(kind) or (value is not None and isinstance(value, DictConfig) and is_dataclass(_inner(f))):
-            _check_rules(_inner(f), value, given, f"{key}.")
-            continue
-        if f.type is bool and isinstance(given, int) and not isinstance(given, bool) and given not in (0, 1):
-            refuse(key, given, TYPE_WORDS["bool"])
-        spec = f.metadata.get("rule")
-        if spec and value is not None:
-            spec.check(key, value)
-        if isinstance(value, ListConfig):
-            value = list(value)
-        if type(given) is not type(value) or given != value:  # normalised: ``no`` -> false, "3" -> 3
-            raw[f.name] = value
-
-
-def _inner(f: Any) -> type | None:
-    """The dataclass of an optional nested declaration (``Augmentation | None``)."""
-    return next((t for t in getattr(f.type, "__args__", (f.type,)) if is_dataclass(t)), None)
+        return VALUE_NODES[kind](value=value, is_optional=False)._value()
+    except ValidationError:
+        refuse(key, value, TYPE_WORDS[kind])
 
 
 # -- nodes with a _target_ ----------------------------------------------------------------------------------------
@@ -253,8 +236,8 @@ def method_traits(cfg: DictConfig) -> tuple[str, bool, bool, str]:
     oe_use, switch = info.attrs.get("oe_use", "required"), info.attrs.get("oe_switch")
     if oe_use not in OE_USES:
         raise OEADError(f"{cfg.method._target_}.oe_use={oe_use!r}: must be one of {', '.join(OE_USES)}")
-    if switch and switch in cfg.method and not isinstance(cfg.method[switch], bool):
-        refuse(f"method.{switch}", cfg.method[switch], TYPE_WORDS["bool"])
+    if switch and switch in cfg.method:
+        cfg.method[switch] = _convert(f"method.{switch}", cfg.method[switch], bool)  # yes/no/on/off/1/0
     name = str(cfg.method.get("name", cfg.method.get("_target_")))
     return oe_use, trains_with_oe(oe_use, switch, cfg.method), bool(info.attrs.get("needs_training", True)), name
 
@@ -389,7 +372,7 @@ def validate_config(cfg: DictConfig) -> DictConfig:
             if not key.startswith("hydra.") and (with_oe or not key.startswith("oe.")):
                 what = "PATH" if key.rpartition(".")[2] in ("root", "path", "file", "dir") else "VALUE"
                 raise OEADError(f"{key} is not set: give it on the command line ({key}={what})")
-        _check_rules(Job, _typed(cfg), cfg)
+        _declared(Job, cfg)
         for path in ("method", "net", "data", "oe", "filter", "trainer", "logger"):
             if isinstance(cfg.get(path), DictConfig) and (path != "oe" or with_oe):
                 _check_node(cfg[path], path)
