@@ -109,6 +109,13 @@ RUN_CASES = [
     (["data.root='/no/such/dätä'"], "data.root=/no/such/dätä: no such folder"),  # quoted: read as it should be
     (["paths.output_dir=AFILE"], "is a file, not a folder"),
     (["name=AFILE_NAME"], "is a file, not a folder"),
+    # folder layouts and a class's own anomalies as OE (docs/datasets.md)
+    (["data.layout=flat"], "data.layout=flat: choose from auto, classes, normal_anomalous"),
+    (["+data.layot=classes"], "unknown key 'data.layot' (did you mean 'data.layout'?)"),
+    (["oe=anomalies", "oe.layout=flat"], "oe.layout=flat: choose from auto, normal_anomalous, mvtec"),
+    (["oe=anomalies", "oe.normal_class=2"], "oe.normal_class=2: the OE is the job's own class's"),
+    (["oe=anomalies", "+oe.normal_clas=1"], "unknown key 'oe.normal_clas' (did you mean 'oe.normal_class'?)"),
+    (["data=cifar10", "data.download=maybe"], "data.download=maybe: not a boolean"),
     # the schedule: fractions of epochs or epochs, not both
     (["milestones=[0.5,2]"], "milestones=[0.5,2]: mixes fractions of epochs with epochs"),
     (["milestones=[0.75,0.5]"], "milestones=[0.75,0.5]: must be increasing"),

@@ -117,6 +117,9 @@ NODES: dict[str, tuple[dict[str, str], frozenset[str]]] = {
 }
 # Integer keywords of the target nodes, by name, and their least value (None: null is allowed too).
 NODE_INTS = {"image_size": (1, True), "workers": (0, False), "max_in_memory": (1, False), "out_dim": (1, False)}
+# Boolean keywords of the target nodes (``yes``, ``on``, ``1``, ... written back as true or false).
+NODE_BOOLS = ("download", "one_based")
+BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 
 # -- messages --------------------------------------------------------------------------------------------------
@@ -218,6 +221,15 @@ def _check_node(node: DictConfig, path: str) -> None:
             refuse(f"{path}.{key}", node._get_node(key)._value(), f"not a key of {path}: it is set by {passed[key]}")
         if info.params is not None and key not in info.params | labels and not str(key).startswith("_"):
             raise unknown_key(f"{path}.{key}", {f"{path}.{a}" for a in info.params - passed.keys() | labels})
+    for key, allowed in (info.attrs.get("choices") or {}).items():  # a target's ``choices = {key: (values)}``
+        value = node[key] if key in node and not OmegaConf.is_missing(node, key) else allowed[0]
+        if not any(type(value) is type(a) and value == a for a in allowed):  # true is not 1
+            refuse(f"{path}.{key}", node[key], f"choose from {', '.join(map(show, allowed))}")
+    for key in NODE_BOOLS:
+        if key in node and not OmegaConf.is_missing(node, key) and not isinstance(node[key], bool):
+            if str(node[key]).lower() not in BOOL_WORDS or isinstance(node[key], float):
+                refuse(f"{path}.{key}", node[key], TYPE_WORDS["bool"])
+            node[key] = BOOL_WORDS[str(node[key]).lower()]
     for key, (low, null) in NODE_INTS.items():
         if key in node and not OmegaConf.is_missing(node, key):
             value = node[key]
@@ -249,8 +261,12 @@ def method_traits(cfg: DictConfig) -> tuple[str, bool, bool, str]:
 
 # -- the project's rules ------------------------------------------------------------------------------------------
 def num_classes(cfg: DictConfig) -> int | None:
-    """How many classes the configured dataset has, where that is known without reading its images."""
+    """How many classes the configured dataset has, where that is known without reading its images: its source
+    class's literal ``classes`` list, else the table, else (``folder``) its ``train/`` folders."""
     name = (cfg.get("data") or {}).get("name")
+    classes = (node_info(cfg.get("data")) or TargetInfo(None)).attrs.get("classes")
+    if isinstance(classes, list) and classes:
+        return len(classes)
     if name in NUM_CLASSES:
         return NUM_CLASSES[name]
     root = OmegaConf.select(cfg, "data.root", default=None, throw_on_missing=False)
@@ -384,6 +400,8 @@ def validate_config(cfg: DictConfig) -> DictConfig:
         n = num_classes(cfg)
         if n is not None and cfg.normal_class >= n:
             refuse("normal_class", cfg.normal_class, f"must be <= {n - 1}")
+        if with_oe and "normal_class" in cfg.oe and cfg.oe.normal_class != cfg.normal_class:  # oe=anomalies
+            refuse("oe.normal_class", cfg.oe.normal_class, "the OE is the job's own class's: leave it ${normal_class}")
         if oe_use == "required" and not cfg.get("oe"):
             raise OEADError(
                 f"method={name} needs OE but oe=none (it would train on normal images alone): choose an OE source, "
