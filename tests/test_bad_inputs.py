@@ -116,6 +116,14 @@ RUN_CASES = [
     (["oe=anomalies", "oe.normal_class=2"], "oe.normal_class=2: the OE is the job's own class's"),
     (["oe=anomalies", "+oe.normal_clas=1"], "unknown key 'oe.normal_clas' (did you mean 'oe.normal_class'?)"),
     (["data=cifar10", "data.download=maybe"], "data.download=maybe: not a boolean"),
+    # the one-vs-rest benchmarks of the paper's code's other runners: refused before anything is downloaded
+    (["data=mnist", "data.download=maybe"], "data.download=maybe: not a boolean"),
+    (["data=fmnist", "normal_class=10"], "normal_class=10: must be <= 9"),
+    (["data=dtd", "data.partition=11"], "data.partition=11: choose from 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"),
+    (["data=dtd", "data.partition=true"], "data.partition=true: choose from"),
+    (["data=cub200", "normal_class=200"], "normal_class=200: must be <= 199"),
+    (["data=cub200", "+data.partition=1"], "unknown key 'data.partition'"),
+    (["data=mnist", "oe=emnist", "oe.letters=z"], "oe.letters=z: choose from paper, all"),
     # the schedule: fractions of epochs or epochs, not both
     (["milestones=[0.5,2]"], "milestones=[0.5,2]: mixes fractions of epochs with epochs"),
     (["milestones=[0.75,0.5]"], "milestones=[0.75,0.5]: must be increasing"),

@@ -20,7 +20,7 @@ from .benchmarks import Benchmark, normal_class_names
 from .filters import FrequencyFilter
 from .oe import cycle_indices, draw_subset, oe_indices, oe_order, repeats
 from .options import Augmentation, BatchOptions
-from .pools import OEPool
+from .pools import GreyPool, OEPool
 from .sources import NormalSource
 from .stream import OEStream, fit_size
 
@@ -207,7 +207,7 @@ class OEDataModule(pl.LightningDataModule):
         self.train_oe = None
         if self.oe_pool is not None:
             self._check_class_pool()
-            pool = self.oe_pool
+            pool = GreyPool(self.oe_pool) if getattr(self.normal_source, "grey", False) else self.oe_pool
             self.oe_indices = draw_subset(len(pool), self.oe_size, self.seed)
             limit = pool.max_in_memory
             if limit is not None and len(self.oe_indices) > limit:  # too big to hold: stream it

@@ -31,9 +31,13 @@ class Split:
 
 
 class NormalSource(ABC):
-    """A normal dataset: its class names and, per benchmark split, the images a job trains and tests on."""
+    """A normal dataset: its class names and, per benchmark split, the images a job trains and tests on.
+
+    ``grey``: its images are grey (three equal channels); the job's OE is made grey too (data/datamodule.py).
+    """
 
     classes: list[str]
+    grey: bool = False
 
     @abstractmethod
     def benchmark_split(self, normal_class: int, benchmark: str = "ovr") -> tuple[Tensor, Tensor, Tensor]:
@@ -81,6 +85,10 @@ class LoadedSource(LabelledSource):
     @property
     def classes(self) -> list[str]:
         return self.source.classes
+
+    @property
+    def grey(self) -> bool:
+        return self.source.grey
 
     def load(self) -> tuple[Split, Split]:
         if self._splits is None:
