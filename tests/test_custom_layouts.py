@@ -152,6 +152,24 @@ def test_fingerprints_follow_exactly_the_files_each_source_reads(tree, tmp_path)
     assert classes not in (None, data())  # the same folders in another layout are other data
 
 
+def test_data_layout_leaves_the_config_hash_and_the_fingerprint_names_what_it_resolves_to(tree, folder_root):
+    from omegaconf import OmegaConf
+
+    from oe_ad.job.records import config_hash
+
+    def identified(root: Path, *overrides: str) -> dict:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            cfg = compose("config", overrides=["data=folder", f"data.root={root}", *overrides])
+        fp.identify(cfg, reads_oe=False)
+        return OmegaConf.to_container(cfg, resolve=True)
+
+    auto, classes = identified(folder_root), identified(folder_root, "data.layout=classes")
+    before = identified(folder_root)
+    del before["data"]["layout"]  # a record from before data.layout
+    assert config_hash(auto) == config_hash(classes) == config_hash(before)
+    assert config_hash(identified(tree)) != config_hash(identified(tree, "data.layout=classes"))
+
+
 def job(tmp_path: Path, *overrides: str) -> dict:
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=[
