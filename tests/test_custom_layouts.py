@@ -122,10 +122,14 @@ def test_mvtec_style_folders_give_every_training_defect_folder_but_good(tmp_path
         save(root / cat / "train" / "broken", 2, ANOMALY[k], 0)
         save(root / cat / "train" / "scratch", 1, ANOMALY[k], 0, start=10)
         save(root / cat / "test" / "good", 2, NORMAL[k], 1)
+        save(root / cat / "test" / "broken", 2, ANOMALY[k], 1, start=20)
     pool = ClassAnomalies(str(root), normal_class=1)
     assert (pool.layout, pool.class_name, len(pool), grey_levels(pool.images)) == ("mvtec", "cable", 3, {ANOMALY[1]})
     with pytest.raises(OEADError, match="normal_class=2 is out of range"):
         ClassAnomalies(str(root), normal_class=2)
+    r = job(tmp_path / "job", "data=mvtec", f"data.root={root}", "data.download=false", "data.image_size=36",
+            "data.workers=0", "augmentation.crop=32", "net=cnn32", "oe=anomalies", "normal_class=1")  # fmt: skip
+    assert (r["class_name"], r["oe"], r["oe_count"], r["config"]["oe"]["image_size"]) == ("cable", "anomalies", 3, 36)
 
 
 def test_the_datamodule_refuses_another_class_s_anomalies(tree, tmp_path):
