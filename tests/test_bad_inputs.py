@@ -109,13 +109,28 @@ RUN_CASES = [
     (["data.root='/no/such/dätä'"], "data.root=/no/such/dätä: no such folder"),  # quoted: read as it should be
     (["paths.output_dir=AFILE"], "is a file, not a folder"),
     (["name=AFILE_NAME"], "is a file, not a folder"),
+    # folder layouts and a class's own anomalies as OE (docs/datasets.md)
+    (["data.layout=flat"], "data.layout=flat: choose from auto, classes, normal_anomalous"),
+    (["+data.layot=classes"], "unknown key 'data.layot' (did you mean 'data.layout'?)"),
+    (["oe=anomalies", "oe.layout=flat"], "oe.layout=flat: choose from auto, normal_anomalous, mvtec"),
+    (["oe=anomalies", "oe.normal_class=2"], "oe.normal_class=2: the OE is the job's own class's"),
+    (["oe=anomalies", "+oe.normal_clas=1"], "unknown key 'oe.normal_clas' (did you mean 'oe.normal_class'?)"),
+    (["data=cifar10", "data.download=maybe"], "data.download=maybe: not a boolean"),
+    # the one-vs-rest benchmarks of the paper's code's other runners: refused before anything is downloaded
+    (["data=mnist", "data.download=maybe"], "data.download=maybe: not a boolean"),
+    (["data=fmnist", "normal_class=10"], "normal_class=10: must be <= 9"),
+    (["data=dtd", "data.partition=11"], "data.partition=11: choose from 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"),
+    (["data=dtd", "data.partition=true"], "data.partition=true: choose from"),
+    (["data=cub200", "normal_class=200"], "normal_class=200: must be <= 199"),
+    (["data=cub200", "+data.partition=1"], "unknown key 'data.partition'"),
+    (["data=mnist", "oe=emnist", "oe.letters=z"], "oe.letters=z: choose from paper, all"),
     # the schedule: fractions of epochs or epochs, not both
     (["milestones=[0.5,2]"], "milestones=[0.5,2]: mixes fractions of epochs with epochs"),
     (["milestones=[0.75,0.5]"], "milestones=[0.75,0.5]: must be increasing"),
     (["milestones=[-0.5]"], "milestones=-0.5"),
     # your own network (nets/custom.py): its keys are typed by their annotations, its files must exist
     (["net=resnet18", "net.freeze=maybe"], "net.freeze=maybe: must be bool | list[str]"),
-    (["net=resnet18", "net.head=3"], "net.head=3: must be bool"),
+    (["net=resnet18", "net.head=3"], "net.head=3: not a boolean"),
     (["net=resnet18", "net.snapshot=/no/such.pt"], "net.snapshot=/no/such.pt: no such file"),
     (["net=resnet18", "+net.heads=true"], "unknown key 'net.heads' (did you mean 'net.head'?)"),
     (["net=custom"], "net.model._target_ is not set: give it on the command line"),

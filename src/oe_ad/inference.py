@@ -19,7 +19,6 @@ from .data.augment import Augmenter
 from .data.benchmarks import normal_class_names
 from .data.images import decode, list_images
 from .data.npy import read_npy_images
-from .data.sources import LabelledSource
 from .data.stream import fit_size
 from .errors import OEADError
 from .job.checkpoint import MODEL_FILE, load_weights, read_model_file
@@ -257,7 +256,7 @@ def dataset_test_split(model: Model, data: str, root: str | None = None) -> Labe
     _, images, labels = source.benchmark_split(cfg["normal_class"], benchmark)
     normal = normal_class_names(list(source.classes), cfg["normal_class"], benchmark)
     # the other classes are the anomalies of a labelled dataset (MVTec-AD's are its category's defects)
-    others = [c for c in source.classes if c not in normal] if isinstance(source, LabelledSource) else []
+    others = source.anomaly_classes(cfg["normal_class"], benchmark)  # none where a class's anomalies are its own
     labelled = Labelled(
         labels.long().cpu(),
         [f"{data}:test[{i}]" for i in range(len(labels))],

@@ -209,6 +209,10 @@ def _check_node(node: DictConfig, path: str) -> None:
     if info is None:
         return
     passed, labels = NODES.get(path, ({}, frozenset({"fingerprint"})))
+    for key, allowed in (info.attrs.get("choices") or {}).items():  # a target's ``choices = {key: (values)}``
+        value = node[key] if key in node and not OmegaConf.is_missing(node, key) else allowed[0]
+        if not any(type(value) is type(a) and value == a for a in allowed):  # true is not 1
+            refuse(f"{path}.{key}", node[key], f"choose from {', '.join(map(show, allowed))}")
     for key in node:
         if key in passed:
             refuse(f"{path}.{key}", node._get_node(key)._value(), f"not a key of {path}: it is set by {passed[key]}")
@@ -217,9 +221,12 @@ def _check_node(node: DictConfig, path: str) -> None:
         child = node._get_node(key)
         if child._is_missing() or (isinstance(child, DictConfig) and "_target_" in child):
             continue
-        value, kinds = node[key], _kinds(info.types.get(key, "object"))
+        value, annotation = node[key], info.types.get(key, "object")
+        if annotation.replace(" ", "") in ("bool", "bool|None") and value is not None and not isinstance(value, bool):
+            node[key] = value = _convert(f"{path}.{key}", value, bool)  # yes/on/1 written back as true
+        kinds = _kinds(annotation)
         if kinds is not None and (not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)):
-            refuse(f"{path}.{key}", value, f"must be {info.types[key]}")
+            refuse(f"{path}.{key}", value, f"must be {annotation}")
         if key in NODE_MINIMA and isinstance(value, int) and value < NODE_MINIMA[key]:
             refuse(f"{path}.{key}", value, f"must be >= {NODE_MINIMA[key]}")
     for key in node:
@@ -244,8 +251,12 @@ def method_traits(cfg: DictConfig) -> tuple[str, bool, bool, str]:
 
 # -- the project's rules ------------------------------------------------------------------------------------------
 def num_classes(cfg: DictConfig) -> int | None:
-    """How many classes the configured dataset has, where that is known without reading its images."""
+    """How many classes the configured dataset has, where that is known without reading its images: its source
+    class's literal ``classes`` list, else the table, else (``folder``) its ``train/`` folders."""
     name = (cfg.get("data") or {}).get("name")
+    classes = (node_info(cfg.get("data")) or TargetInfo(None)).attrs.get("classes")
+    if isinstance(classes, list) and classes:
+        return len(classes)
     if name in NUM_CLASSES:
         return NUM_CLASSES[name]
     root = OmegaConf.select(cfg, "data.root", default=None, throw_on_missing=False)
@@ -381,6 +392,8 @@ def validate_config(cfg: DictConfig) -> DictConfig:
         n = num_classes(cfg)
         if n is not None and cfg.normal_class >= n:
             refuse("normal_class", cfg.normal_class, f"must be <= {n - 1}")
+        if with_oe and "normal_class" in cfg.oe and cfg.oe.normal_class != cfg.normal_class:  # oe=anomalies
+            refuse("oe.normal_class", cfg.oe.normal_class, "the OE is the job's own class's: leave it ${normal_class}")
         if oe_use == "required" and not cfg.get("oe"):
             raise OEADError(
                 f"method={name} needs OE but oe=none (it would train on normal images alone): choose an OE source, "

@@ -20,7 +20,7 @@ from .benchmarks import Benchmark, normal_class_names
 from .filters import FrequencyFilter
 from .oe import cycle_indices, draw_subset, oe_indices, oe_order, repeats
 from .options import Augmentation, BatchOptions
-from .pools import OEPool
+from .pools import GreyPool, OEPool
 from .sources import NormalSource
 from .stream import OEStream, fit_size
 
@@ -206,24 +206,39 @@ class OEDataModule(pl.LightningDataModule):
         self.augmenter = Augmenter(mean=mean, std=std, **opts)
         self.train_oe = None
         if self.oe_pool is not None:
-            self.oe_indices = draw_subset(len(self.oe_pool), self.oe_size, self.seed)
-            limit = self.oe_pool.max_in_memory
+            self._check_class_pool()
+            pool = GreyPool(self.oe_pool) if getattr(self.normal_source, "grey", False) else self.oe_pool
+            self.oe_indices = draw_subset(len(pool), self.oe_size, self.seed)
+            limit = pool.max_in_memory
             if limit is not None and len(self.oe_indices) > limit:  # too big to hold: stream it
                 if self.filter is not None and "train_oe" in self.filter.parts:
                     raise OEADError(
                         f"filter.parts includes train_oe, but oe_size={self.oe_size} is streamed "
                         f"(more than {limit} images): use a smaller oe_size"
                     )
-                self.train_oe = OEStream(
-                    self.oe_pool, self.oe_indices, self.train_normal.shape[-2:], self.oe_pool.workers
-                )
+                self.train_oe = OEStream(pool, self.oe_indices, self.train_normal.shape[-2:], pool.workers)
             else:  # e.g. 32x32 OE for 224x224 data is resized once
-                oe = fit_size(self.oe_pool.load(self.oe_indices), self.train_normal.shape[-2:])
+                oe = fit_size(pool.load(self.oe_indices), self.train_normal.shape[-2:])
                 self.train_oe = self._filtered("train_oe", oe)
         elif self.oe_size is not None:
             raise OEADError(f"oe_size={self.oe_size} but oe=none: choose an OE pool or set oe_size=null")
         self.to_device(self.clock.device)
         self._ready = True
+
+    def _check_class_pool(self) -> None:
+        """A pool of one class's own anomalies (data/anomalies.py) must be the normal class's, by name: the data and
+        the pool's folder may sort their classes differently."""
+        owner = getattr(self.oe_pool, "class_name", None)
+        if owner is None:
+            return
+        if self.benchmark != "ovr":
+            raise OEADError(f"benchmark={self.benchmark}: a class's own anomalies as OE need benchmark=ovr")
+        name = self.classes[self.normal_class]
+        if owner != name:
+            raise OEADError(
+                f"oe=anomalies: the OE pool holds the anomalies of class '{owner}' but normal_class="
+                f"{self.normal_class} is '{name}' in the data: point oe.root at a folder whose classes are the data's"
+            )
 
     def _filtered(self, part: str, images: torch.Tensor) -> torch.Tensor:
         """The images through the frequency filter if it applies to ``part`` (on the training device)."""

@@ -43,7 +43,7 @@ class ImageNet30(ImageFolder):
 
     @classmethod
     def fingerprint(cls, spec: dict, cache: Cache, classes: list[str] | None = None) -> str | None:
-        return super().fingerprint(spec, cache, IMAGENET30_CLASSES)
+        return super().fingerprint({**spec, "layout": "classes"}, cache, IMAGENET30_CLASSES)
 
     def load(self):
         require_dir(self.root, "data.root")

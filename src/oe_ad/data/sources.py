@@ -17,38 +17,63 @@ from torch import Tensor
 from torchvision import datasets as tv_datasets
 
 from ..errors import OEADError
-from .benchmarks import split
+from .benchmarks import normal_class_names, own_anomalies_split, split
 from .fingerprint import Cache, combine, named_files, walk
 from .images import decode_all, list_images
+from .layout import class_names, folder_layout, split_folders
 
 
 @dataclass
 class Split:
     images: Tensor  # (N, 3, H, W) uint8
     labels: Tensor  # (N,) int64
+    anomalous: Tensor | None = None  # (N,) bool: a known anomaly of its class (data/layout.py); None: none are
 
 
 class NormalSource(ABC):
-    """A normal dataset: its class names and, per benchmark split, the images a job trains and tests on."""
+    """A normal dataset: its class names and, per benchmark split, the images a job trains and tests on.
+
+    ``grey``: its images are grey (three equal channels); the job's OE is made grey too (data/datamodule.py).
+    """
 
     classes: list[str]
+    grey: bool = False
 
     @abstractmethod
     def benchmark_split(self, normal_class: int, benchmark: str = "ovr") -> tuple[Tensor, Tensor, Tensor]:
         """(normal training images, test images, test labels with 1 = anomalous), uint8 NCHW images."""
 
+    def anomaly_classes(self, normal_class: int, benchmark: str = "ovr") -> list[str]:
+        """The classes whose test images are the anomalies (none: the anomalies are the class's own, as MVTec-AD's)."""
+        return []
+
 
 class LabelledSource(NormalSource):
-    """A dataset of labelled classes: the anomalies of a split are the other classes (``benchmarks.split``)."""
+    """A dataset of labelled classes: the anomalies of a split are the other classes (``benchmarks.split``), or,
+    where the test split marks each class's own anomalies (``Split.anomalous``), those (one vs. rest only)."""
 
     @abstractmethod
     def load(self) -> tuple[Split, Split]:
         """The (train, test) splits; ``classes`` is known once this has run."""
 
+    own_anomalies = False  # known once ``benchmark_split`` has run: the test split marks each class's anomalies
+
     def benchmark_split(self, normal_class: int, benchmark: str = "ovr") -> tuple[Tensor, Tensor, Tensor]:
         train, test = self.load()
+        self.own_anomalies = test.anomalous is not None
+        if self.own_anomalies:
+            normal_idx, test_idx, test_labels = own_anomalies_split(
+                train.labels, test.labels, test.anomalous, normal_class, len(self.classes), benchmark
+            )
+            return train.images[normal_idx], test.images[test_idx], test_labels
         normal_idx, test_labels = split(train.labels, test.labels, normal_class, len(self.classes), benchmark)
         return train.images[normal_idx], test.images, test_labels
+
+    def anomaly_classes(self, normal_class: int, benchmark: str = "ovr") -> list[str]:
+        if self.own_anomalies:
+            return []
+        normal = normal_class_names(self.classes, normal_class, benchmark)
+        return [c for c in self.classes if c not in normal]
 
 
 class LoadedSource(LabelledSource):
@@ -61,11 +86,18 @@ class LoadedSource(LabelledSource):
     def classes(self) -> list[str]:
         return self.source.classes
 
+    @property
+    def grey(self) -> bool:
+        return self.source.grey
+
     def load(self) -> tuple[Split, Split]:
         if self._splits is None:
             splits = self.source.load()
             if self.device is not None:
-                splits = tuple(Split(s.images.to(self.device), s.labels.to(self.device)) for s in splits)
+                splits = tuple(
+                    Split(*(None if t is None else t.to(self.device) for t in (s.images, s.labels, s.anomalous)))
+                    for s in splits
+                )
             self._splits = splits
         return self._splits
 
@@ -170,13 +202,32 @@ class CIFAR10(LabelledSource):
 
 
 class ImageFolder(LabelledSource):
-    """``root/train/<class>/*`` and ``root/test/<class>/*`` (or ``val``), classes sorted by name."""
+    """``root/train/<class>/`` and ``root/test/<class>/`` (or ``val``), classes sorted by name, in one of two layouts
+    (data/layout.py; ``layout=auto`` tells them apart by the ``normal/`` folders, a mix is refused):
 
-    def __init__(self, root: str, image_size: int | None = 32, cache_dir: str | None = None, workers: int = 0) -> None:
+    - ``classes``: one vs. rest, every image under a class folder is of that class;
+    - ``normal_anomalous``: ``<class>/normal/`` and ``<class>/anomalous/`` (the paper's code's custom data): a job
+      trains on ``train/<c>/normal/`` and tests ``test/<c>/normal/`` against ``test/<c>/anomalous/``; the
+      training anomalies are never read here (``oe=anomalies`` reads them as OE).
+    """
+
+    choices = {"layout": ("auto", "classes", "normal_anomalous")}
+
+    def __init__(
+        self,
+        root: str,
+        image_size: int | None = 32,
+        cache_dir: str | None = None,
+        workers: int = 0,
+        layout: str = "auto",
+    ) -> None:
+        if layout not in self.choices["layout"]:
+            raise OEADError(f"data.layout={layout}: choose from {', '.join(self.choices['layout'])}")
         self.root = Path(root)
         self.image_size = image_size
         self.cache_dir = cache_dir
         self.workers = workers
+        self.layout = layout
         self.classes: list[str] = []
 
     def _split_dir(self, names: tuple[str, ...]) -> Path:
@@ -185,35 +236,41 @@ class ImageFolder(LabelledSource):
                 return self.root / name
         raise OEADError(f"data.root={self.root}: expected a '{names[0]}/' folder of class folders")
 
-    def _load_split(self, split_dir: Path) -> Split:
-        files, labels = [], []
-        for label, cls in enumerate(self.classes):
-            cls_files = list_images(split_dir / cls)
-            files += cls_files
-            labels += [label] * len(cls_files)
+    def _load_split(self, split_dir: Path, layout: str = "classes", test: bool = False) -> Split:
+        files, labels, anomalous = [], [], []
+        for label, bad, folder in split_folders(split_dir, self.classes, layout, "data.root", anomalies=test):
+            found = list_images(folder)
+            files += found
+            labels += [label] * len(found)
+            anomalous += [bad] * len(found)
         if not files:
             raise OEADError(f"no images found under {split_dir}")
         images = decode_all(files, self.image_size, self.cache_dir, self.workers)
         # no copy: a cached array is memory-mapped, so selecting the normal class reads only its rows
-        return Split(torch.from_numpy(images), torch.tensor(labels))
+        own = torch.tensor(anomalous) if test and layout == "normal_anomalous" else None
+        return Split(torch.from_numpy(images), torch.tensor(labels), own)
 
     @classmethod
     def fingerprint(cls, spec: dict, cache: Cache, classes: list[str] | None = None) -> str | None:
-        """The images of ``train/<class>/`` and ``test/<class>/`` (else ``val/``) and the class list (an empty
-        class folder shifts the labels of the others)."""
+        """The images the layout reads: ``train/<class>/`` and ``test/<class>/`` (else ``val/``), or each class's
+        ``normal/`` training folder and its test folders; the class list (an empty class folder shifts the labels
+        of the others) and a layout other than ``classes``."""
         root = Path(spec["root"])
         test = next((root / n for n in ("test", "val") if (root / n).is_dir()), None)
-        classes = classes or (sorted(p.name for p in (root / "train").iterdir() if p.is_dir()) if test else None)
+        classes = classes or (class_names(root / "train") if test and (root / "train").is_dir() else None)
         if test is None or not (root / "train").is_dir() or classes is None:
             return None
-        files = [
-            f for split in (root / "train", test) for c in classes for f in walk(split / c, prefix=f"{split.name}/{c}/")
-        ]
-        return combine(cache.digest(f"folder-{cls.__name__}", root, files), f"classes {json.dumps(classes)}")
+        layout = folder_layout(root / "train", classes, spec.get("layout", "auto"), "data.root")
+        folders = [f for split, anomalies in ((root / "train", False), (test, True))
+                   for _, _, f in split_folders(split, classes, layout, "data.root", anomalies)]  # fmt: skip
+        files = [f for folder in folders for f in walk(folder, prefix=f"{folder.relative_to(root).as_posix()}/")]
+        parts = [f"classes {json.dumps(classes)}", *([f"layout {layout}"] if layout != "classes" else [])]
+        return combine(cache.digest(f"folder-{cls.__name__}", root, files), *parts)
 
     def load(self) -> tuple[Split, Split]:
         require_dir(self.root, "data.root")
         train_dir = self._split_dir(("train",))
         test_dir = self._split_dir(("test", "val"))
-        self.classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
-        return self._load_split(train_dir), self._load_split(test_dir)
+        self.classes = class_names(train_dir)
+        layout = folder_layout(train_dir, self.classes, self.layout, "data.root")
+        return self._load_split(train_dir, layout), self._load_split(test_dir, layout, test=True)

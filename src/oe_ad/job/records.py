@@ -25,6 +25,7 @@ PATH_KEYS = ("data.root", "oe.root", "oe.path", "oe.url", "oe.exclude_file", "ne
 NON_EFFECTIVE_KEYS = (
     *("paths", "data.cache_dir", "oe.cache_dir", "logger", "force", "trainer.enable_progress_bar", "name"),
     *("checkpoint", "threads", "report", *PATH_KEYS),
+    "data.layout",  # how data=folder reads data.root: the layout it resolves to is in data.fingerprint
 )
 
 
