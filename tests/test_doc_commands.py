@@ -83,6 +83,7 @@ class Skip:
 NEEDS_NET = "downloads from a package index"
 GPU = "needs an NVIDIA GPU"
 BIG_DATA = "needs the real dataset"
+RESEARCH = "tests/test_research_doc.py runs it after the page's Python example trained the job it names"
 
 # Every command of the pages, as ``block_commands`` spells it (spaces collapsed), and its treatment.
 COMMANDS: dict[str, Run | Validate | Skip] = {
@@ -197,6 +198,14 @@ COMMANDS: dict[str, Run | Validate | Skip] = {
     "oe-ad-export JOB --format onnx": Run(),
     "oe-ad-export JOB --format torchscript": Run(),
     "oe-ad-export JOB --format onnx --input float -o detector.onnx": Run(),
+    # docs/research.md: tests/test_research_doc.py runs the page (its Python example, then these on its job)
+    "oe-ad-run data=folder data.root=my_images oe=anomalies net=resnet18 net.snapshot=resnet18.pt "
+    '"net.freeze=[conv1,bn1,layer1,layer2,layer3]" method=bce normal_class=0 epochs=20 "milestones=[15]" '
+    "batch_size=32 name=my-research logger=csv": Skip(RESEARCH),
+    'oe-ad-export "runs/my-research/bce/batch_size=32,data=folder,epochs=20,milestones=[15],'
+    'net.freeze=[conv1,bn1,layer1,layer2,layer3],net=resnet18,normal_class=0,oe=anomalies" --format onnx': Skip(
+        RESEARCH
+    ),
     # docs/extending.md (tests/test_extending.py checks the jobs' results)
     "PYTHONPATH=. oe-ad-sweep --config-dir my_conf experiment=stripes-demo": Run(),
     "PYTHONPATH=. oe-ad-run --config-dir my_conf experiment=stripes-demo oe_size=4 logger=csv "
