@@ -7,7 +7,7 @@ import re
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
-from oe_ad.cli.sweep_summary import sweep_size
+from oe_ad.cli.entrance import sweep_size
 from oe_ad.config import CONF_DIR
 from oe_ad.progress import Progress, progress
 

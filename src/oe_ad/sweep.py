@@ -27,11 +27,15 @@ def expand(overrides: list[str], config_name: str = "config", config_dirs: Seque
     """Jobs (each a list of ``key=value`` overrides) for ``-m overrides``, as Hydra's basic sweeper builds them:
     the config's ``hydra.sweeper.params`` narrowed by the command line (a command-line key replaces the config's),
     one job per combination. ``config_name="search"`` expands a search sweep; ``config_dirs`` as ``--config-dir``."""
-    parser = OverridesParser.create()
-    fixed = [o.input_line for o in parser.parse_overrides(overrides) if not o.is_sweep_override()]
-    params = compose(fixed, config_name, config_dirs).hydra.sweeper.get("params") or {}
-    values: dict[str, list[str]] = {}  # key -> its values; a later key replaces an earlier one in its place
-    for o in parser.parse_overrides([f"{k}={v}" for k, v in params.items()] + list(overrides)):
+    fixed = [o.input_line for o in OverridesParser.create().parse_overrides(overrides) if not o.is_sweep_override()]
+    return combinations(compose(fixed, config_name, config_dirs).hydra.sweeper.get("params") or {}, overrides)
+
+
+def combinations(params: Any, overrides: Sequence[str]) -> list[list[str]]:
+    """Every combination of the swept values of ``params`` (``hydra.sweeper.params``) and ``overrides``, a later key
+    replacing an earlier one in its place."""
+    values: dict[str, list[str]] = {}
+    for o in OverridesParser.create().parse_overrides([*(f"{k}={v}" for k, v in params.items()), *overrides]):
         key = o.get_key_element()
         swept = o.sweep_string_iterator() if o.is_sweep_override() else [o.get_value_element_as_str()]
         values[key] = [f"{key}={v}" for v in swept]

@@ -1,1 +1,2 @@
-"""What the commands share: the argparse style (``args``) and Hydra's per-sweep callback (``sweep_summary``)."""
+"""What the commands share: the Hydra commands' entrance (``entrance``: checks, one-line errors, Hydra's callback),
+SLURM arrays (``slurm``) and the argparse style of the others (``args``)."""

@@ -1,5 +1,5 @@
 """Lightning's callbacks of a job: the epoch log line, progress within epochs and the test pass, ``last.ckpt``.
-(Hydra's per-sweep callback is ``oe_ad.cli.sweep_summary``: it must not import Lightning.)"""
+(Hydra's callback is ``oe_ad.cli.entrance.Entrance``: it must not import Lightning.)"""
 
 import logging
 import time
