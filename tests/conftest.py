@@ -144,3 +144,17 @@ def trained_job(tmp_path_factory, folder_root, oe_npy) -> TrainedJob:
         else:
             os.environ["OE_AD_PROGRESS_SECONDS"] = old_seconds
     return TrainedJob(out / "job", record, lines)
+
+
+def tiny_job(tmp_path: Path, *overrides: str) -> dict:
+    """One HSC job of one epoch on the data the ``overrides`` name, in ``tmp_path/job``; its record."""
+    from oe_ad.job.lightning import run_job
+
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=[
+            "epochs=1", "milestones=[1]", "batch_size=4", "logger=none", "trainer.accelerator=cpu", "method=hsc",
+            f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path}/cache", *overrides,
+        ])  # fmt: skip
+    record = run_job(cfg, tmp_path / "job")
+    assert (tmp_path / "job" / "result.json").exists() and 0 <= record["test_auroc"] <= 1
+    return record

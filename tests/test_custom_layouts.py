@@ -10,13 +10,13 @@ import torch
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
+from conftest import tiny_job
 from oe_ad.config import CONF_DIR
 from oe_ad.data import fingerprint as fp
 from oe_ad.data.anomalies import ClassAnomalies
 from oe_ad.data.datamodule import OEDataModule
 from oe_ad.data.sources import ImageFolder
 from oe_ad.errors import OEADError
-from oe_ad.job.lightning import run_job
 
 # grey levels: class k's normal images are NORMAL[k], its anomalies ANOMALY[k]; pixel (0, 0) numbers the image and
 # pixel (0, 1) the split, so no two files are the same
@@ -127,7 +127,7 @@ def test_mvtec_style_folders_give_every_training_defect_folder_but_good(tmp_path
     assert (pool.layout, pool.class_name, len(pool), grey_levels(pool.images)) == ("mvtec", "cable", 3, {ANOMALY[1]})
     with pytest.raises(OEADError, match="normal_class=2 is out of range"):
         ClassAnomalies(str(root), normal_class=2)
-    r = job(tmp_path / "job", "data=mvtec", f"data.root={root}", "data.download=false", "data.image_size=36",
+    r = tiny_job(tmp_path / "job", "data=mvtec", f"data.root={root}", "data.download=false", "data.image_size=36",
             "data.workers=0", "augmentation.crop=32", "net=cnn32", "oe=anomalies", "normal_class=1")  # fmt: skip
     assert (r["class_name"], r["oe"], r["oe_count"], r["config"]["oe"]["image_size"]) == ("cable", "anomalies", 3, 36)
 
@@ -174,18 +174,7 @@ def test_data_layout_leaves_the_config_hash_and_the_fingerprint_names_what_it_re
     assert config_hash(identified(tree)) != config_hash(identified(tree, "data.layout=classes"))
 
 
-def job(tmp_path: Path, *overrides: str) -> dict:
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[
-            "epochs=1", "milestones=[1]", "batch_size=4", "logger=none", "trainer.accelerator=cpu", "method=hsc",
-            f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path}/cache", *overrides,
-        ])  # fmt: skip
-    record = run_job(cfg, tmp_path / "job")
-    assert (tmp_path / "job" / "result.json").exists() and 0 <= record["test_auroc"] <= 1
-    return record
-
-
 def test_a_job_trains_on_a_class_s_normal_images_with_its_anomalies_as_oe(tree, tmp_path):
-    r = job(tmp_path, "data=folder", f"data.root={tree}", "oe=anomalies", "normal_class=1")
+    r = tiny_job(tmp_path, "data=folder", f"data.root={tree}", "oe=anomalies", "normal_class=1")
     assert (r["data"], r["oe"], r["class_name"], r["oe_count"]) == ("folder", "anomalies", "c1", 3)
     assert r["config"]["oe"]["normal_class"] == 1 and r["config"]["data"]["layout"] == "auto"

@@ -13,6 +13,7 @@ import torchvision.datasets.mnist as tv_mnist
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
+from conftest import tiny_job
 from oe_ad.config import CONF_DIR
 from oe_ad.config.schema import resolve_milestones, validate_config
 from oe_ad.data import cub as cub_mod
@@ -23,7 +24,6 @@ from oe_ad.data.dtd import DTD
 from oe_ad.data.mnist import MNIST, EMNISTLetters, FashionMNIST
 from oe_ad.data.pools import NpyPool
 from oe_ad.errors import OEADError
-from oe_ad.job.lightning import run_job
 from oe_ad.sweep import expand
 
 
@@ -300,17 +300,6 @@ def test_a_grey_dataset_makes_its_oe_grey_as_the_paper_s_grayscale_does(idx_root
     assert all(torch.equal(oe[:, 0], oe[:, c]) for c in (1, 2)) and np.array_equal(oe[:, 0].numpy(), luma)
 
 
-def job(tmp_path: Path, *overrides: str) -> dict:
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[
-            "epochs=1", "milestones=[1]", "batch_size=4", "logger=none", "trainer.accelerator=cpu", "method=hsc",
-            f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path}/cache", *overrides,
-        ])  # fmt: skip
-    record = run_job(cfg, tmp_path / "job")
-    assert (tmp_path / "job" / "result.json").exists() and 0 <= record["test_auroc"] <= 1
-    return record
-
-
 def test_jobs_train_and_record_on_each_benchmark(idx_root, dtd_root, cub_root, oe_npy, tmp_path):
     small = ("net=cnn32", "data.image_size=36", "augmentation.crop=32", "oe=npy", f"oe.path={oe_npy}", "data.workers=0")
     runs = [
@@ -322,6 +311,6 @@ def test_jobs_train_and_record_on_each_benchmark(idx_root, dtd_root, cub_root, o
         ("cub200", 199, ["data=cub200", f"data.root={cub_root}", "data.download=false", "normal_class=199", *small]),
     ]  # fmt: skip
     for data, k, overrides in runs:
-        r = job(tmp_path / data, *overrides)
+        r = tiny_job(tmp_path / data, *overrides)
         assert (r["data"], r["normal_class"]) == (data, k) and len(r["config"]["data"]["fingerprint"]) == 16
     assert r["class_name"] == "Common_Yellowthroat"

@@ -9,7 +9,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 
 from conftest import merged, tiny_overrides
 from test_cli import records, run_cli
-from test_robust import _undecodable_root
+from test_robust import _popen, _undecodable_root
 
 ROOT = Path(__file__).parents[1]
 SLURM_SH = ROOT / "tools" / "slurm.sh"
@@ -68,7 +67,7 @@ def references(folder_root, oe_npy, out) -> dict[str, tuple[dict[str, dict], str
         "local": sweep(folder_root, oe_npy, out, "name=local"),
         "vec": sweep(folder_root, oe_npy, out, "name=vec", "launcher=vectorised", "hydra.launcher.max_models=2"),
     }
-    procs = {name: popen(["-m", *args], out) for name, args in commands.items()}
+    procs = {name: _popen(["-m", *args], out) for name, args in commands.items()}
     found = {}
     for name, proc in procs.items():
         output = proc.communicate(timeout=600)[0]
@@ -107,18 +106,6 @@ def assert_same_results(got: dict[str, dict], want: dict[str, dict], scores: set
         keys = ["config_hash", "oe_indices_sha256", "test_auroc", "test_aupr", "train_auroc"]
         for key in [*keys, "_scores"] if scores is None or job in scores else keys:
             assert got[job][key] == record[key], (job, key)
-
-
-def popen(args: list[str], cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "oe_ad.run", *merged(args)],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
 
 
 def array_ids(experiment: Path) -> list[str]:
@@ -161,7 +148,7 @@ def cancel_mid_run(args: list[str], experiment: Path, cwd: Path, finished: int) 
     last.ckpt; then the command's output, the jobs finished by then and the unfinished jobs that can resume."""
     from oe_ad.job.checkpoint import checksum_ok
 
-    proc = popen(["-m", *args], cwd)
+    proc = _popen(["-m", *args], cwd)
     done = lambda: {str(p.parent.relative_to(experiment)) for p in experiment.rglob("result.json")}  # noqa: E731
     # a last.ckpt that passes its checksum (SIGTERM may come between writing a checkpoint and its checksum)
     resumable = lambda: {  # noqa: E731
@@ -237,7 +224,7 @@ def test_c_job_at_its_time_limit_is_requeued_and_resumes(slurm, local_ref, folde
     slurm_args = sweep(folder_root, oe_npy, out, *job, "name=c", "launcher=slurm", *ON_THIS_NODE)
     slurm_args += ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=5"]
     slurm_args += ["hydra.launcher.max_num_timeout=6"]
-    runs = [popen(["-m", *slurm_args], out), popen(["-m", *sweep(folder_root, oe_npy, out, *job, "name=c_ref")], out)]
+    runs = [_popen(["-m", *slurm_args], out), _popen(["-m", *sweep(folder_root, oe_npy, out, *job, "name=c_ref")], out)]
     outputs = [p.communicate(timeout=900)[0] for p in runs]
     assert [p.returncode for p in runs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
     assert_polls_quiet(outputs[0])
