@@ -42,13 +42,17 @@ def modules() -> dict[str, tuple[Path, bool]]:
 def _targets(node: ast.Import | ast.ImportFrom, module: str, is_package: bool, known: set[str]) -> set[str]:
     if isinstance(node, ast.Import):
         return {alias.name for alias in node.names}
-    if node.level:
-        base = module.split(".") if is_package else module.split(".")[:-1]
-        base = base[: len(base) - (node.level - 1)]
-        target = ".".join([*base, *([node.module] if node.module else [])])
-    else:
-        target = node.module or ""
+    target = _from(node, module, is_package)
     return {f"{target}.{a.name}" if f"{target}.{a.name}" in known else target for a in node.names}
+
+
+def _from(node: ast.ImportFrom, module: str, is_package: bool) -> str:
+    """The module a ``from ... import`` statement imports from, made absolute."""
+    if not node.level:
+        return node.module or ""
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join([*base, *([node.module] if node.module else [])])
 
 
 def _imports(tree: ast.AST, module_level: bool) -> list[ast.Import | ast.ImportFrom]:
@@ -173,3 +177,40 @@ def test_the_report_imports_neither_the_data_nor_the_training_code(module):
     # nor through another module (less the edges being removed): what running the report may load
     through = {m for m in loaded_by_running(module) if m.startswith(NOT_FOR_THE_REPORT)}
     assert through == set(), f"{module} loads {sorted(through)}"
+
+
+def top_level_names(tree: ast.Module) -> set[str]:
+    """The names a module defines when imported: functions, classes, assignments and imports, also inside its
+    top-level ``if``/``try`` blocks."""
+    names, todo = set(), list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.If, ast.Try)):
+            todo += [*node.body, *node.orelse, *getattr(node, "finalbody", [])]
+            todo += [s for h in getattr(node, "handlers", []) for s in h.body]
+    return names
+
+
+def test_every_import_of_the_package_names_a_module_or_a_name_it_defines():
+    """An import inside a function runs only when that path runs (a moved module broke ``launcher=vectorised_slurm``
+    that way): every ``from oe_ad.x import y`` must name a module ``oe_ad.x.y`` or a name ``oe_ad.x`` defines."""
+    found = modules()
+    defined = {m: top_level_names(ast.parse(p.read_text(), str(p))) for m, (p, _) in found.items()}
+    broken = []
+    for module, (path, is_package) in found.items():
+        for node in _imports(ast.parse(path.read_text(), str(path)), module_level=False):
+            if not isinstance(node, ast.ImportFrom) or not (node.level or (node.module or "").startswith(PACKAGE)):
+                continue
+            target = _from(node, module, is_package)
+            for alias in node.names:
+                ok = target in found and (f"{target}.{alias.name}" in found or alias.name in defined[target])
+                if not ok and alias.name != "*":
+                    broken.append(f"{module} (line {node.lineno}): from {target} import {alias.name}")
+    assert broken == []

@@ -385,6 +385,22 @@ def test_sweep_killed_mid_way_reruns_only_the_missing_jobs(folder_root, oe_npy, 
     assert "epoch 1/" not in third.stdout + third.stderr
 
 
+def test_a_job_run_again_forgets_its_last_failure(folder_root, oe_npy, tmp_path):
+    """The sweep's summary counts the error.json files written since it started: one left by the previous run of the
+    same command moments before (a SLURM task cancelled just before the re-run) must not count once its job runs."""
+    out = tmp_path / "runs"
+    args = ["-m", *tiny_overrides(folder_root, oe_npy, out), "method=hsc", "normal_class=0", "seed=0", "epochs=1"]
+    args += ["milestones=[]", "name=again"]
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    (record,) = out.rglob(RECORD_NAME)
+    stale = record.parent / "error.json"
+    stale.write_text(json.dumps({"error": "SLURM task 1_0 ended CANCELLED without a result", "kind": "interrupted"}))
+    os.utime(stale, (time.time() + 30, time.time() + 30))  # as new as the next run's start
+    again = run_cli(*args, cwd=tmp_path)
+    assert again.returncode == 0 and "1 skipped, 0 failed" in again.stderr, again.stderr[-2000:]
+    assert not stale.exists()
+
+
 @pytest.mark.slow
 def test_joblib_launcher_runs_two_jobs_in_parallel_with_a_share_of_the_cores(folder_root, oe_npy, tmp_path):
     out = tmp_path / "runs"

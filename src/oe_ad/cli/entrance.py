@@ -201,6 +201,8 @@ def run_task(cfg: DictConfig, job_dir: Path, multirun: bool, work: Callable[[], 
         if not validated:
             validate_config(cfg)
         stage = "run"
+        if multirun:  # a job run again forgets how it failed last time (the sweep's summary counts error.json files)
+            (job_dir / ERROR_FILE).unlink(missing_ok=True)
         return work()
     except Interrupted as e:
         e.rerun = rerun()

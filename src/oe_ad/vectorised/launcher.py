@@ -207,7 +207,7 @@ def launch_on_slurm(
 ) -> list[JobReturn]:
     """``launcher=vectorised_slurm``: the stacks as one array (a task per stack, at most ``array_parallelism`` at
     once), waited for; then every job reported as :func:`launch` reports it."""
-    from .. import slurm as cluster
+    from ..cli import slurm as cluster
 
     if slurm.get("tasks_per_node", 1) != 1 or slurm.get("nodes", 1) != 1:
         raise OEADError("launcher=vectorised_slurm trains a stack in one process: tasks_per_node=1 and nodes=1")
