@@ -58,8 +58,8 @@ format: ## ruff autofix + format
 bench: ## throughput: raw model step vs full training pipeline (prints the ratio)
 	$(PY) benchmarks/throughput.py $(ARGS)
 
-bench-vectorised: ## M models in one fused step vs M single runs, M = 1, 4, 16, 64 (prints the time ratio)
-	$(PY) benchmarks/vectorised.py $(ARGS)
+bench-vectorised: $(DATA) ## a 64-job sweep under launcher=vectorised vs the same jobs one by one (prints the ratio)
+	$(PY) benchmarks/vectorised.py --data $(DATA) --oe $(SHARED)/tin32-oe-30k.npy $(ARGS)
 
 SUITE ?= quick
 fidelity: $(DATA) ## oe_ad vs the paper's code, class 1, 12 epochs (SUITE=quick: BCE, HSC; SUITE=full: docs/fidelity.md)

@@ -369,6 +369,7 @@ def vectorised(sec: Section, ctx: Context) -> None:
     from vectorised import vectorised_step_time
 
     from oe_ad.vectorised.memory import models_per_step, step_bytes
+    from oe_ad.vectorised.probe import choose
 
     s, device = ctx.s, ctx.device
     fit = models_per_step(step_bytes(256), device)
@@ -391,6 +392,16 @@ def vectorised(sec: Section, ctx: Context) -> None:
         "planner's estimate per model (step_bytes), models that fit", f"{step_bytes(2 * s.half) / 2**30:.2f} GiB, {fit}"
     )
     sec.data = {"epoch_s": epochs, "models_fit": fit, "steps_timed": s.vec_steps}
+    # what launcher=vectorised chooses here for a 64-job group (oe_ad.vectorised.probe, as its trainer calls it)
+    choice = choose(lambda m, conv: vectorised_step_time(m, 2, device, conv, s.half), "gpu-check", min(64, fit))
+    sec.add(
+        "launcher=vectorised's measured choice for 64 jobs: models per stack, convolutions",
+        f"{choice.models}, {choice.conv}: {1e3 * choice.seconds:.1f} ms per model step "
+        f"({1e3 * choice.alone:.1f} alone)",
+        "faster than alone",
+        "pass" if choice.models == 1 or choice.seconds < choice.alone else "fail",
+    )
+    sec.data["probe"] = {"models": choice.models, "conv": choice.conv, "s": choice.seconds, "alone_s": choice.alone}
     with fp32_matmuls():
         exact = compare_convs(s.conv_models, s.conv_steps, device, s.half, torch.float64)
         fp32 = compare_convs(s.conv_models, s.conv_steps, device, s.half, torch.float32)

@@ -1,16 +1,33 @@
-"""Vectorised training throughput: M CNN32 + BCE models in one fused step vs M single-model runs.
+"""Does launcher=vectorised pay on this device? A sweep's wall time under ``launcher=vectorised`` against the same jobs
+run one by one (Hydra's basic launcher), measured in one run; with ``--per-step``, fused-step times per stack size.
 
-Every model has its own data stream (its datamodule's balanced 128 + 128 batch, indexed and augmented per
-model, as in training); a step is forward + backward + Adam. The single-model reference is the same step of
-one ordinary CNN32 (what each job of a sweep does), so M single runs take M times as long. Prints images/s
-per model and in total, and the ratio wall time of M models vectorised / wall time of one model.
+    python benchmarks/vectorised.py                        # 64 jobs: BCE, CIFAR-10 classes 0-7 x seeds 0-7, 1 epoch
+    python benchmarks/vectorised.py --classes 2 --seeds 2  # a quick look
+    python benchmarks/vectorised.py --per-step --models 1,4,16,64 [--device cuda]
 
-    python benchmarks/vectorised.py [--models 1,4,16,64] [--steps 1] [--device cpu|cuda]
+The sweep reads a CIFAR-10 image folder (``--data``, default ``data/cifar10-jpeg``: ``make data``), cut to ``--train``
+training and ``--test`` test images per class (links in the output folder; 0: all), and OE from ``--oe`` (a .npy of
+32x32 images), ``oe_size=512``. The vectorised run goes first, with an empty probe cache: its time includes the probe
+that chooses the stack size and convolution mode (``oe_ad.vectorised.probe``), and the run one by one gets whatever
+the first left in the OS's file cache. Each run has its own fingerprint cache. Prints both wall times, their ratio,
+the launcher's choice and the largest AUROC difference between the two records of a job (split convolutions and
+stacks of one give the single job's numbers exactly).
+
+``--per-step``: every model has its own data stream (its datamodule's balanced 128 + 128 batch, indexed and augmented
+per model, as in training); a step is forward + backward + Adam. The single-model reference is the same step of one
+ordinary CNN32, so M single runs take M times as long.
 """
 
 import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
@@ -75,14 +92,8 @@ def single_step_time(steps: int, device: torch.device) -> float:
     return (time.perf_counter() - t0) / steps
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="1,4,16,64", help="comma-separated stack sizes")
-    ap.add_argument("--steps", type=int, default=1, help="timed steps per size (after one warm-up step)")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--conv", default="auto", choices=["auto", "grouped", "split"])
-    ap.add_argument("--compare-conv", type=int, default=4, help="also time both conv modes at this M (0: skip)")
-    args = ap.parse_args()
+def per_step(args: argparse.Namespace) -> None:
+    """The fused-step table: M models in one step against M single steps."""
     warnings.filterwarnings("ignore")
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
@@ -102,10 +113,103 @@ def main() -> None:
             f"{single * m / t:7.2f}x | {t / single:10.2f}x |",
             flush=True,
         )
-    if args.compare_conv:
-        m = args.compare_conv
-        times = {c: vectorised_step_time(m, args.steps, device, c) for c in ("grouped", "split")}
-        print(f"conv modes at M={m}: " + ", ".join(f"{c} {t:.3f} s/step" for c, t in times.items()))
+
+
+# -- the sweep ----------------------------------------------------------------------------------------------------
+def subset(data: Path, out: Path, train: int, test: int) -> Path:
+    """``data`` with at most ``train``/``test`` images per class (the first by name), as links under ``out``."""
+    if not (data / "train").is_dir():
+        raise SystemExit(f"error: {data}/train not found: make data, or --data DIR (an image folder: train/, test/)")
+    if not train and not test:
+        return data
+    for split, n in (("train", train), ("test", test)):
+        for cls in sorted(p for p in (data / split).iterdir() if p.is_dir()):
+            (out / split / cls.name).mkdir(parents=True, exist_ok=True)
+            for f in sorted(cls.iterdir())[: n or None]:
+                (out / split / cls.name / f.name).symlink_to(f.resolve())
+    return out
+
+
+def aurocs(experiment: Path) -> dict[str, float]:
+    return {
+        str(p.parent.relative_to(experiment)): json.loads(p.read_text())["test_auroc"]
+        for p in experiment.rglob("result.json")
+    }
+
+
+def run_sweep(name: str, jobs: list[str], out: Path, extra: list[str]) -> tuple[float, str]:
+    """Wall seconds of ``oe-ad-run -m`` for the jobs, and its output."""
+    command = [sys.executable, "-m", "oe_ad.run", "-m", *jobs, f"name={name}", f"paths.cache_dir={out / name}-cache"]
+    t0 = time.perf_counter()
+    proc = subprocess.run([*command, *extra], capture_output=True, text=True, cwd=out)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"error: the {name} sweep failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    return seconds, proc.stdout + proc.stderr
+
+
+def sweep(args: argparse.Namespace) -> None:
+    out = Path(args.out or tempfile.mkdtemp(prefix="oe-ad-vectorised-")).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    data = subset(Path(args.data).resolve(), out / "data", args.train, args.test)
+    jobs = [
+        "data=folder",
+        f"data.root={data}",
+        "oe=npy",
+        f"oe.path={Path(args.oe).resolve()}",
+        "method=bce",
+        "oe_size=512",
+        f"epochs={args.epochs}",
+        "milestones=[]",
+        f"normal_class=range(0,{args.classes})",
+        f"seed=range(0,{args.seeds})",
+        "logger=csv",
+        f"paths.output_dir={out}",
+    ]
+    n = args.classes * args.seeds
+    print(
+        f"{n} jobs (BCE, classes 0-{args.classes - 1} x seeds 0-{args.seeds - 1}, {args.epochs} epoch(s), "
+        f"{args.train or 'all'} train / {args.test or 'all'} test images per class, OE 512) in {out}",
+        flush=True,
+    )
+    vec_s, vec_output = run_sweep(
+        "vectorised", jobs, out, ["launcher=vectorised", f"hydra.launcher.device={args.device}"]
+    )
+    print(f"launcher=vectorised: {vec_s:.1f} s", flush=True)
+    seq_s, _ = run_sweep("one-by-one", jobs, out, [])
+    print(f"one by one:          {seq_s:.1f} s", flush=True)
+    choices = sorted(set(re.findall(r"(stacking does not pay[^\n]*|stacks of \d+ models[^\n]*)", vec_output)))
+    vec, seq = aurocs(out / "vectorised"), aurocs(out / "one-by-one")
+    if len(vec) != n or vec.keys() != seq.keys():
+        raise SystemExit(f"error: {len(vec)} and {len(seq)} records of {n} jobs")
+    diff = max(abs(vec[k] - seq[k]) for k in vec)
+    print()
+    print("| jobs | one by one | launcher=vectorised | vectorised / one by one | max abs AUROC difference |")
+    print("|-----:|-----------:|--------------------:|------------------------:|-------------------------:|")
+    print(f"| {n} | {seq_s:.1f} s | {vec_s:.1f} s | {vec_s / seq_s:.3f}x | {diff:.1e} |")
+    for line in choices:
+        print(f"launcher's choice: {line}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--per-step", action="store_true", help="the fused-step table instead of the sweep")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    sw = ap.add_argument_group("the sweep")
+    sw.add_argument("--data", default="data/cifar10-jpeg", help="an image folder with train/<class>/ and test/<class>/")
+    sw.add_argument("--oe", default=os.environ.get("OE_NPY", "../shared/data/tin32-oe-30k.npy"), help="OE images, .npy")
+    sw.add_argument("--classes", type=int, default=8)
+    sw.add_argument("--seeds", type=int, default=8)
+    sw.add_argument("--epochs", type=int, default=1)
+    sw.add_argument("--train", type=int, default=1000, help="training images per class (0: all)")
+    sw.add_argument("--test", type=int, default=200, help="test images per class (0: all)")
+    sw.add_argument("--out", help="output folder (default: a new temporary folder)")
+    st = ap.add_argument_group("--per-step")
+    st.add_argument("--models", default="1,4,16,64", help="comma-separated stack sizes")
+    st.add_argument("--steps", type=int, default=1, help="timed steps per size (after one warm-up step)")
+    st.add_argument("--conv", default="auto", choices=["auto", "grouped", "split"])
+    args = ap.parse_args()
+    per_step(args) if args.per_step else sweep(args)
 
 
 if __name__ == "__main__":

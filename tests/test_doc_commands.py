@@ -186,7 +186,7 @@ COMMANDS: dict[str, Run | Validate | Skip] = {
     "python -m oe_ad.run -m launcher=vectorised hydra.launcher.max_models=16 method=bce oe_size=1,2,4": Run(
         append=f"normal_class=4 seed=0 {TINY}", why="300 jobs"
     ),
-    "make bench-vectorised": Run(append="--models 2 --steps 1 --compare-conv 0", why="stacks of up to 64 models"),
+    "make bench-vectorised": Run(append="--classes 1 --seeds 2 --train 8 --test 4", why="64 jobs"),
     # README: development
     "make lint": Run(),
     "make test-slow": Skip("runs this test; CI (.ci/run) runs the slow tests"),

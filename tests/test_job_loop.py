@@ -100,6 +100,9 @@ def test_both_launchers_end_every_job_the_same_way(folder_root, oe_npy, tmp_path
 
 
 # -- in a stack -------------------------------------------------------------------------------------------------
+STACK = dict(max_models=3, conv="split")  # the three jobs as one stack (no probe: it might choose stacks of 1)
+
+
 def make_cfgs(folder_root, oe_npy, out, *overrides):
     base = [*tiny_overrides(folder_root, oe_npy, out), "method=hsc", "epochs=4", "milestones=[3]", *overrides]
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
@@ -110,7 +113,9 @@ def test_a_diverging_member_fails_alone_and_the_others_end_as_in_a_stack_without
     folder_root, oe_npy, tmp_path, monkeypatch
 ):
     cfgs = make_cfgs(folder_root, oe_npy, tmp_path / "without")
-    without = train_jobs([cfgs[0], cfgs[2]], [tmp_path / "without" / "0", tmp_path / "without" / "2"], device="cpu")
+    without = train_jobs(
+        [cfgs[0], cfgs[2]], [tmp_path / "without" / "0", tmp_path / "without" / "2"], device="cpu", **STACK
+    )
     loss, steps = Objective.loss, []
 
     def member_1_blows_up(self, out, is_normal):  # a fault in member 1's loss from its second epoch on
@@ -122,7 +127,7 @@ def test_a_diverging_member_fails_alone_and_the_others_end_as_in_a_stack_without
 
     monkeypatch.setattr(Objective, "loss", member_1_blows_up)
     cfgs = make_cfgs(folder_root, oe_npy, tmp_path / "with")
-    results = train_jobs(cfgs, [tmp_path / "with" / str(i) for i in range(3)], device="cpu")
+    results = train_jobs(cfgs, [tmp_path / "with" / str(i) for i in range(3)], device="cpu", **STACK)
     assert "became NaN or infinite" in results[1].message
     assert outputs(tmp_path / "with" / "1") == set()
     for alone, kept in zip(without, (results[0], results[2])):
@@ -136,7 +141,9 @@ class Interrupt(Exception):
 def test_a_stack_interrupted_mid_training_resumes_from_its_members_checkpoints(
     folder_root, oe_npy, tmp_path, monkeypatch
 ):
-    full = train_jobs(make_cfgs(folder_root, oe_npy, tmp_path / "full"), [tmp_path / f"f{i}" for i in range(3)], "cpu")
+    full = train_jobs(
+        make_cfgs(folder_root, oe_npy, tmp_path / "full"), [tmp_path / f"f{i}" for i in range(3)], "cpu", **STACK
+    )
     cfgs = make_cfgs(folder_root, oe_npy, tmp_path / "cut", "checkpoint.every_n_epochs=1")
     dirs = [tmp_path / f"c{i}" for i in range(3)]
     epoch = stack_trainer.train_epoch
@@ -147,13 +154,13 @@ def test_a_stack_interrupted_mid_training_resumes_from_its_members_checkpoints(
         return epoch(net, opt, obj, members, e, lr)
 
     monkeypatch.setattr(stack_trainer, "train_epoch", die_in_epoch_3)
-    cut = train_jobs(cfgs, dirs, device="cpu")
+    cut = train_jobs(cfgs, dirs, device="cpu", **STACK)
     assert all("Interrupt" in r.message for r in cut)
     for d in dirs:
         assert outputs(d) == {LAST_CKPT}
         assert torch.load(d / LAST_CKPT, weights_only=False)["epochs_done"] == 2  # epochs 0 and 1 done
     monkeypatch.undo()
-    resumed = train_jobs(cfgs, dirs, device="cpu")
+    resumed = train_jobs(cfgs, dirs, device="cpu", **STACK)
     for r, f in zip(resumed, full):
         assert r["test_auroc"] == f["test_auroc"] and r["train_auroc"] == f["train_auroc"]
     assert all(outputs(d) == {RECORD_NAME, SCORES_NAME, MODEL_FILE} for d in dirs)  # the checkpoint is dropped
@@ -191,7 +198,7 @@ def test_a_job_interrupted_under_one_launcher_resumes_under_the_other(folder_roo
         return make_cfgs(folder_root, oe_npy, tmp_path / phase, "checkpoint.every_n_epochs=1")
 
     single = [run_job(c, tmp_path / f"single{i}") for i, c in enumerate(cfgs("single"))]
-    stacked = train_jobs(cfgs("stacked"), [tmp_path / f"stack{i}" for i in range(3)], device="cpu")
+    stacked = train_jobs(cfgs("stacked"), [tmp_path / f"stack{i}" for i in range(3)], device="cpu", **STACK)
 
     epoch = stack_trainer.train_epoch
 
@@ -202,7 +209,7 @@ def test_a_job_interrupted_under_one_launcher_resumes_under_the_other(folder_roo
 
     monkeypatch.setattr(stack_trainer, "train_epoch", die_in_epoch_4)
     dirs = [tmp_path / f"from_stack{i}" for i in range(3)]
-    assert all("Interrupt" in r.message for r in train_jobs(cfgs("a"), dirs, device="cpu"))
+    assert all("Interrupt" in r.message for r in train_jobs(cfgs("a"), dirs, device="cpu", **STACK))
     monkeypatch.undo()
     resumed = [run_job(c, d) for c, d in zip(cfgs("a"), dirs)]  # a single job resumes each member's checkpoint
 
@@ -219,7 +226,7 @@ def test_a_job_interrupted_under_one_launcher_resumes_under_the_other(folder_roo
         with pytest.raises(Interrupt):
             run_job(c, d)
     monkeypatch.undo()
-    restacked = train_jobs(cfgs("b"), singles, device="cpu")  # a stack resumes each single job's checkpoint
+    restacked = train_jobs(cfgs("b"), singles, device="cpu", **STACK)  # a stack resumes each single job's checkpoint
     for r, s, f in zip(resumed, restacked, single):
         assert r["test_auroc"] == f["test_auroc"] and s["test_auroc"] == f["test_auroc"], (r, s, f)
     assert [s["test_auroc"] for s in stacked] == [f["test_auroc"] for f in single]

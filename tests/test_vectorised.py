@@ -1,5 +1,6 @@
 """Vectorised training: model m of a stack reproduces the single job with the same config (run_job)."""
 
+import io
 import json
 import os
 from pathlib import Path
@@ -30,6 +31,7 @@ from oe_ad.vectorised.grouping import group
 from oe_ad.vectorised.launcher import train_jobs
 from oe_ad.vectorised.memory import GIB, chunks, models_per_step, step_bytes
 from oe_ad.vectorised.objectives import objective
+from oe_ad.vectorised.probe import CACHE_FILE, choose
 from oe_ad.vectorised.stacked import StackedCNN32
 from oe_ad.vectorised.trainer import StackFitter, steps
 from test_cli import run_cli
@@ -149,7 +151,7 @@ def check_equivalence(make_cfg, tmp_path, monkeypatch, method: str, epochs: int,
     specs = [JobSpec(make_cfg(f"method={method}", f"epochs={epochs}", *o)) for o in models]
     for spec in specs:
         validate(spec.cfg)
-    trained = list(StackFitter(SourceCache(CPU)).fit_and_test(specs))
+    trained = list(StackFitter(SourceCache(CPU), max_models=len(specs), conv="split").fit_and_test(specs))
     assert [t[0] for t in trained] == specs  # one stack, in input order
     for (record, losses), (_, member, outcome) in zip(singles, trained):
         oe = member.datamodule.oe_indices
@@ -311,3 +313,91 @@ def test_the_toy_method_runs_from_the_command_line_single_and_vectorised(folder_
         recs = list((tmp_path / name).rglob(RECORD_NAME))
         assert len(recs) == 2 and all(json.loads(p.read_text())["method"] == "toy" for p in recs)
         assert all((p.parent / MODEL_FILE).exists() for p in recs)
+
+
+# -- the stack size and mode: measured, never changing a member's numbers ----------------------------------------
+class Timings:
+    """A stand-in for ``time_stack``: seconds per fused step by (models, mode), with the calls it answered."""
+
+    def __init__(self, seconds) -> None:
+        self.seconds, self.calls = seconds, []
+
+    def __call__(self, models: int, conv: str) -> float:
+        self.calls.append((models, conv))
+        return self.seconds(models, conv)
+
+
+def test_the_probe_keeps_stacks_of_one_where_stacking_does_not_pay(tmp_path):
+    cpu = Timings(lambda m, conv: m * (1.0 if conv == "split" else 1.6))  # a stack costs what its models cost
+    choice = choose(cpu, "cpu-like", bound=64, cache_dir=tmp_path)
+    assert (choice.models, choice.conv) == (1, "split") and not choice.cached
+    assert cpu.calls == [(1, "split"), (2, "split"), (2, "grouped")]  # 2 did not pay: 4 is not tried
+    assert "stacking does not pay" in choice.describe("cpu", 64)
+
+
+def test_the_probe_takes_the_largest_stack_that_still_pays_in_the_faster_mode(tmp_path):
+    gpu = Timings(lambda m, conv: max(1.0, 0.1 * m) if conv == "grouped" else 0.9 * m)  # launch-bound up to 10
+    choice = choose(gpu, "gpu-like", bound=64, cache_dir=tmp_path)
+    assert (choice.models, choice.conv) == (16, "grouped")  # 0.1 s per model at 16 and at 32: 32 did not pay
+    assert max(m for m, _ in gpu.calls) == 32 and choice.seconds == pytest.approx(0.1) and choice.alone == 0.9
+    assert "stacks of 16 models with grouped convolutions" in choice.describe("cuda", 64)
+    # within a bound (what fits in memory, what the group holds), the bound itself is tried
+    assert choose(Timings(gpu.seconds), "gpu-like, 12 jobs", bound=12).models == 12
+
+
+def test_the_probe_caches_its_timings_per_device_and_shape(tmp_path):
+    first = Timings(lambda m, conv: m**0.5)
+    choice = choose(first, "shape a", bound=8, cache_dir=tmp_path)
+    assert json.loads((tmp_path / CACHE_FILE).read_text())["shape a"]  # seconds per model step by "models/mode"
+    again = Timings(lambda m, conv: pytest.fail("measured again"))
+    assert choose(again, "shape a", bound=8, cache_dir=tmp_path) == type(choice)(**{**vars(choice), "cached": True})
+    other = Timings(lambda m, conv: m)
+    assert choose(other, "shape b", bound=8, cache_dir=tmp_path).models == 1 and other.calls
+
+
+def test_a_fixed_stack_size_or_mode_is_the_users(tmp_path):
+    timings = Timings(lambda m, conv: m * (2.0 if conv == "split" else 1.0))
+    choice = choose(timings, "k", bound=10, fixed=4)
+    assert (choice.models, choice.conv) == (4, "grouped") and timings.calls == [(4, "split"), (4, "grouped")]
+    close = Timings(lambda m, conv: m * (1.0 if conv == "split" else 0.97))  # grouped 3 % faster: not enough
+    assert choose(close, "k", bound=10, fixed=4).conv == "split"
+    assert choose(timings, "k", bound=3, fixed=4).models == 3  # memory still bounds it
+    assert choose(Timings(timings.seconds), "k", bound=10, fixed=4, conv="split").conv == "split"
+
+
+@pytest.mark.parametrize("conv", ["split", "grouped"])
+def test_a_members_numbers_are_the_same_whatever_the_stack_size(conv, make_cfg, tmp_path):
+    """The same three jobs in stacks of 1, 2 (2 + 1) and 3: in split mode (what the probe keeps unless grouped
+    convolutions are clearly faster, and always for one model) bit-identical AUROCs and scores.csv; grouped
+    convolutions sum in another order, so there the scores agree to float32 rounding amplified by training."""
+    got = {}
+    for m in (1, 2, 3):  # each its own experiment: no record of another is reused
+        cfgs = [make_cfg("method=hsc", "epochs=2", f"name=m{m}", *o) for o in MODELS]
+        dirs = [tmp_path / f"m{m}" / str(i) for i in range(3)]
+        results = train_jobs(cfgs, dirs, device="cpu", max_models=m, conv=conv)
+        got[m] = [(r["test_auroc"], (d / "scores.csv").read_bytes()) for r, d in zip(results, dirs)]
+    if conv == "split":
+        assert got[1] == got[2] == got[3]
+        return
+    # grouped: the rounding differences of each step, amplified by training (as in check_equivalence)
+    scores = {m: [np.loadtxt(io.BytesIO(csv), delimiter=",", skiprows=1)[:, 2] for _, csv in v] for m, v in got.items()}
+    for m in (2, 3):
+        for (auc_1, _), (auc_m, _), a, b in zip(got[1], got[m], scores[1], scores[m]):
+            np.testing.assert_allclose(a, b, rtol=1e-2)
+            assert abs(auc_1 - auc_m) <= 1e-3
+
+
+def test_the_launcher_measures_its_stacks_once_per_device_and_shape_and_logs_the_choice(make_cfg, tmp_path, caplog):
+    cfgs = [make_cfg("method=hsc", "epochs=1", "milestones=[]", "name=a", *o) for o in MODELS]
+    with caplog.at_level("INFO", logger="oe_ad.vectorised.trainer"):
+        train_jobs(cfgs, [tmp_path / "a" / str(i) for i in range(3)], device="cpu")
+    (line,) = [r.getMessage() for r in caplog.records if "measured" in r.getMessage()]
+    assert "stacks of" in line and "ms per model step" in line, line
+    timings = json.loads((Path(cfgs[0].paths.cache_dir) / CACHE_FILE).read_text())
+    (key,) = timings
+    assert "HSC" in key and "batch=" in key and "1/split" in timings[key]
+    caplog.clear()
+    cfgs = [make_cfg("method=hsc", "epochs=1", "milestones=[]", "name=b", *o) for o in MODELS]
+    with caplog.at_level("INFO", logger="oe_ad.vectorised.trainer"):
+        train_jobs(cfgs, [tmp_path / "b" / str(i) for i in range(3)], device="cpu")
+    assert any("cached" in r.getMessage() for r in caplog.records)

@@ -14,6 +14,9 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from oe_ad.errors import OEADError
+from oe_ad.vectorised import CONV_MODES
+
 try:  # the SLURM options are hydra-submitit-launcher's (the `launchers` extra)
     from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
 except ImportError:
@@ -24,8 +27,9 @@ except ImportError:
 class VectorisedLauncherConf:
     _target_: str = "hydra_plugins.oe_ad_vectorised.VectorisedLauncher"
     device: str = "auto"  # auto (the GPU when there is one) | cpu | cuda | cuda:N
-    max_models: int | None = None  # at most this many models per stack (None: as many as fit)
+    max_models: int | None = None  # models per stack (None: the fastest size, measured; memory bounds both)
     memory_fraction: float = 0.8  # share of the free device memory (host RAM on CPU) a stack may use
+    conv: str = "auto"  # auto (the faster, measured) | split | grouped
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="oe_ad_vectorised", node=VectorisedLauncherConf)
@@ -34,8 +38,14 @@ ConfigStore.instance().store(group="hydra/launcher", name="oe_ad_vectorised", no
 class VectorisedLauncher(Launcher):
     """Trains a multirun's compatible jobs as stacks of models; one record per job as usual."""
 
-    def __init__(self, device: str = "auto", max_models: int | None = None, memory_fraction: float = 0.8) -> None:
-        self.options = dict(device=device, max_models=max_models, memory_fraction=memory_fraction)
+    def __init__(
+        self, device: str = "auto", max_models: int | None = None, memory_fraction: float = 0.8, conv: str = "auto"
+    ) -> None:
+        if conv not in CONV_MODES:
+            raise OEADError(f"hydra.launcher.conv={conv}: must be one of {', '.join(CONV_MODES)}")
+        if max_models is not None and max_models < 1:
+            raise OEADError(f"hydra.launcher.max_models={max_models}: must be at least 1 (or null: measured)")
+        self.options = dict(device=device, max_models=max_models, memory_fraction=memory_fraction, conv=conv)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.hydra_context, self.config = hydra_context, config
@@ -56,6 +66,7 @@ if SlurmQueueConf is not None:
         device: str = "auto"
         max_models: int | None = None
         memory_fraction: float = 0.8
+        conv: str = "auto"
 
     ConfigStore.instance().store(
         group="hydra/launcher", name="oe_ad_vectorised_slurm", node=VectorisedSlurmLauncherConf
@@ -66,9 +77,14 @@ class VectorisedSlurmLauncher(VectorisedLauncher):
     """Trains the stacks as SLURM array tasks, one stack per task; one record per job as usual."""
 
     def __init__(
-        self, device: str = "auto", max_models: int | None = None, memory_fraction: float = 0.8, **slurm: Any
+        self,
+        device: str = "auto",
+        max_models: int | None = None,
+        memory_fraction: float = 0.8,
+        conv: str = "auto",
+        **slurm: Any,
     ) -> None:
-        super().__init__(device, max_models, memory_fraction)
+        super().__init__(device, max_models, memory_fraction, conv)
         self.slurm = {
             k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v for k, v in slurm.items()
         }

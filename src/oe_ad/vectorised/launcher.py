@@ -47,10 +47,12 @@ def train_jobs(
     device: str = "auto",
     max_models: int | None = None,
     memory_fraction: float = 0.8,
+    conv: str = "auto",
 ) -> list[Result]:
-    """Run every job through the job loop with the stack fitter; per job its record (new or existing),
-    :data:`~oe_ad.job.loop.BUSY` or its :class:`~oe_ad.job.loop.Failure`."""
-    fitter = StackFitter(SourceCache(resolve_device(device)), max_models, memory_fraction)
+    """Run every job through the job loop with the stack fitter (stacks of the measured fastest size and mode, or of
+    ``max_models`` and ``conv`` where given); per job its record (new or existing), :data:`~oe_ad.job.loop.BUSY` or
+    its :class:`~oe_ad.job.loop.Failure`."""
+    fitter = StackFitter(SourceCache(resolve_device(device)), max_models, memory_fraction, conv)
     return run_jobs([JobSpec(cfg, Path(d)) for cfg, d in zip(cfgs, job_dirs)], fitter)
 
 

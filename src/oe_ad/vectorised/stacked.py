@@ -12,15 +12,12 @@ from torch import Tensor, nn
 
 from ..errors import OEADError
 from ..nets.cnn32 import CNN32
+from . import CONV_MODES
 
 CHANNELS = (3, 32, 64, 128)
 KERNEL = 5
 EPS = 1e-4  # CNN32's BatchNorm eps
 MOMENTUM = 0.1  # BatchNorm's default
-# grouped: one convolution with groups=M (one kernel launch per layer: what a GPU needs);
-# split: each model's layers in turn on slices of the same tensors, the very kernels a single CNN32 runs
-# (faster on CPU, where oneDNN's grouped convolution is 1.5-2x slower per model than M dense ones).
-CONV_MODES = ("auto", "grouped", "split")
 
 
 class StackedCNN32(nn.Module):

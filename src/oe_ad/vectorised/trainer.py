@@ -15,6 +15,7 @@ stack resumes.
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from functools import partial
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ from ..progress import Progress
 from .grouping import group_key
 from .memory import chunks, models_per_step, step_bytes
 from .objectives import Objective, objective
+from .probe import choose, device_label, time_per_step
 from .stacked import StackedCNN32, check_net, stack_for
 
 log = logging.getLogger(__name__)
@@ -51,10 +53,14 @@ class Member:
 
 class StackFitter:
     """Fits many jobs at once: jobs whose configs differ only in seed, normal class and OE size (and that have
-    the same steps per epoch and resume epoch) train as stacks of as many models as memory allows."""
+    the same steps per epoch and resume epoch) train as stacks; per group, the stack size and convolution mode that
+    train fastest on this device (``probe.choose``; ``max_models`` fixes the size, ``conv`` the mode), within what
+    fits in memory."""
 
-    def __init__(self, sources: SourceCache, max_models: int | None = None, memory_fraction: float = 0.8) -> None:
-        self.sources, self.max_models, self.memory_fraction = sources, max_models, memory_fraction
+    def __init__(
+        self, sources: SourceCache, max_models: int | None = None, memory_fraction: float = 0.8, conv: str = "auto"
+    ) -> None:
+        self.sources, self.max_models, self.memory_fraction, self.conv = sources, max_models, memory_fraction, conv
 
     @property
     def device(self) -> torch.device:
@@ -68,17 +74,17 @@ class StackFitter:
             except Exception as e:  # one job's bad data must not stop the others
                 yield spec, None, e
         try:
-            stacks = plan(members, self.device, self.memory_fraction, self.max_models)
+            stacks = plan(members, self.device, self.memory_fraction, self.max_models, self.conv)
         except OEADError as e:
             for m in members:
                 yield m.job.spec, m.job, e
             return
         with Progress(len(members), "models trained", "models") as bar:
-            for stack in stacks:
+            for stack, conv in stacks:
                 group = [members[k] for k in stack]
                 log.info("training %d models as one stack on %s", len(group), self.device)
                 try:
-                    outcomes: list[Outcome | Exception] = train_stack(group, self.device)
+                    outcomes: list[Outcome | Exception] = train_stack(group, self.device, conv)
                 except Exception as e:  # one failing stack must not lose the others
                     if not isinstance(e, OEADError):
                         log.exception("stack failed")
@@ -173,15 +179,17 @@ def restore_members(net: StackedCNN32, members: Sequence[Member], opt: torch.opt
 
 
 # -- training ------------------------------------------------------------------------------------------------
-def train_stack(members: Sequence[Member], device: torch.device) -> list[Outcome | Exception]:
+def train_stack(members: Sequence[Member], device: torch.device, conv: str = "split") -> list[Outcome | Exception]:
     """Fit and test the members (one group: equal configs but for seed/class/OE size, equal steps and resume
-    epoch); each member's method holds its trained weights afterwards. Per member: its outcome, or its error."""
+    epoch) with ``conv`` convolutions; each member's method holds its trained weights afterwards. Per member: its
+    outcome, or its error."""
     jobs = [m.job for m in members]
     cfg = jobs[0].cfg
     if len({steps(j) for j in jobs}) > 1 or len({m.start for m in members}) > 1:
         raise OEADError("launcher=vectorised: models of one stack need the same steps per epoch and resume epoch")
     fits = jobs[0].method.needs_training and cfg.epochs > 0
     net, obj = build_stack(jobs, device)
+    net.conv = conv
     opt, sched = jobs[0].method.optimizers_for(net.parameters())
     if members[0].start:
         restore_members(net, members, opt, sched)
@@ -288,9 +296,12 @@ def test_members(net: StackedCNN32, members: Sequence[Member], obj: Objective) -
                 m.error = e
 
 
-def plan(members: Sequence[Member], device: torch.device, fraction: float, cap: int | None) -> list[list[int]]:
-    """Stacks to train: members grouped by config, steps per epoch and resume epoch, each group cut to what
-    fits."""
+def plan(
+    members: Sequence[Member], device: torch.device, fraction: float, cap: int | None, conv: str = "auto"
+) -> list[tuple[list[int], str]]:
+    """Stacks to train, each with its convolution mode: members grouped by config, steps per epoch and resume
+    epoch, each group cut into near-equal stacks of the size :func:`~oe_ad.vectorised.probe.choose` finds fastest
+    (``cap``: that size, the user's), at most what fits in ``fraction`` of the free memory."""
     groups: dict[tuple, list[int]] = {}
     for i, m in enumerate(members):
         groups.setdefault((group_key(m.job.cfg), steps(m.job), m.start), []).append(i)
@@ -299,6 +310,33 @@ def plan(members: Sequence[Member], device: torch.device, fraction: float, cap: 
         first = members[idx[0]].job
         size = first.datamodule.train_normal.shape[-1]
         batch = first.cfg.batch_size * (2 if uses_oe(first.cfg) else 1)
-        m_max = models_per_step(step_bytes(batch, size, check_net(first.method)), device, fraction, cap)
-        stacks += [[idx[i] for i in r] for r in chunks(len(idx), m_max)]
+        bound = min(len(idx), models_per_step(step_bytes(batch, size, check_net(first.method)), device, fraction))
+        if bound == 1 or cap == 1 or (cap is not None and conv != "auto"):  # one option: nothing to measure
+            models, mode = (1, "split") if bound == 1 or cap == 1 else (min(cap, bound), conv)
+        else:
+            method = first.method
+            key = (
+                f"{device_label(device)} | {type(method).__name__} out_dim={method.net.out_dim} bias={method.net.bias}"
+                f" head={objective([method]).head} batch={batch} image={size}"
+            )
+            measure = partial(time_stack, first, device, size)
+            cache = first.cfg.get("paths", {}).get("cache_dir")
+            choice = choose(measure, key, bound, cap, conv, cache)
+            log.info(choice.describe(str(device), bound))
+            models, mode = choice.models, choice.conv
+        stacks += [([idx[i] for i in r], mode) for r in chunks(len(idx), models)]
     return stacks
+
+
+def time_stack(job: Job, device: torch.device, size: int, models: int, conv: str) -> float:
+    """Seconds per fused step of a stack of ``models`` copies of ``job``'s model in ``conv`` mode on a batch of its
+    shape (fixed pseudo-random images: the global random state, which seeds the jobs, is left as it is)."""
+    net, obj = build_stack([job] * models, device)
+    net.conv = conv
+    opt, _ = job.method.optimizers_for(net.parameters())
+    half = job.cfg.batch_size
+    n = half * (2 if uses_oe(job.cfg) else 1)
+    x = torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
+    batch = (x, (torch.arange(n) < half).to(device))
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    return time_per_step(lambda: fused_step(net, opt, obj, [batch] * models), sync)
