@@ -217,8 +217,6 @@ COMMANDS: dict[str, Run | Validate | Skip] = {
     '.venv/bin/python -c "import torch; print(torch.__version__, torch.version.cuda, '
     'torch.cuda.is_available())"': Run(),
     "make gpu-check": Skip(f"{GPU}; downloads CIFAR-10 and CIFAR-100"),
-    'python -c "import torch; from oe_ad.vectorised.memory import models_per_step, step_bytes; '
-    "print(models_per_step(step_bytes(256), torch.device('cuda')))\"": Skip(GPU),
     "CUDA_VISIBLE_DEVICES=0 python -m oe_ad.run -m experiment=table1-cifar10 > gpu0.log 2>&1 &": Validate(
         f"{GPU}; {BIG_DATA}: 80 Million Tiny Images"
     ),
