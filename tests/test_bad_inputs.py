@@ -394,6 +394,20 @@ def test_an_output_folder_that_refuses_writes(multirun, folder_root, oe_npy, tmp
     assert_rejected(code, errors, f"paths.output_dir={ro / 'runs'}: cannot write in {ro} (Read-only file system)", ro)
 
 
+@pytest.mark.parametrize(
+    "option, expected",
+    [
+        ("hydra.launcher.conv=fast", "hydra.launcher.conv=fast: must be one of auto, split, grouped"),
+        ("hydra.launcher.max_models=0", "hydra.launcher.max_models=0: must be at least 1"),
+    ],
+)
+def test_a_bad_vectorised_launcher_option(option, expected, folder_root, oe_npy, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "runs"
+    argv = ["-m", *tiny_overrides(folder_root, oe_npy, out), "launcher=vectorised", option, "seed=0,1"]
+    code, errors = call_main(run.main, argv, monkeypatch, capsys)
+    assert_rejected(code, errors, expected, out)
+
+
 # -- sweeps: every job refused -> exit 2 and nothing left; some refused -> exit 1 ------------------------------
 def _sweep_leftovers(out: Path) -> list[str]:
     """What a sweep left besides Hydra's multirun.yaml: job folders, records, errors."""

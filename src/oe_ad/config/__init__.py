@@ -7,6 +7,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from ..errors import OEADError
+
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 # Config groups a command line chooses from (``method=hsc``, ``search/fitness=vectorised``).
 GROUPS = ("method", "data", "oe", "net", "trainer", "logger", "experiment", "launcher", "filter", "search/fitness")
@@ -49,6 +51,8 @@ def composition_error(e: BaseException) -> str:
         group, _, choice = e.missing_cfg_file.rpartition("/")
         return f"unknown {group} '{choice}' (choose from: {', '.join(e.options)})"
     cause = e.__cause__
+    if isinstance(cause, OEADError):  # ours, raised where Hydra instantiates (e.g. a launcher's options)
+        return str(cause)
     if isinstance(e, ConfigCompositionException) and isinstance(cause, OmegaConfBaseException) and cause.full_key:
         keys = cause.parent_node.keys() if cause.parent_node is not None else []
         prefix = str(cause.full_key).rpartition(".")[0]
