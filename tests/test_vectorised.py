@@ -374,6 +374,7 @@ def test_a_fixed_stack_size_or_mode_is_the_users(tmp_path):
     timings = Timings(lambda m, conv: m * (2.0 if conv == "split" else 1.0))
     choice = choose(timings, "k", bound=10, fixed=4)
     assert (choice.models, choice.conv) == (4, "grouped") and timings.calls == [(4, "split"), (4, "grouped")]
+    assert choice.alone is None and "ms alone" not in choice.describe("cpu", 10)  # one model was not timed
     close = Timings(lambda m, conv: m * (1.0 if conv == "split" else 0.97))  # grouped 3 % faster: not enough
     assert choose(close, "k", bound=10, fixed=4).conv == "split"
     assert choose(timings, "k", bound=3, fixed=4).models == 3  # memory still bounds it

@@ -46,11 +46,12 @@ class Choice:
     models: int
     conv: str
     seconds: float
-    alone: float
+    alone: float | None  # None: one model was not timed (a fixed stack size)
     cached: bool = False
 
     def describe(self, device: str, bound: int) -> str:
-        speed = f"{1e3 * self.seconds:.1f} ms per model step ({1e3 * self.alone:.1f} ms alone)"
+        speed = f"{1e3 * self.seconds:.1f} ms per model step"
+        speed += "" if self.alone is None else f" ({1e3 * self.alone:.1f} ms alone)"
         where = f"{device}, {'cached' if self.cached else 'measured'}"
         if self.models == 1 and bound > 1:
             return (
@@ -156,7 +157,7 @@ def choose(
             seconds, models, mode = alone, 1, "split"
     if measured:
         cache.put(key, known)
-    return Choice(models, mode, seconds, alone if alone is not None else seconds, cached=not measured)
+    return Choice(models, mode, seconds, alone, cached=not measured)
 
 
 class ProbeCache:
