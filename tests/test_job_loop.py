@@ -170,6 +170,7 @@ def test_a_stack_interrupted_mid_training_resumes_from_its_members_checkpoints(
 def test_a_killed_vectorised_sweep_resumes_with_the_uninterrupted_aucs(folder_root, oe_npy, tmp_path):
     args = [*tiny_overrides(folder_root, oe_npy, tmp_path / "runs"), "method=hsc", "epochs=30", "milestones=[20]"]
     args += ["checkpoint.every_n_epochs=1", "normal_class=0", "seed=0,1", "launcher=vectorised"]
+    args += ["hydra.launcher.max_models=2", "hydra.launcher.conv=split"]  # one stack (the probe might choose two)
     proc = _popen(["-m", *args, "name=kill"], tmp_path)
     _wait_for(lambda: len(list((tmp_path / "runs" / "kill").rglob(LAST_CKPT))) == 2, proc)
     time.sleep(1.0)  # a few more epochs
