@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from oe_ad.version import cpu_model
+
 from .jobs import BATCH_SIZE, EPOCHS, MILESTONES, Job
 
 PATCHES_SCRIPT = Path(__file__).resolve().with_name("patches.py")
@@ -224,15 +226,3 @@ def probe_environment(python: str) -> dict:
     env = json.loads(out.stdout.strip().splitlines()[-1])
     env.update(threads=1, cpu=cpu_model(), cores=os.cpu_count(), platform=sys.platform)
     return env
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()

@@ -38,3 +38,14 @@ def version_text() -> str:
     """``oe_ad X (torch …, torchvision …, pytorch-lightning …, hydra-core …, Python …)``: one line."""
     stack = ", ".join(f"{name} {distribution_version(name)}" for name in STACK)
     return f"oe_ad {package_version()} ({stack}, Python {platform.python_version()})"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux's ``/proc/cpuinfo``, else what ``platform`` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"

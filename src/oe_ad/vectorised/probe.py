@@ -21,13 +21,14 @@ per network, method, batch and image size. Delete the file to probe again (e.g. 
 import json
 import logging
 import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from ..version import cpu_model
 
 log = logging.getLogger(__name__)
 
@@ -66,18 +67,8 @@ def device_label(device: torch.device) -> str:
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
-        name = _cpu_model() + f", {torch.get_num_threads()} threads"
+        name = cpu_model() + f", {torch.get_num_threads()} threads"
     return f"{name}, torch {torch.__version__}"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "cpu"
 
 
 def time_per_step(step: Callable[[], None], sync: Callable[[], None]) -> float:
