@@ -158,3 +158,31 @@ def tiny_job(tmp_path: Path, *overrides: str) -> dict:
     record = run_job(cfg, tmp_path / "job")
     assert (tmp_path / "job" / "result.json").exists() and 0 <= record["test_auroc"] <= 1
     return record
+
+
+def interrupt_single_job_at(monkeypatch, epoch: int, error: type[Exception]) -> None:
+    """A single (Lightning) job raises ``error`` as its epoch ``epoch`` (0-based) starts."""
+    from oe_ad.job import callbacks
+
+    start = callbacks.EpochSummary.on_train_epoch_start
+
+    def die(self, trainer, pl_module):
+        if trainer.current_epoch == epoch:
+            raise error
+        start(self, trainer, pl_module)
+
+    monkeypatch.setattr(callbacks.EpochSummary, "on_train_epoch_start", die)
+
+
+def interrupt_stack_at(monkeypatch, epoch: int, error: type[Exception]) -> None:
+    """A stack of ``launcher=vectorised`` raises ``error`` as its epoch ``epoch`` (0-based) starts."""
+    from oe_ad.vectorised import trainer
+
+    train_epoch = trainer.train_epoch
+
+    def die(net, opt, obj, members, e, lr):
+        if e == epoch:
+            raise error
+        return train_epoch(net, opt, obj, members, e, lr)
+
+    monkeypatch.setattr(trainer, "train_epoch", die)

@@ -14,14 +14,13 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from conftest import merged, tiny_overrides
+from conftest import interrupt_single_job_at, interrupt_stack_at, merged, tiny_overrides
 from oe_ad.config import CONF_DIR, job_dirname
 from oe_ad.job.checkpoint import LAST_CKPT, MODEL_FILE
 from oe_ad.job.locks import LOCK_NAME
 from oe_ad.job.records import ERROR_FILE, RECORD_NAME
 from oe_ad.job.scores import SCORES_NAME, read_scores
 from oe_ad.predict import predict
-from oe_ad.vectorised import trainer as stack_trainer
 from oe_ad.vectorised.launcher import train_jobs
 from oe_ad.vectorised.objectives import Objective
 from test_cli import run_cli
@@ -146,14 +145,7 @@ def test_a_stack_interrupted_mid_training_resumes_from_its_members_checkpoints(
     )
     cfgs = make_cfgs(folder_root, oe_npy, tmp_path / "cut", "checkpoint.every_n_epochs=1")
     dirs = [tmp_path / f"c{i}" for i in range(3)]
-    epoch = stack_trainer.train_epoch
-
-    def die_in_epoch_3(net, opt, obj, members, e, lr):
-        if e == 2:
-            raise Interrupt
-        return epoch(net, opt, obj, members, e, lr)
-
-    monkeypatch.setattr(stack_trainer, "train_epoch", die_in_epoch_3)
+    interrupt_stack_at(monkeypatch, 2, Interrupt)  # in epoch 3
     cut = train_jobs(cfgs, dirs, device="cpu", **STACK)
     assert all("Interrupt" in r.message for r in cut)
     for d in dirs:
@@ -192,7 +184,6 @@ def test_a_killed_vectorised_sweep_resumes_with_the_uninterrupted_aucs(folder_ro
 def test_a_job_interrupted_under_one_launcher_resumes_under_the_other(folder_root, oe_npy, tmp_path, monkeypatch):
     """One checkpoint format (job/checkpoint.py): a stack member's last.ckpt resumes as a single job and a single
     job's inside a stack. Interrupted in epoch 4 of 4, after the milestone at 3 (the schedule's lr is restored)."""
-    from oe_ad.job import callbacks
     from oe_ad.job.lightning import run_job
 
     def cfgs(phase: str) -> list:  # each phase its own experiment (no record of another phase is reused)
@@ -201,27 +192,13 @@ def test_a_job_interrupted_under_one_launcher_resumes_under_the_other(folder_roo
     single = [run_job(c, tmp_path / f"single{i}") for i, c in enumerate(cfgs("single"))]
     stacked = train_jobs(cfgs("stacked"), [tmp_path / f"stack{i}" for i in range(3)], device="cpu", **STACK)
 
-    epoch = stack_trainer.train_epoch
-
-    def die_in_epoch_4(net, opt, obj, members, e, lr):
-        if e == 3:
-            raise Interrupt
-        return epoch(net, opt, obj, members, e, lr)
-
-    monkeypatch.setattr(stack_trainer, "train_epoch", die_in_epoch_4)
+    interrupt_stack_at(monkeypatch, 3, Interrupt)  # in epoch 4
     dirs = [tmp_path / f"from_stack{i}" for i in range(3)]
     assert all("Interrupt" in r.message for r in train_jobs(cfgs("a"), dirs, device="cpu", **STACK))
     monkeypatch.undo()
     resumed = [run_job(c, d) for c, d in zip(cfgs("a"), dirs)]  # a single job resumes each member's checkpoint
 
-    start = callbacks.EpochSummary.on_train_epoch_start
-
-    def die_at_epoch_4(self, trainer, pl_module):
-        if trainer.current_epoch == 3:
-            raise Interrupt
-        start(self, trainer, pl_module)
-
-    monkeypatch.setattr(callbacks.EpochSummary, "on_train_epoch_start", die_at_epoch_4)
+    interrupt_single_job_at(monkeypatch, 3, Interrupt)
     singles = [tmp_path / f"from_single{i}" for i in range(3)]
     for c, d in zip(cfgs("b"), singles):
         with pytest.raises(Interrupt):

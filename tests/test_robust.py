@@ -18,12 +18,11 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from conftest import merged, tiny_overrides
+from conftest import interrupt_single_job_at, merged, tiny_overrides
 from oe_ad import atomic, config
 from oe_ad.config import CONF_DIR, factory
 from oe_ad.data.datamodule import BalancedBatches
 from oe_ad.errors import OEADError
-from oe_ad.job import callbacks
 from oe_ad.job import loop as train
 from oe_ad.job.checkpoint import (
     HASH_KEY,
@@ -139,14 +138,7 @@ def test_interrupted_job_resumes_from_last_ckpt_and_ends_as_an_uninterrupted_run
     class Interrupt(Exception):
         pass
 
-    start = callbacks.EpochSummary.on_train_epoch_start
-
-    def die_at_epoch_3(self, trainer, pl_module):
-        if trainer.current_epoch == 3:
-            raise Interrupt
-        start(self, trainer, pl_module)
-
-    monkeypatch.setattr(callbacks.EpochSummary, "on_train_epoch_start", die_at_epoch_3)
+    interrupt_single_job_at(monkeypatch, 3, Interrupt)
     with pytest.raises(Interrupt):
         run_job(cfg, tmp_path / "cut")
     assert (tmp_path / "cut" / LAST_CKPT).exists() and not (tmp_path / "cut" / RECORD_NAME).exists()
