@@ -379,6 +379,9 @@ def test_a_fixed_stack_size_or_mode_is_the_users(tmp_path):
     assert choose(close, "k", bound=10, fixed=4).conv == "split"
     assert choose(timings, "k", bound=3, fixed=4).models == 3  # memory still bounds it
     assert choose(Timings(timings.seconds), "k", bound=10, fixed=4, conv="split").conv == "split"
+    one_option = Timings(timings.seconds)  # a fixed size and mode, or one model: nothing to measure
+    assert choose(one_option, "k", bound=10, fixed=4, conv="grouped").seconds is None and not one_option.calls
+    assert choose(one_option, "k", bound=1).models == 1 and not one_option.calls
 
 
 @pytest.mark.parametrize("conv", ["split", "grouped"])

@@ -46,11 +46,13 @@ class Choice:
 
     models: int
     conv: str
-    seconds: float
+    seconds: float | None  # None: nothing was measured (one option only)
     alone: float | None  # None: one model was not timed (a fixed stack size)
     cached: bool = False
 
     def describe(self, device: str, bound: int) -> str:
+        if self.seconds is None:
+            return f"stacks of {self.models} models with {self.conv} convolutions on {device} (the only option)"
         speed = f"{1e3 * self.seconds:.1f} ms per model step"
         speed += "" if self.alone is None else f" ({1e3 * self.alone:.1f} ms alone)"
         where = f"{device}, {'cached' if self.cached else 'measured'}"
@@ -112,6 +114,10 @@ def choose(
     """The stack size (at most ``bound``; ``fixed`` if given) and mode (``conv``, or measured for ``auto``) with the
     least time per model step. ``measure(models, mode)`` gives seconds per fused step of a stack; timings already in
     the cache under ``key`` are not measured again."""
+    modes = MODES if conv == "auto" else (conv,)
+    sizes = candidates(bound, fixed)
+    if len(sizes) == 1 and (sizes[0] == 1 or len(modes) == 1):  # one option: nothing to measure
+        return Choice(sizes[0], modes[0] if sizes[0] > 1 else "split", None, None)
     cache = ProbeCache(cache_dir)
     known = cache.get(key)
     measured = False
@@ -124,9 +130,8 @@ def choose(
             measured = True
         return known[name]
 
-    modes = MODES if conv == "auto" else (conv,)
     best: tuple[float, int, str] | None = None
-    for m in candidates(bound, fixed):
+    for m in sizes:
         # one model: split runs exactly a single CNN32's kernels; grouped would be the same convolution
         here = None
         for mode in modes if m > 1 else ("split",):  # split first: grouped must be clearly faster

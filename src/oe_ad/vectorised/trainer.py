@@ -311,20 +311,16 @@ def plan(
         size = first.datamodule.train_normal.shape[-1]
         batch = first.cfg.batch_size * (2 if uses_oe(first.cfg) else 1)
         bound = min(len(idx), models_per_step(step_bytes(batch, size, check_net(first.method)), device, fraction))
-        if bound == 1 or cap == 1 or (cap is not None and conv != "auto"):  # one option: nothing to measure
-            models, mode = (1, "split") if bound == 1 or cap == 1 else (min(cap, bound), conv)
-        else:
-            method = first.method
-            key = (
-                f"{device_label(device)} | {type(method).__name__} out_dim={method.net.out_dim} bias={method.net.bias}"
-                f" head={objective([method]).head} batch={batch} image={size}"
-            )
-            measure = partial(time_stack, first, device, size)
-            cache = first.cfg.get("paths", {}).get("cache_dir")
-            choice = choose(measure, key, bound, cap, conv, cache)
+        method = first.method
+        key = (
+            f"{device_label(device)} | {type(method).__name__} out_dim={method.net.out_dim} bias={method.net.bias}"
+            f" head={objective([method]).head} batch={batch} image={size}"
+        )
+        measure = partial(time_stack, first, device, size)
+        choice = choose(measure, key, bound, cap, conv, first.cfg.get("paths", {}).get("cache_dir"))
+        if choice.seconds is not None:
             log.info(choice.describe(str(device), bound))
-            models, mode = choice.models, choice.conv
-        stacks += [([idx[i] for i in r], mode) for r in chunks(len(idx), models)]
+        stacks += [([idx[i] for i in r], choice.conv) for r in chunks(len(idx), choice.models)]
     return stacks
 
 
