@@ -35,7 +35,6 @@ from ..job.records import ERROR_FILE, RECORD_NAME
 from ..version import version_text
 
 log = logging.getLogger("oe_ad")
-MULTIRUN_FLAGS = ("-m", "--multirun")
 # Overrides that would move records away from the experiment's skip-index (README, Sweeps).
 MOVING_OVERRIDES = ("hydra.run.dir", "hydra.sweep.dir", "hydra.sweep.subdir")
 
