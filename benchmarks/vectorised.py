@@ -38,6 +38,7 @@ from oe_ad.data.datamodule import FixedClock, OEDataModule
 from oe_ad.job.loop import Job, JobSpec
 from oe_ad.methods.bce import BCE
 from oe_ad.nets.cnn32 import CNN32
+from oe_ad.vectorised import CONV_MODES
 from oe_ad.vectorised.memory import models_per_step, step_bytes
 from oe_ad.vectorised.trainer import build_stack, fused_step
 
@@ -207,7 +208,7 @@ def main() -> None:
     st = ap.add_argument_group("--per-step")
     st.add_argument("--models", default="1,4,16,64", help="comma-separated stack sizes")
     st.add_argument("--steps", type=int, default=1, help="timed steps per size (after one warm-up step)")
-    st.add_argument("--conv", default="auto", choices=["auto", "grouped", "split"])
+    st.add_argument("--conv", default="auto", choices=CONV_MODES)
     args = ap.parse_args()
     per_step(args) if args.per_step else sweep(args)
 

@@ -38,10 +38,9 @@ def free_bytes(device: torch.device) -> int:
     return psutil.virtual_memory().available
 
 
-def models_per_step(
-    per_model: int, device: torch.device, fraction: float = 0.8, cap: int | None = None, free: int | None = None
-) -> int:
-    """The largest M whose step fits in ``fraction`` of the free memory (at most ``cap``)."""
+def models_per_step(per_model: int, device: torch.device, fraction: float = 0.8, free: int | None = None) -> int:
+    """The largest M whose step fits in ``fraction`` of the free memory (the bound of the stack sizes that
+    ``probe.choose`` tries; a size the user fixes is cut to it there)."""
     budget = fraction * (free_bytes(device) if free is None else free)
     fit = math.floor(budget / per_model)
     if fit < 1:
@@ -49,7 +48,7 @@ def models_per_step(
             f"one model needs {per_model / GIB:.2f} GiB for a training step but only {budget / GIB:.2f} GiB of "
             f"{device} memory is available (hydra.launcher.memory_fraction={fraction}); lower batch_size"
         )
-    return fit if cap is None else max(1, min(fit, cap))
+    return fit
 
 
 def chunks(n: int, size: int) -> list[range]:

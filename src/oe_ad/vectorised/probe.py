@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from ..atomic import atomic_open
 from ..version import cpu_model
 
 log = logging.getLogger(__name__)
@@ -178,9 +179,7 @@ class ProbeCache:
         everything = self._all()
         everything[key] = timings
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-            tmp.write_text(json.dumps(everything, indent=1, sort_keys=True))
-            tmp.replace(self.path)
+            with atomic_open(self.path) as fh:
+                json.dump(everything, fh, indent=1, sort_keys=True)
         except OSError as e:
             log.debug("probe cache not written (%s): %s", self.path, e)
