@@ -8,17 +8,15 @@ import numpy as np
 import torch
 
 from ..errors import OEADError
-from .fingerprint import Cache, combine, walk
+from .fingerprint import Cache, combine, walk_folders
 from .images import decode_all, list_images
 from .layout import MVTEC_NORMAL, class_names, has_normal_folder, label_folders, subfolders
 from .pools import HeldPool
-from .sources import require_dir
+from .sources import chosen, require_dir
 
 
 def _layout(root: Path, layout: str) -> str:
-    if layout not in ClassAnomalies.choices["layout"]:
-        raise OEADError(f"oe.layout={layout}: choose from {', '.join(ClassAnomalies.choices['layout'])}")
-    if layout != "auto":
+    if chosen(ClassAnomalies, "oe", "layout", layout) != "auto":
         return layout
     if (root / "train").is_dir():
         return "normal_anomalous"
@@ -115,5 +113,5 @@ class ClassAnomalies(HeldPool):
         if not root.is_dir():
             return None
         name, folders, _ = class_folders(root, _layout(root, spec.get("layout", "auto")), spec["normal_class"])
-        files = [f for folder in folders for f in walk(folder, prefix=f"{folder.relative_to(root).as_posix()}/")]
+        files = walk_folders(root, folders)
         return combine(cache.digest("anomalies", folders[0].parent, files or None), f"class {name}")

@@ -10,7 +10,7 @@ from torchvision import datasets as tv_datasets
 from ..errors import OEADError
 from .fingerprint import Cache, combine, named_files
 from .images import decode_all
-from .sources import LabelledSource, Split, download
+from .sources import LabelledSource, Split, chosen, download
 
 
 class DTD(LabelledSource):
@@ -38,9 +38,7 @@ class DTD(LabelledSource):
         download: bool = True,
         workers: int = 0,
     ) -> None:
-        if partition not in self.choices["partition"]:
-            raise OEADError(f"data.partition={partition}: choose from 1 to 10")
-        self.root, self.partition, self.image_size = root, partition, image_size
+        self.root, self.partition, self.image_size = root, chosen(DTD, "data", "partition", partition), image_size
         self.cache_dir, self.download, self.workers = cache_dir, download, workers
 
     @staticmethod

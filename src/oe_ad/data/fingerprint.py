@@ -71,6 +71,11 @@ def walk(root: Path, suffixes: set[str] | None = IMAGE_EXTENSIONS, prefix: str =
     return sorted(out, key=lambda f: f.rel)
 
 
+def walk_folders(root: Path, folders: list[Path]) -> list[Listed]:
+    """The image files of ``folders`` (each under ``root``), named relative to ``root``."""
+    return [f for folder in folders for f in walk(folder, prefix=f"{folder.relative_to(root).as_posix()}/")]
+
+
 def one_file(path: Path, rel: str = "") -> list[Listed] | None:
     """A single file, named ``rel`` (by default by nothing: a renamed file is the same data); None if absent."""
     try:

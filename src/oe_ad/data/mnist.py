@@ -19,7 +19,7 @@ from torchvision import datasets as tv_datasets
 from ..errors import OEADError
 from .fingerprint import Cache, combine, named_files
 from .pools import HeldPool
-from .sources import LabelledSource, Split, download
+from .sources import LabelledSource, Split, chosen, download
 
 
 def three_channels(images: Tensor | np.ndarray, size: int | None) -> Tensor:
@@ -108,8 +108,7 @@ class EMNISTLetters(HeldPool):
     files = ("emnist-letters-train-images-idx3-ubyte", "emnist-letters-train-labels-idx1-ubyte")
 
     def __init__(self, root: str, letters: str = "paper", image_size: int | None = 32, download: bool = True) -> None:
-        if letters not in self.choices["letters"]:
-            raise OEADError(f"oe.letters={letters}: choose from {', '.join(self.choices['letters'])}")
+        chosen(EMNISTLetters, "oe", "letters", letters)
         images, labels = read_idx(tv_datasets.EMNIST, root, True, "oe.root", split="letters")
         keep = labels <= (25 if letters == "paper" else 26)
         self.images = three_channels(images[keep].transpose(1, 2).numpy(), image_size)

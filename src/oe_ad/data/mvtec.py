@@ -12,7 +12,7 @@ from torchvision.datasets.utils import download_url, extract_archive
 
 from ..atomic import file_sha256
 from ..errors import OEADError
-from .fingerprint import Cache, walk
+from .fingerprint import Cache, walk_folders
 from .images import decode_all, list_images
 from .sources import NormalSource, download, require_dir
 
@@ -65,8 +65,7 @@ class MVTecAD(NormalSource):
                 if (root / cat / "test").is_dir()
                 else []
             )
-            for folder in [root / cat / "train" / NORMAL, *tests]:
-                files += walk(folder, prefix=f"{folder.relative_to(root)}/")
+            files += walk_folders(root, [root / cat / "train" / NORMAL, *tests])
         return cache.digest("mvtec", root, files or None)
 
     def _ensure(self, category: str) -> Path:

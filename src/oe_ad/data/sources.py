@@ -18,7 +18,7 @@ from torchvision import datasets as tv_datasets
 
 from ..errors import OEADError
 from .benchmarks import normal_class_names, own_anomalies_split, split
-from .fingerprint import Cache, combine, named_files, walk
+from .fingerprint import Cache, combine, named_files, walk_folders
 from .images import decode_all, list_images
 from .layout import class_names, folder_layout, split_folders
 
@@ -116,6 +116,14 @@ def require_dir(path: Path, key: str) -> Path:
     if not path.is_dir():
         raise OEADError(f"{key}={path}: no such directory")
     return path
+
+
+def chosen(cls: type, node: str, key: str, value):
+    """``value`` if it is one of the source's ``choices[key]`` (the schema checks the same before a job starts; this
+    is for sources built from Python), else the schema's one line naming ``node.key``."""
+    if value not in cls.choices[key]:
+        raise OEADError(f"{node}.{key}={value}: choose from {', '.join(map(str, cls.choices[key]))}")
+    return value
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -221,13 +229,11 @@ class ImageFolder(LabelledSource):
         workers: int = 0,
         layout: str = "auto",
     ) -> None:
-        if layout not in self.choices["layout"]:
-            raise OEADError(f"data.layout={layout}: choose from {', '.join(self.choices['layout'])}")
         self.root = Path(root)
         self.image_size = image_size
         self.cache_dir = cache_dir
         self.workers = workers
-        self.layout = layout
+        self.layout = chosen(ImageFolder, "data", "layout", layout)
         self.classes: list[str] = []
 
     def _split_dir(self, names: tuple[str, ...]) -> Path:
@@ -263,7 +269,7 @@ class ImageFolder(LabelledSource):
         layout = folder_layout(root / "train", classes, spec.get("layout", "auto"), "data.root")
         folders = [f for split, anomalies in ((root / "train", False), (test, True))
                    for _, _, f in split_folders(split, classes, layout, "data.root", anomalies)]  # fmt: skip
-        files = [f for folder in folders for f in walk(folder, prefix=f"{folder.relative_to(root).as_posix()}/")]
+        files = walk_folders(root, folders)
         parts = [f"classes {json.dumps(classes)}", *([f"layout {layout}"] if layout != "classes" else [])]
         return combine(cache.digest(f"folder-{cls.__name__}", root, files), *parts)
 
