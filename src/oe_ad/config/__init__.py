@@ -70,8 +70,6 @@ def compose(overrides: list[str], config_name: str = "config", config_dirs: list
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from ..errors import OEADError
-
     paths = [f"file://{Path(d).resolve()}" for d in config_dirs]
     extra = [f"hydra.searchpath=[{','.join(paths)}]"] if paths else []
     try:
