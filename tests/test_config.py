@@ -158,3 +158,24 @@ def test_the_schemas_search_algorithms_are_the_ones_the_search_runs():
         cfg = validate_config(compose("search", overrides=["paths.output_dir=/tmp"]))
     assert set(cfg.search) == {f.name for f in fields(Search)}
     assert all(callable(get_method(path)) for path in ALGORITHMS.values())
+
+
+def test_the_walk_over_a_config_resolves_nothing_and_the_missing_values_are_named_as_omegaconf_names_them():
+    """validate_config looks for ``???`` values with oe_ad.config.schema.nodes, not OmegaConf.missing_keys, which
+    resolves every interpolation it passes (about 40 % of a job's validation, benchmarks/check_speed.py)."""
+    from omegaconf import OmegaConf
+
+    from oe_ad.config.schema import nodes
+
+    def never(*_):
+        raise AssertionError("an interpolation was resolved")
+
+    OmegaConf.register_new_resolver("test_never", never, replace=True)
+    cfg = OmegaConf.create(
+        {"a": {"b": "???", "c": "${test_never:}", "d": {"e": 1}}, "l": [1, "???", {"f": "???"}], "n": None, "m": "???"}
+    )
+    walked = {path: child for _, _, path, child in nodes(cfg)}
+    assert list(walked) == ["a", "a.b", "a.c", "a.d", "a.d.e", "l", "l.0", "l.1", "l.2", "l.2.f", "n", "m"]
+    missing = {parent._get_full_key(key) for parent, key, _, child in nodes(cfg) if child._is_missing()}
+    cfg.a.c = 0  # OmegaConf.missing_keys would resolve a.c
+    assert missing == OmegaConf.missing_keys(cfg) == {"a.b", "l[1]", "l[2].f", "m"}

@@ -17,7 +17,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
-from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from .cli.args import ArgumentParser
 from .config import GROUPS, compose, job_config
@@ -112,21 +112,15 @@ def resolve_fixed(cfg: DictConfig, swept: set[str]) -> None:
     of one composition do not resolve it again (most of the cost of checking a job). An interpolation depends on a
     key when it names it, a key above or below it, or another interpolation that does; relative ones (``${.x}``)
     are kept."""
-    found: list[tuple[Any, Any, str, set[str]]] = []
+    from .config.schema import nodes
 
-    def walk(node: Any, prefix: str) -> None:
-        for key in node.keys() if isinstance(node, DictConfig) else range(len(node)):
-            child, path = node._get_node(key), f"{prefix}{key}"
-            if OmegaConf.is_interpolation(node, key):
-                text = str(child._value())
-                found.append((node, key, path, set() if "${." in text else set(re.findall(r"[A-Za-z_][\w.]*", text))))
-            elif isinstance(child, (DictConfig, ListConfig)) and not child._is_none() and not child._is_missing():
-                walk(child, f"{path}.")
+    def named(text: str) -> set[str]:
+        return set() if "${." in text else set(re.findall(r"[A-Za-z_][\w.]*", text))
 
     def related(a: str, b: str) -> bool:
         return a == b or a.startswith(f"{b}.") or b.startswith(f"{a}.")
 
-    walk(cfg, "")
+    found = [(n, key, path, named(str(c._value()))) for n, key, path, c in nodes(cfg) if c._is_interpolation()]
     moving, changed = set(swept), True
     while changed:  # until no interpolation newly depends on a moving key
         changed = False

@@ -13,6 +13,7 @@ import difflib
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from types import UnionType
@@ -142,6 +143,19 @@ def unknown_key(key: str, options: Any) -> OEADError:
 TYPE_WORDS = {int: "not an integer", float: "not a number", str: "not a string"}
 TYPE_WORDS[bool] = "not a boolean (use true/false, yes/no, on/off or 1/0)"
 VALUE_NODES = {int: IntegerNode, float: FloatNode, bool: BooleanNode, str: StringNode}
+
+
+def nodes(cfg: DictConfig | ListConfig, prefix: str = "") -> Iterator[tuple[Any, Any, str, Any]]:
+    """Every node below ``cfg`` as (its parent, its key, its dotted path, the node), parents first, without resolving
+    an interpolation (much cheaper than reading values: OmegaConf resolves each one it is asked for). Neither an
+    interpolation nor a ``???`` or null container is entered."""
+    for key in cfg.keys() if isinstance(cfg, DictConfig) else range(len(cfg)):
+        child, path = cfg._get_node(key), f"{prefix}{key}"
+        yield cfg, key, path, child
+        if isinstance(child, (DictConfig, ListConfig)) and not (
+            child._is_interpolation() or child._is_none() or child._is_missing()
+        ):
+            yield from nodes(child, f"{path}.")
 
 
 # -- the declarations, checked ------------------------------------------------------------------------------------
@@ -379,7 +393,7 @@ def validate_config(cfg: DictConfig) -> DictConfig:
     with open_dict(cfg):
         oe_use, method_oe, trains, name = method_traits(cfg)
         with_oe = bool(cfg.get("oe")) and method_oe
-        for key in sorted(OmegaConf.missing_keys(cfg)):
+        for key in sorted(parent._get_full_key(k) for parent, k, _, node in nodes(cfg) if node._is_missing()):
             if not key.startswith("hydra.") and (with_oe or not key.startswith("oe.")):
                 what = "PATH" if key.rpartition(".")[2] in ("root", "path", "file", "dir") else "VALUE"
                 raise OEADError(f"{key} is not set: give it on the command line ({key}={what})")
