@@ -396,8 +396,9 @@ def vectorised(sec: Section, ctx: Context) -> None:
     choice = choose(lambda m, conv: vectorised_step_time(m, 2, device, conv, s.half), "gpu-check", min(64, fit))
     sec.add(
         "launcher=vectorised's measured choice for 64 jobs: models per stack, convolutions",
-        f"{choice.models}, {choice.conv}: {1e3 * choice.seconds:.1f} ms per model step "
-        f"({1e3 * choice.alone:.1f} alone)",
+        f"{choice.models}, {choice.conv}: {1e3 * choice.seconds:.1f} ms per model step ({1e3 * choice.alone:.1f} alone)"
+        if choice.seconds is not None
+        else choice.describe(device.type, 1),  # one model fits: the probe measured nothing
         "faster than alone",
         "pass" if choice.models == 1 or choice.seconds < choice.alone else "fail",
     )

@@ -382,6 +382,7 @@ def test_a_fixed_stack_size_or_mode_is_the_users(tmp_path):
     one_option = Timings(timings.seconds)  # a fixed size and mode, or one model: nothing to measure
     assert choose(one_option, "k", bound=10, fixed=4, conv="grouped").seconds is None and not one_option.calls
     assert choose(one_option, "k", bound=1).models == 1 and not one_option.calls
+    assert "(the only option)" in choose(one_option, "k", bound=1).describe("cuda", 1)  # gpu-check section 3's line
 
 
 @pytest.mark.parametrize("conv", ["split", "grouped"])
